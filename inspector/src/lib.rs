@@ -1,0 +1,1 @@
+//! The inspector: reads a grt process status table and controls its threads.

@@ -1,0 +1,1 @@
+//! grt: a Go-style M:N runtime.

@@ -1,0 +1,1 @@
+//! The grt status table layout.

@@ -1,0 +1,1 @@
+//! ELF symbols, DWARF lines and inlines, CFI unwinding and SDT probe notes.
