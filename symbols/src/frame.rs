@@ -153,8 +153,13 @@ impl FrameIter {
 }
 
 /// Demangles a Rust (legacy or v0) symbol name, leaving the hash suffix out.
+/// An ELF symbol version suffix (`memcpy@GLIBC_2.14`, `@@`) is dropped.
 /// Other names come back unchanged.
 pub fn demangle(name: &str) -> Cow<'_, str> {
+    let name = match name.find('@') {
+        Some(i) if i > 0 => &name[..i],
+        _ => name,
+    };
     match rustc_demangle::try_demangle(name) {
         Ok(d) => Cow::Owned(format!("{d:#}")),
         Err(_) => Cow::Borrowed(name),

@@ -81,7 +81,18 @@ impl ProcessSymbols {
     /// memory). Files that are not ELF (fonts, locale archives) are skipped,
     /// as are objects that fail to parse.
     pub fn load(pid: i32) -> Result<ProcessSymbols> {
-        let maps_text = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+        // The kernel produces the maps text in chunks, so a file that changes
+        // while it is read (other threads mapping memory) can lose or repeat
+        // lines: read until two reads agree.
+        let path = format!("/proc/{pid}/maps");
+        let mut maps_text = std::fs::read_to_string(&path)?;
+        for _ in 0..4 {
+            let again = std::fs::read_to_string(&path)?;
+            if again == maps_text {
+                break;
+            }
+            maps_text = again;
+        }
         let maps = parse_maps(&maps_text)?;
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
         let mut procs = ProcessSymbols::new();
@@ -116,15 +127,30 @@ impl ProcessSymbols {
             let Ok(probe) = ObjectSymbols::from_bytes(name, data, 0) else {
                 continue;
             };
+            // The bias comes from an executable mapping: a file can also be
+            // mapped whole (offset 0, read-only) by someone reading it, this
+            // crate included, and such mappings say nothing about where the
+            // dynamic loader put it. Files with no executable mapping are
+            // not loaded code.
             let bias = group
                 .iter()
+                .filter(|m| m.is_executable())
                 .find_map(|m| load_bias(probe.load_segments(), m.start, m.offset));
             let Some(bias) = bias else { continue };
             drop(probe);
             let Ok(obj) = load_file_named(&path, name, bias) else {
                 continue;
             };
-            let ranges: Vec<_> = group.iter().map(|m| m.start..m.end).collect();
+            // The segments say where the object is even if a maps line was
+            // missed; the maps lines consistent with the bias add anything
+            // mapped beyond them.
+            let mut ranges: Vec<_> = obj.runtime_ranges().collect();
+            ranges.extend(
+                group
+                    .iter()
+                    .filter(|m| load_bias(obj.load_segments(), m.start, m.offset) == Some(bias))
+                    .map(|m| m.start..m.end),
+            );
             let idx = procs.add_object(obj, ranges);
             if exe.as_deref() == Some(Path::new(name)) {
                 procs.set_executable(idx);

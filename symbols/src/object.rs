@@ -27,6 +27,8 @@ pub struct LoadSegment {
     pub offset: u64,
     /// `p_filesz`.
     pub filesz: u64,
+    /// `PF_X` is set.
+    pub executable: bool,
 }
 
 type Ctx = addr2line::Context<R>;
@@ -161,6 +163,10 @@ impl ObjectSymbols {
                     memsz: s.size(),
                     offset,
                     filesz,
+                    executable: matches!(
+                        s.flags(),
+                        object::SegmentFlags::Elf { p_flags, .. } if p_flags.contains(object::elf::PF_X)
+                    ),
                 }
             })
             .collect();
@@ -366,6 +372,21 @@ impl ObjectSymbols {
 
     fn resolve_uncached(&self, addr: u64) -> Resolved {
         let link = addr.wrapping_sub(self.inner.bias);
+        // Debug info of functions the linker discarded is often left at
+        // address 0; only addresses the object actually loads are looked up.
+        let segs = &self.inner.segments;
+        let any_exec = segs.iter().any(|s| s.executable);
+        if !segs.is_empty()
+            && !segs.iter().any(|s| {
+                (s.executable || !any_exec) && link >= s.vaddr && link - s.vaddr < s.memsz
+            })
+        {
+            return Resolved {
+                frames: Vec::new(),
+                symbol: None,
+                error: None,
+            };
+        }
         let symbol = self.symtab().lookup(link).map(|s| {
             let (name, mangled) = self.names_for((s.name.as_ptr() as usize, s.name.len()), s.name);
             SymbolInfo {

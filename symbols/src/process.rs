@@ -213,10 +213,19 @@ pub fn parse_maps(text: &str) -> Result<Vec<MapsEntry>> {
 /// the offset.
 pub fn load_bias(segments: &[LoadSegment], map_start: u64, map_offset: u64) -> Option<u64> {
     const PAGE: u64 = 4096;
-    let seg = segments.iter().find(|s| {
-        let lo = s.offset & !(PAGE - 1);
-        map_offset >= lo && map_offset < s.offset.saturating_add(s.filesz.max(1))
-    })?;
+    let page_of = |s: &LoadSegment| s.offset & !(PAGE - 1);
+    // A mapping made by the dynamic loader starts at the page holding its
+    // segment's first byte. Linkers pack segments so that neighbours share a
+    // file page; the exact start match picks the right one, containment is
+    // the fallback for mappings that start inside a segment.
+    let seg = segments
+        .iter()
+        .find(|s| page_of(s) == map_offset)
+        .or_else(|| {
+            segments.iter().find(|s| {
+                map_offset >= page_of(s) && map_offset < s.offset.saturating_add(s.filesz.max(1))
+            })
+        })?;
     Some(
         map_start
             .wrapping_sub(map_offset)

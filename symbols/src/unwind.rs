@@ -207,6 +207,11 @@ pub struct UnwoundFrame {
     pub kind: FrameKind,
     /// True when `pc` is a return address (see [`lookup_pc`](Self::lookup_pc)).
     pub pc_is_return_address: bool,
+    /// True when this frame is the signal return trampoline (`__restore_rt`)
+    /// the kernel made the handler return to; the next frame is the
+    /// interrupted one (kind [`FrameKind::Signal`]). Go prints such a frame as
+    /// a signal boundary.
+    pub is_signal_trampoline: bool,
     /// All registers known in this frame.
     pub regs: Registers,
 }
@@ -360,11 +365,18 @@ impl<'a, M: MemoryReader + ?Sized> Unwinder<'a, M> {
             cfa: None,
             kind,
             pc_is_return_address,
+            is_signal_trampoline: false,
             regs,
         };
         match self.step(&regs, frame.lookup_pc()) {
             Ok(Step::Caller(caller, ckind, cfa)) => {
                 frame.cfa = Some(cfa);
+                if ckind == FrameKind::Signal {
+                    // The kernel "called" the handler with the trampoline's
+                    // first instruction as return address: that pc is exact.
+                    frame.is_signal_trampoline = true;
+                    frame.pc_is_return_address = false;
+                }
                 self.state = self.check(&frame, caller, ckind);
             }
             Ok(Step::End(reason, cfa)) => {
