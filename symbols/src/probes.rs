@@ -117,3 +117,70 @@ pub(crate) fn parse_probes(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(pc: u64, base: u64, sem: u64, strings: &[&str]) -> Vec<u8> {
+        let mut desc = Vec::new();
+        for v in [pc, base, sem] {
+            desc.extend_from_slice(&v.to_le_bytes());
+        }
+        for s in strings {
+            desc.extend_from_slice(s.as_bytes());
+            desc.push(0);
+        }
+        let mut n = Vec::new();
+        n.extend_from_slice(&8u32.to_le_bytes());
+        n.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        n.extend_from_slice(&3u32.to_le_bytes());
+        n.extend_from_slice(b"stapsdt\0");
+        n.extend_from_slice(&desc);
+        while n.len() % 4 != 0 {
+            n.push(0);
+        }
+        n
+    }
+
+    #[test]
+    fn prelink_adjustment_moves_pc_and_semaphore() {
+        // The note thinks _.stapsdt.base is at 0x1000; the section is now at
+        // 0x5000 (moved by 0x4000).
+        let mut data = note(0x2000, 0x1000, 0x3000, &["prov", "name", "8@%rax"]);
+        data.extend(note(0x2100, 0x1000, 0, &["prov", "nosem", ""]));
+        let obj: Arc<str> = "o".into();
+        let p = parse_probes(&data, gimli::RunTimeEndian::Little, true, Some(0x5000), 0x10_0000, &obj)
+            .unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].link_address, 0x6000);
+        assert_eq!(p[0].link_semaphore, 0x7000);
+        assert_eq!(p[0].address, 0x10_6000);
+        assert_eq!(p[0].semaphore, 0x10_7000);
+        assert_eq!(p[0].args, "8@%rax");
+        assert_eq!(p[1].semaphore, 0);
+        assert_eq!(p[1].link_address, 0x6100);
+        // Without a .stapsdt.base section nothing is adjusted.
+        let p = parse_probes(&data, gimli::RunTimeEndian::Little, true, None, 0, &obj).unwrap();
+        assert_eq!(p[0].link_address, 0x2000);
+    }
+
+    #[test]
+    fn truncated_notes_are_errors() {
+        let data = note(0x2000, 0x1000, 0x3000, &["prov", "name", "args"]);
+        let obj: Arc<str> = "o".into();
+        for cut in 1..data.len() {
+            let r = parse_probes(&data[..cut], gimli::RunTimeEndian::Little, true, None, 0, &obj);
+            // Either an error or, when only padding was cut, the same probe.
+            if let Ok(p) = r {
+                assert!(p.len() <= 1);
+            }
+        }
+        let mut bad = data.clone();
+        bad[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            parse_probes(&bad, gimli::RunTimeEndian::Little, true, None, 0, &obj),
+            Err(Error::BadProbeNote { offset: 0 })
+        ));
+    }
+}

@@ -232,3 +232,54 @@ pub fn load_bias(segments: &[LoadSegment], map_start: u64, map_offset: u64) -> O
             .wrapping_sub(seg.vaddr.wrapping_sub(seg.offset)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_maps_lines() {
+        let text = "\
+5579218b9000-55792195d000 r--p 00000000 fe:00 5309411                    /bin/x
+55792195d000-557921b21000 r-xp 000a3000 fe:00 5309411                    /bin/x with space
+7ffd1000-7ffd3000 r-xp 00000000 00:00 0                          [vdso]
+7ffd4000-7ffd5000 rw-p 00000000 00:00 0
+";
+        let m = parse_maps(text).unwrap();
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[1].path, "/bin/x with space");
+        assert_eq!(m[1].offset, 0xa3000);
+        assert!(m[1].is_executable());
+        assert_eq!(m[2].path, "[vdso]");
+        assert_eq!(m[3].path, "");
+        assert_eq!(parse_maps("zz-1 r--p 0 0:0 0\n"), Err(Error::BadMapsLine { line: 1 }));
+        assert_eq!(parse_maps("\n1-2 r--p\n"), Err(Error::BadMapsLine { line: 2 }));
+    }
+
+    fn seg(offset: u64, vaddr: u64, filesz: u64, x: bool) -> LoadSegment {
+        LoadSegment {
+            vaddr,
+            memsz: filesz,
+            offset,
+            filesz,
+            executable: x,
+        }
+    }
+
+    #[test]
+    fn bias_from_packed_segments() {
+        // lld layout: the text segment shares its first file page with the
+        // read-only segment before it.
+        let segs = [
+            seg(0, 0, 0xa393c, false),
+            seg(0xa3940, 0xa4940, 0x1c2e00, true),
+        ];
+        let base = 0x5579_218b_9000;
+        assert_eq!(load_bias(&segs, base + 0xa4000, 0xa3000), Some(base));
+        assert_eq!(load_bias(&segs, base, 0), Some(base));
+        // Non-PIE: vaddr 0x400000 mapped at 0x400000.
+        let segs = [seg(0, 0x40_0000, 0x1000, false), seg(0x1000, 0x40_1000, 0x1000, true)];
+        assert_eq!(load_bias(&segs, 0x40_1000, 0x1000), Some(0));
+        assert_eq!(load_bias(&segs, 0x40_1000, 0x9000), None);
+    }
+}
