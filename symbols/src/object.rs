@@ -13,8 +13,32 @@ use crate::probes::{parse_probes, Probe};
 use crate::symtab::SymbolTable;
 use crate::{ObjectData, Result};
 
-/// Number of slots of the per-object address cache (direct mapped).
-const ADDR_CACHE_SLOTS: usize = 1 << 14;
+/// Default bound on the per-object address cache (entries).
+const DEFAULT_CACHE_CAPACITY: usize = 1 << 16;
+
+/// A multiply-shift hasher for address keys: addresses are already well
+/// spread in their low bits, so one multiplication mixes them enough.
+#[derive(Default, Clone, Copy)]
+struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type AddrMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<AddrHasher>>;
 
 /// A `PT_LOAD` segment, link-time addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +74,10 @@ struct Inner {
     caches: RefCell<Caches>,
 }
 
-#[derive(Default)]
 struct Caches {
-    /// Direct-mapped cache: runtime address -> result. Allocated on first use.
-    addr: Vec<Option<(u64, Arc<Resolved>)>>,
+    /// Runtime address -> result; cleared when it reaches `capacity`.
+    addr: AddrMap<Arc<Resolved>>,
+    capacity: usize,
     /// Mangled or raw name (by pointer and length into the object) -> names.
     names: HashMap<(usize, usize), (Arc<str>, Arc<str>)>,
     /// File path (by pointer and length into the DWARF context) -> path.
@@ -197,7 +221,14 @@ impl ObjectSymbols {
                 cfi,
                 symtab: OnceCell::new(),
                 dwarf: OnceCell::new(),
-                caches: RefCell::new(Caches::default()),
+                caches: RefCell::new(Caches {
+                    addr: AddrMap::default(),
+                    capacity: DEFAULT_CACHE_CAPACITY,
+                    names: HashMap::new(),
+                    files: HashMap::new(),
+                    hits: 0,
+                    misses: 0,
+                }),
             }),
             data,
             debug_data,
@@ -334,25 +365,33 @@ impl ObjectSymbols {
         (c.hits, c.misses)
     }
 
+    /// Bounds the per-address cache to `entries` results (default 65536);
+    /// when full it is emptied and refilled. 0 disables it. Parsed DWARF
+    /// units, names and file paths stay cached regardless.
+    pub fn set_cache_capacity(&self, entries: usize) {
+        let mut c = self.inner.caches.borrow_mut();
+        c.capacity = entries;
+        c.addr.clear();
+    }
+
     fn resolve(&self, addr: u64) -> Arc<Resolved> {
-        let slot = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize % ADDR_CACHE_SLOTS;
         {
             let mut c = self.inner.caches.borrow_mut();
-            if let Some(Some((a, r))) = c.addr.get(slot) {
-                if *a == addr {
-                    let r = r.clone();
-                    c.hits += 1;
-                    return r;
-                }
+            if let Some(r) = c.addr.get(&addr) {
+                let r = r.clone();
+                c.hits += 1;
+                return r;
             }
             c.misses += 1;
         }
         let r = Arc::new(self.resolve_uncached(addr));
         let mut c = self.inner.caches.borrow_mut();
-        if c.addr.is_empty() {
-            c.addr.resize(ADDR_CACHE_SLOTS, None);
+        if c.capacity > 0 {
+            if c.addr.len() >= c.capacity {
+                c.addr.clear();
+            }
+            c.addr.insert(addr, r.clone());
         }
-        c.addr[slot] = Some((addr, r.clone()));
         r
     }
 
