@@ -164,7 +164,7 @@ impl ProcessSymbols {
                     if let Some(bias) = load_bias(probe.load_segments(), vdso.start, 0) {
                         drop(probe);
                         if let Ok(obj) = ObjectSymbols::from_bytes("[vdso]", bytes, bias) {
-                            procs.add_object(obj, [vdso.start..vdso.end]);
+                            procs.add_object(obj, std::iter::once(vdso.start..vdso.end));
                         }
                     }
                 }

@@ -134,7 +134,7 @@ fn damaged_elf_never_panics() {
         match i % 3 {
             // Truncate anywhere (biased towards the start, where headers are).
             0 => {
-                let cut = if rng.next() % 2 == 0 {
+                let cut = if rng.next().is_multiple_of(2) {
                     rng.below(8192)
                 } else {
                     rng.below(data.len())

@@ -86,7 +86,8 @@ fn suffix_from<'a>(v: &'a [String], name: &str) -> &'a [String] {
     &v[i..]
 }
 
-static RESULT: Mutex<Option<(Vec<String>, Vec<String>, Option<StopReason>)>> = Mutex::new(None);
+type StackResult = (Vec<String>, Vec<String>, Option<StopReason>);
+static RESULT: Mutex<Option<StackResult>> = Mutex::new(None);
 
 #[inline(never)]
 fn recurse(n: u32) -> u32 {
@@ -527,6 +528,7 @@ fn remote_process_via_ptrace() {
     if !attached {
         eprintln!("SKIP: ptrace not permitted here: {}", std::io::Error::last_os_error());
         let _ = child.kill();
+        let _ = child.wait();
         return;
     }
     let mut status = 0;
