@@ -101,7 +101,9 @@
 //!   panic. [`Error`] is one small `Copy` enum whose messages are lowercase
 //!   and carry the offending values.
 //! - Unwinding is x86-64 only; symbolization and probes read any ELF.
-//! - Compressed debug sections (`SHF_COMPRESSED`) are treated as absent.
+//! - Compressed debug sections (`SHF_COMPRESSED`, zlib or zstd) are
+//!   decompressed once, on first use; unusable compressed data counts as an
+//!   absent section.
 
 #![warn(missing_docs)]
 

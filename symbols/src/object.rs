@@ -72,6 +72,8 @@ struct Inner {
     symtab: OnceCell<SymbolTable<'static>>,
     dwarf: OnceCell<Result<Option<Ctx>>>,
     caches: RefCell<Caches>,
+    // Declared last: dropped after everything that borrows from it.
+    arena: Arena,
 }
 
 struct Caches {
@@ -127,21 +129,57 @@ unsafe fn extend(bytes: &[u8]) -> &'static [u8] {
     unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) }
 }
 
-/// The bytes of a section, or `None` when it is absent, empty, has no file
-/// data (`SHT_NOBITS`) or is compressed (decompression is not supported; the
-/// object then behaves as if it had no such section).
-fn section_bytes(file: &object::File<'static>, name: &str) -> Option<&'static [u8]> {
-    let s = file.section_by_name(name)?;
-    let compressed = s.compressed_file_range().ok()?;
-    if compressed.format != object::CompressionFormat::None {
-        return None;
-    }
-    s.data().ok().filter(|d| !d.is_empty())
+/// Decompressed section contents. Owned by the object so that `'static`
+/// borrows into them stay valid: a box's contents never move, and the arena
+/// only grows until the object is dropped.
+type Arena = RefCell<Vec<Box<[u8]>>>;
+
+/// Largest decompressed section accepted (a corrupt header must not make us
+/// allocate without bound).
+const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// True when the section exists and has file data (it may be compressed).
+fn section_present(file: &object::File<'static>, name: &str) -> bool {
+    file.section_by_name(name)
+        .and_then(|s| s.file_range())
+        .is_some_and(|(_, size)| size > 0)
 }
 
-fn section_addr_bytes(file: &object::File<'static>, name: &str) -> Option<(u64, &'static [u8])> {
+/// The (decompressed) bytes of a section, or `None` when it is absent,
+/// empty, has no file data (`SHT_NOBITS`), or its compressed data is
+/// unusable (then the object behaves as if it had no such section).
+fn section_bytes(file: &object::File<'static>, name: &str, arena: &Arena) -> Option<&'static [u8]> {
+    let s = file.section_by_name(name)?;
+    let c = s.compressed_data().ok()?;
+    if c.format == object::CompressionFormat::None {
+        return Some(c.data).filter(|d| !d.is_empty());
+    }
+    // Deflate and zstd cannot expand data much more than a thousandfold.
+    if c.uncompressed_size > MAX_DECOMPRESSED
+        || c.uncompressed_size > (c.data.len() as u64).saturating_mul(1100)
+    {
+        return None;
+    }
+    match c.decompress().ok()? {
+        std::borrow::Cow::Borrowed(b) => Some(b).filter(|d| !d.is_empty()),
+        std::borrow::Cow::Owned(v) => {
+            let b = v.into_boxed_slice();
+            // SAFETY: the box is kept in the arena, which lives (unshrunk)
+            // as long as the object; moving a box does not move its bytes.
+            let r = unsafe { extend(&b) };
+            arena.borrow_mut().push(b);
+            Some(r).filter(|d| !d.is_empty())
+        }
+    }
+}
+
+fn section_addr_bytes(
+    file: &object::File<'static>,
+    name: &str,
+    arena: &Arena,
+) -> Option<(u64, &'static [u8])> {
     let addr = file.section_by_name(name)?.address();
-    section_bytes(file, name).map(|d| (addr, d))
+    section_bytes(file, name, arena).map(|d| (addr, d))
 }
 
 impl ObjectSymbols {
@@ -195,11 +233,15 @@ impl ObjectSymbols {
             })
             .collect();
         let build_id = file.build_id().ok().flatten();
-        let debug_frame = section_bytes(&file, ".debug_frame")
-            .or_else(|| debug_file.as_ref().and_then(|d| section_bytes(d, ".debug_frame")));
+        let arena = Arena::default();
+        let debug_frame = section_bytes(&file, ".debug_frame", &arena).or_else(|| {
+            debug_file
+                .as_ref()
+                .and_then(|d| section_bytes(d, ".debug_frame", &arena))
+        });
         let cfi = Cfi::new(CfiSections {
-            eh_frame: section_addr_bytes(&file, ".eh_frame"),
-            eh_frame_hdr: section_addr_bytes(&file, ".eh_frame_hdr"),
+            eh_frame: section_addr_bytes(&file, ".eh_frame", &arena),
+            eh_frame_hdr: section_addr_bytes(&file, ".eh_frame_hdr", &arena),
             debug_frame,
             text: file.section_by_name(".text").map(|s| s.address()),
             got: file
@@ -229,6 +271,7 @@ impl ObjectSymbols {
                     hits: 0,
                     misses: 0,
                 }),
+                arena,
             }),
             data,
             debug_data,
@@ -284,7 +327,7 @@ impl ObjectSymbols {
     }
 
     fn dwarf_file(&self) -> Option<&object::File<'static>> {
-        let has = |f: &object::File<'static>| section_bytes(f, ".debug_info").is_some();
+        let has = |f: &object::File<'static>| section_present(f, ".debug_info");
         match &self.inner.debug_file {
             Some(d) if has(d) => Some(d),
             _ => Some(&self.inner.file).filter(|f| has(f)),
@@ -322,7 +365,7 @@ impl ObjectSymbols {
             };
             let endian = self.inner.endian;
             let load = |id: gimli::SectionId| -> Result<R> {
-                let d = section_bytes(file, id.name()).unwrap_or(&[]);
+                let d = section_bytes(file, id.name(), &self.inner.arena).unwrap_or(&[]);
                 Ok(gimli::EndianSlice::new(d, endian))
             };
             let dwarf = gimli::Dwarf::load(load)?;

@@ -120,3 +120,35 @@ fn object_symbols_is_send() {
     send::<ObjectSymbols>();
     send::<ProcessSymbols>();
 }
+
+#[test]
+fn compressed_debug_sections_are_read() {
+    let exe = std::env::current_exe().unwrap();
+    let dir = std::env::temp_dir().join(format!("grt-symbols-zdebug-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("compressed");
+    let ok = std::process::Command::new("objcopy")
+        .arg("--compress-debug-sections=zlib")
+        .arg(&exe)
+        .arg(&out)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("SKIP: objcopy --compress-debug-sections unavailable");
+        return;
+    }
+    let plain = ObjectSymbols::from_bytes("plain", std::fs::read(&exe).unwrap(), 0).unwrap();
+    let z = ObjectSymbols::from_bytes("z", std::fs::read(&out).unwrap(), 0).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(z.has_dwarf());
+    let p = process().lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = plain_function as *const () as u64;
+    let link = runtime - p.object_for_address(runtime).unwrap().bias();
+    let (pc, _) = not_inlined_caller(3);
+    let inl = (pc ^ 3 ^ 3) - p.object_for_address(runtime).unwrap().bias();
+    for a in [link, inl, link + 1] {
+        assert_eq!(plain.symbolize(a).frames(), z.symbolize(a).frames());
+        assert!(z.symbolize(a).frames()[0].line.is_some());
+    }
+}
