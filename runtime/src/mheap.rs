@@ -1,0 +1,176 @@
+//! The page heap (Go's mheap): one large anonymous reservation carved into
+//! spans, every span recorded in `allspans`.
+//!
+//! Today the heap hands out goroutine stacks (spans in state `manual`); the
+//! object allocator and the collector will add `inuse` spans later. The
+//! structures that the races of seeds 000 and 004 live in are already here:
+//! `allspans` is an array in the status table's arena that is reallocated
+//! (doubling) when full, with a generation number that grows each time and
+//! a record of the superseded arrays; every span has a `sweepgen` relative
+//! to `h.sweepgen` (h-2 needs sweeping, h-1 is being swept, h is swept).
+//!
+//! Lock: `mheap.lock` (rank mheap, a leaf) protects every span record, the
+//! free list, the stack pool and the allspans array. Readers outside the
+//! lock (the GC later) must hold a cached copy, as Go's gcspans.
+//!
+//! The reservation is mapped PROT_READ|PROT_WRITE with MAP_NORESERVE: pages
+//! cost memory only once touched. A span never moves and is never unmapped;
+//! freeing returns it to a free list of spans of the same size.
+
+use crate::lock::{lock, unlock};
+use crate::os;
+use crate::status::{mheap, table};
+use core::ptr::null_mut;
+use core::sync::atomic::Ordering::Relaxed;
+use grt_table::header::SectionKind;
+use grt_table::{spanstate, MSpan, OLD_ALLSPANS};
+
+/// The arena we try to reserve first; smaller ones if the kernel refuses.
+const ARENA_TRY: [u64; 6] = [1 << 40, 1 << 39, 1 << 38, 1 << 36, 1 << 34, 1 << 32];
+
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Reserves the arena. Runs once at start.
+pub fn init() -> Result<(), String> {
+    let h = mheap();
+    for size in ARENA_TRY {
+        let flags = libc::MAP_NORESERVE;
+        if let Some(p) = os::mmap_anon(size as usize, libc::PROT_READ | libc::PROT_WRITE, flags) {
+            h.arena_start.set(p as u64);
+            h.arena_end.set(p as u64 + size);
+            h.arena_used.set(p as u64);
+            h.pagesize.store(PAGE_SIZE, Relaxed);
+            h.sweepgen.store(2, Relaxed);
+            h.sweepdone.store(1, Relaxed);
+            return Ok(());
+        }
+    }
+    Err(format!("cannot reserve a heap arena (tried down to 4 GiB): {}", std::io::Error::last_os_error()))
+}
+
+/// Allocates a span of `npages` pages in state `state` (heap lock not held).
+/// Returns None when the arena is exhausted.
+pub fn alloc_span(npages: u64, state: u32) -> Option<&'static MSpan> {
+    let h = mheap();
+    lock(&h.lock);
+    let s = alloc_span_locked(npages, state);
+    unlock(&h.lock);
+    s
+}
+
+fn alloc_span_locked(npages: u64, state: u32) -> Option<&'static MSpan> {
+    let h = mheap();
+    // Exact-size reuse from the free list.
+    let mut prev: *mut MSpan = null_mut();
+    let mut sp = h.free.load(Relaxed);
+    while !sp.is_null() {
+        let s = crate::proc::r(sp);
+        let next = s.next.load(Relaxed);
+        if s.npages.load(Relaxed) == npages {
+            if prev.is_null() {
+                h.free.store(next, Relaxed);
+            } else {
+                crate::proc::r(prev).next.store(next, Relaxed);
+            }
+            h.nfree.fetch_sub(1, Relaxed);
+            s.next.store(null_mut(), Relaxed);
+            s.state.store(state, Relaxed);
+            s.sweepgen.store(h.sweepgen.load(Relaxed), Relaxed);
+            return Some(s);
+        }
+        prev = sp;
+        sp = next;
+    }
+    // Fresh pages.
+    let bytes = npages * PAGE_SIZE;
+    let base = h.arena_used.get();
+    if base + bytes > h.arena_end.get() {
+        return None;
+    }
+    let t = table();
+    let s = t.alloc(SectionKind::Span, t.spans)?;
+    h.arena_used.set(base + bytes);
+    s.base.set(base);
+    s.npages.store(npages, Relaxed);
+    s.state.store(state, Relaxed);
+    s.sweepgen.store(h.sweepgen.load(Relaxed), Relaxed);
+    record_span(s)?;
+    Some(s)
+}
+
+/// Appends a span to allspans, growing the array when full.
+fn record_span(s: &MSpan) -> Option<()> {
+    let h = mheap();
+    let n = h.nspan.load(Relaxed);
+    let cap = h.nspancap.load(Relaxed);
+    if n == cap {
+        let newcap = (cap * 2).max(64);
+        let arr = table().arena_alloc(newcap * 8)? as *mut u64;
+        let old = h.allspans.get() as *const u64;
+        if !old.is_null() {
+            // SAFETY: both arrays lie in the table's arena; the old one has
+            // `n` entries, the new one room for `newcap` > n.
+            unsafe { core::ptr::copy_nonoverlapping(old, arr, n as usize) };
+            // Remember the superseded array. It is not referenced by a
+            // collector yet (gcspans is 0), so it is freed.
+            let k = h.nold.fetch_add(1, Relaxed) as usize % OLD_ALLSPANS;
+            h.old_allspans[k].set(old as u64);
+            h.old_cap[k].store(cap, Relaxed);
+            h.old_gen[k].store(h.allspans_gen.load(Relaxed), Relaxed);
+            let referenced = h.gcspans.get() == old as u64;
+            h.old_freed[k].store(!referenced as u32, Relaxed);
+        }
+        h.allspans.set(arr as u64);
+        h.nspancap.store(newcap, Relaxed);
+        h.allspans_gen.fetch_add(1, Relaxed);
+        crate::probe!(allspans_grow, newcap, h.allspans_gen.load(Relaxed));
+    }
+    let arr = h.allspans.get() as *mut u64;
+    // SAFETY: n < nspancap entries of the current array.
+    unsafe { *arr.add(n as usize) = s as *const MSpan as u64 };
+    s.index.store(n as u32, Relaxed);
+    h.nspan.store(n + 1, Relaxed);
+    Some(())
+}
+
+/// Returns a span to the free list (heap lock held by the caller or not:
+/// this takes it).
+pub fn free_span(s: &MSpan) {
+    let h = mheap();
+    lock(&h.lock);
+    s.state.store(spanstate::FREE, Relaxed);
+    s.owner.store(null_mut(), Relaxed);
+    s.next.store(h.free.load(Relaxed), Relaxed);
+    h.free.store(s as *const MSpan as *mut MSpan, Relaxed);
+    h.nfree.fetch_add(1, Relaxed);
+    unlock(&h.lock);
+}
+
+/// The allspans entry `i` (heap lock held).
+fn span_at(i: u64) -> &'static MSpan {
+    let arr = mheap().allspans.get() as *const u64;
+    // SAFETY: i < nspan entries of the current array, each a span record.
+    crate::proc::r(unsafe { *arr.add(i as usize) } as *const MSpan)
+}
+
+/// Sweeps every span: the sweep phase of the collector skeleton. Each span
+/// goes h-2 (needs sweeping) -> h-1 (being swept) -> h (swept). There is
+/// nothing to free yet, so sweeping a span is the state change itself.
+pub fn sweep() {
+    let h = mheap();
+    lock(&h.lock);
+    h.sweepdone.store(0, Relaxed);
+    let sg = h.sweepgen.load(Relaxed);
+    let n = h.nspan.load(Relaxed);
+    for i in 0..n {
+        let s = span_at(i);
+        if s.sweepgen.compare_exchange(sg.wrapping_sub(2), sg.wrapping_sub(1), Relaxed, Relaxed).is_ok() {
+            s.sweepgen.store(sg, Relaxed);
+        } else if s.state.load(Relaxed) == spanstate::FREE {
+            s.sweepgen.store(sg, Relaxed);
+        }
+    }
+    h.sweepdone.store(1, Relaxed);
+    unlock(&h.lock);
+}
+

@@ -1,0 +1,390 @@
+//! `select!`: Go's select over channel sends and receives, with an
+//! optional default (Go's selectgo).
+//!
+//! The cases are polled in a random order (fairness); all their channels
+//! are locked in address order (lock order); if none is ready and there is
+//! no default, the goroutine enqueues one sudog per case (`isSelect` set,
+//! linked on `gp.waiting` in lock order) and parks. The first channel
+//! operation to pick one of its sudogs wins the goroutine's `selectDone`
+//! CAS; the others skip its stale sudogs. Woken, the goroutine relocks all
+//! channels and dequeues its remaining sudogs.
+//!
+//! ```ignore
+//! select! {
+//!     recv(ch) -> v => println!("got {v:?}"),      // v: Option<T>, None if closed
+//!     send(out, 42) => println!("sent"),
+//!     recv(grt::time::after(d)) -> _ => println!("timeout"),
+//!     default => println!("nothing ready"),
+//! }
+//! ```
+//! Send values are evaluated before the select, as in Go; a send case that
+//! does not win drops its value. Up to 32 cases.
+
+use crate::chan::{acquire_sudog, buf_recv, buf_send, recvq, release_sudog, sendq, Chan};
+use crate::lock::{lock, unlock};
+use crate::proc::{curg, gopark, r};
+use core::mem::{ManuallyDrop, MaybeUninit};
+use core::ptr::null_mut;
+use core::sync::atomic::Ordering::Relaxed;
+use grt_table::{waitreason, Hchan, Sudog, G};
+
+/// One case as selectgo sees it.
+#[derive(Clone, Copy)]
+pub struct Scase {
+    pub c: *const Hchan,
+    pub elem: *mut u8,
+    pub send: bool,
+}
+
+/// A receive case: the channel and the slot the value lands in.
+pub struct RecvCase<'a, T> {
+    c: &'a Chan<T>,
+    slot: MaybeUninit<T>,
+}
+
+impl<'a, T: Send> RecvCase<'a, T> {
+    pub fn new(c: &'a Chan<T>) -> Self {
+        RecvCase { c, slot: MaybeUninit::uninit() }
+    }
+    pub fn scase(&mut self) -> Scase {
+        Scase { c: self.c.hchan(), elem: self.slot.as_mut_ptr() as *mut u8, send: false }
+    }
+    /// The received value (`ok` from selectgo), or None if closed.
+    pub fn take(&mut self, ok: bool) -> Option<T> {
+        if ok {
+            // SAFETY: selectgo reported a value moved into the slot.
+            Some(unsafe { self.slot.assume_init_read() })
+        } else {
+            None
+        }
+    }
+}
+
+/// A send case: the channel and the value to send.
+pub struct SendCase<'a, T> {
+    c: &'a Chan<T>,
+    v: ManuallyDrop<T>,
+    sent: bool,
+}
+
+impl<'a, T: Send> SendCase<'a, T> {
+    pub fn new(c: &'a Chan<T>, v: T) -> Self {
+        SendCase { c, v: ManuallyDrop::new(v), sent: false }
+    }
+    pub fn scase(&mut self) -> Scase {
+        Scase { c: self.c.hchan(), elem: &mut *self.v as *mut T as *mut u8, send: true }
+    }
+    /// This case won: the value was moved to the receiver or buffer.
+    pub fn sent(&mut self) {
+        self.sent = true;
+    }
+}
+
+impl<T> Drop for SendCase<'_, T> {
+    fn drop(&mut self) {
+        if !self.sent {
+            // SAFETY: the value was not moved out; drop it once.
+            unsafe { ManuallyDrop::drop(&mut self.v) };
+        }
+    }
+}
+
+/// Parks forever (Go's `select {}`).
+pub fn block_forever() -> ! {
+    let _ = curg();
+    loop {
+        gopark(None, 0, waitreason::SELECT_NO_CASES);
+    }
+}
+
+const MAX_CASES: usize = 32;
+
+fn sellock(cases: &[Scase], lockorder: &[u16]) {
+    let mut last: *const Hchan = core::ptr::null();
+    for &o in lockorder {
+        let c = cases[o as usize].c;
+        if c != last {
+            last = c;
+            lock(&r(c).lock);
+        }
+    }
+}
+
+fn selunlock(cases: &[Scase], lockorder: &[u16]) {
+    // Unlock in reverse order; a channel may appear in several cases.
+    for i in (0..lockorder.len()).rev() {
+        let c = cases[lockorder[i] as usize].c;
+        if i > 0 && c == cases[lockorder[i - 1] as usize].c {
+            continue;
+        }
+        unlock(&r(c).lock);
+    }
+}
+
+/// On g0 after the park: unlock every channel (they are in lock order on
+/// gp.waiting, possibly repeated).
+fn selparkcommit(gp: &G, _: usize) -> bool {
+    gp.parking_on_chan.store(0, Relaxed);
+    let mut lastc: *mut Hchan = null_mut();
+    let mut sg = gp.waiting.load(Relaxed);
+    while !sg.is_null() {
+        let c = r(sg).c.load(Relaxed);
+        if c != lastc && !lastc.is_null() {
+            unlock(&r(lastc).lock);
+        }
+        lastc = c;
+        sg = r(sg).waitlink.load(Relaxed);
+    }
+    if !lastc.is_null() {
+        unlock(&r(lastc).lock);
+    }
+    true
+}
+
+/// Runs a select over `cases`. Returns (index of the chosen case, whether a
+/// receive got a value); index `usize::MAX` means nothing was ready and
+/// `block` was false (the default case).
+pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
+    let n = cases.len();
+    if n > MAX_CASES {
+        panic!("select: more than {MAX_CASES} cases");
+    }
+    if n == 0 {
+        if block {
+            block_forever();
+        }
+        return (usize::MAX, false);
+    }
+    crate::proc::preempt_check();
+    // Poll order: a random permutation.
+    let mut pollorder = [0u16; MAX_CASES];
+    for i in 0..n {
+        let j = crate::proc::fastrand() as usize % (i + 1);
+        pollorder[i] = pollorder[j];
+        pollorder[j] = i as u16;
+    }
+    let pollorder = &pollorder[..n];
+    // Lock order: by channel address (insertion sort; n is small).
+    let mut lockorder = [0u16; MAX_CASES];
+    for i in 0..n {
+        let mut j = i;
+        let c = cases[i].c as usize;
+        while j > 0 && cases[lockorder[j - 1] as usize].c as usize > c {
+            lockorder[j] = lockorder[j - 1];
+            j -= 1;
+        }
+        lockorder[j] = i as u16;
+    }
+    let lockorder = &lockorder[..n];
+
+    sellock(cases, lockorder);
+
+    // Pass 1: look for something already waiting.
+    for &i in pollorder {
+        let cas = cases[i as usize];
+        let c = r(cas.c);
+        if cas.send {
+            if c.closed.load(Relaxed) != 0 {
+                selunlock(cases, lockorder);
+                panic!("send on closed channel");
+            }
+            if let Some(sg) = recvq(c).dequeue() {
+                crate::chan::send(c, sg, cas.elem, &|| selunlock(cases, lockorder));
+                return (i as usize, false);
+            }
+            if buf_send(c, cas.elem) {
+                selunlock(cases, lockorder);
+                return (i as usize, false);
+            }
+        } else {
+            if let Some(sg) = sendq(c).dequeue() {
+                crate::chan::recv(c, sg, cas.elem, &|| selunlock(cases, lockorder));
+                return (i as usize, true);
+            }
+            if buf_recv(c, cas.elem) {
+                selunlock(cases, lockorder);
+                return (i as usize, true);
+            }
+            if c.closed.load(Relaxed) != 0 {
+                selunlock(cases, lockorder);
+                return (i as usize, false);
+            }
+        }
+    }
+
+    if !block {
+        selunlock(cases, lockorder);
+        return (usize::MAX, false);
+    }
+
+    // Pass 2: enqueue on all channels.
+    let gp = curg();
+    gp.waiting.store(null_mut(), Relaxed);
+    let mut prev: *mut Sudog = null_mut();
+    let now = crate::os::nanotime();
+    for &i in lockorder {
+        let cas = cases[i as usize];
+        let c = r(cas.c);
+        let sg = acquire_sudog();
+        sg.g.store(gp as *const G as *mut G, Relaxed);
+        sg.is_select.store(1, Relaxed);
+        sg.elem.set(cas.elem as u64);
+        sg.c.store(cas.c as *mut Hchan, Relaxed);
+        sg.enqueued.store(now, Relaxed);
+        sg.waitlink.store(null_mut(), Relaxed);
+        let sgp = sg as *const Sudog as *mut Sudog;
+        if prev.is_null() {
+            gp.waiting.store(sgp, Relaxed);
+        } else {
+            r(prev).waitlink.store(sgp, Relaxed);
+        }
+        prev = sgp;
+        if cas.send {
+            sendq(c).enqueue(sg);
+        } else {
+            recvq(c).enqueue(sg);
+        }
+    }
+
+    // Wait for someone to wake us up.
+    gp.param.store(0, Relaxed);
+    gp.parking_on_chan.store(1, Relaxed);
+    gopark(Some(selparkcommit), 0, waitreason::SELECT);
+
+    sellock(cases, lockorder);
+    gp.select_done.store(0, Relaxed);
+    let winner = gp.param.swap(0, Relaxed) as *const Sudog;
+
+    // Pass 3: dequeue from the unsuccessful channels.
+    // Clear all elems before unlinking from gp.waiting.
+    let mut sg1 = gp.waiting.load(Relaxed);
+    while !sg1.is_null() {
+        let s = r(sg1);
+        s.is_select.store(0, Relaxed);
+        s.elem.set(0);
+        sg1 = s.waitlink.load(Relaxed);
+    }
+    let mut sglist = gp.waiting.swap(null_mut(), Relaxed);
+    let mut chosen: Option<(usize, bool)> = None;
+    for &i in lockorder {
+        let cas = cases[i as usize];
+        let s = r(sglist);
+        if core::ptr::eq(sglist, winner) {
+            // Already dequeued by the goroutine that woke us.
+            chosen = Some((i as usize, s.success.load(Relaxed) != 0));
+        } else {
+            let c = r(cas.c);
+            if cas.send {
+                sendq(c).dequeue_sudog(s);
+            } else {
+                recvq(c).dequeue_sudog(s);
+            }
+        }
+        let next = s.waitlink.swap(null_mut(), Relaxed);
+        s.c.store(null_mut(), Relaxed);
+        release_sudog(r(sglist));
+        sglist = next;
+    }
+    let Some((i, success)) = chosen else { crate::fatal::throw("selectgo: bad wakeup") };
+    selunlock(cases, lockorder);
+    if cases[i].send && !success {
+        panic!("send on closed channel");
+    }
+    (i, success)
+}
+
+/// The `select!` macro: see the module docs.
+#[macro_export]
+macro_rules! select {
+    () => { $crate::select::block_forever() };
+    ($($tokens:tt)+) => {
+        $crate::__select_parse!(
+            @cases ()
+            @ids [(__grt_c0 __grt_h0 0) (__grt_c1 __grt_h1 1) (__grt_c2 __grt_h2 2) (__grt_c3 __grt_h3 3) (__grt_c4 __grt_h4 4) (__grt_c5 __grt_h5 5) (__grt_c6 __grt_h6 6) (__grt_c7 __grt_h7 7) (__grt_c8 __grt_h8 8) (__grt_c9 __grt_h9 9) (__grt_c10 __grt_h10 10) (__grt_c11 __grt_h11 11) (__grt_c12 __grt_h12 12) (__grt_c13 __grt_h13 13) (__grt_c14 __grt_h14 14) (__grt_c15 __grt_h15 15) (__grt_c16 __grt_h16 16) (__grt_c17 __grt_h17 17) (__grt_c18 __grt_h18 18) (__grt_c19 __grt_h19 19) (__grt_c20 __grt_h20 20) (__grt_c21 __grt_h21 21) (__grt_c22 __grt_h22 22) (__grt_c23 __grt_h23 23) (__grt_c24 __grt_h24 24) (__grt_c25 __grt_h25 25) (__grt_c26 __grt_h26 26) (__grt_c27 __grt_h27 27) (__grt_c28 __grt_h28 28) (__grt_c29 __grt_h29 29) (__grt_c30 __grt_h30 30) (__grt_c31 __grt_h31 31)]
+            @default ()
+            $($tokens)+
+        )
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __select_parse {
+    // Done: emit.
+    (@cases ($($case:tt)*) @ids [$($unused:tt)*] @default ($($def:tt)*)) => {
+        $crate::__select_emit!(($($case)*) ($($def)*))
+    };
+    // Skip a separating comma.
+    (@cases $cases:tt @ids $ids:tt @default $def:tt , $($tail:tt)*) => {
+        $crate::__select_parse!(@cases $cases @ids $ids @default $def $($tail)*)
+    };
+    // recv(ch) -> pat => { block }
+    (@cases ($($case:tt)*) @ids [($id:ident $h:ident $n:literal) $($ids:tt)*] @default $def:tt
+        recv($ch:expr) -> $pat:pat => $body:block $($tail:tt)*) => {
+        $crate::__select_parse!(@cases ($($case)* (recv $id $h $n ($ch) () ($pat) ($body))) @ids [$($ids)*] @default $def $($tail)*)
+    };
+    // recv(ch) -> pat => expr,
+    (@cases ($($case:tt)*) @ids [($id:ident $h:ident $n:literal) $($ids:tt)*] @default $def:tt
+        recv($ch:expr) -> $pat:pat => $body:expr $(, $($tail:tt)*)?) => {
+        $crate::__select_parse!(@cases ($($case)* (recv $id $h $n ($ch) () ($pat) ($body))) @ids [$($ids)*] @default $def $($($tail)*)?)
+    };
+    // send(ch, v) => { block }
+    (@cases ($($case:tt)*) @ids [($id:ident $h:ident $n:literal) $($ids:tt)*] @default $def:tt
+        send($ch:expr, $v:expr) => $body:block $($tail:tt)*) => {
+        $crate::__select_parse!(@cases ($($case)* (send $id $h $n ($ch) ($v) (_) ($body))) @ids [$($ids)*] @default $def $($tail)*)
+    };
+    // send(ch, v) => expr,
+    (@cases ($($case:tt)*) @ids [($id:ident $h:ident $n:literal) $($ids:tt)*] @default $def:tt
+        send($ch:expr, $v:expr) => $body:expr $(, $($tail:tt)*)?) => {
+        $crate::__select_parse!(@cases ($($case)* (send $id $h $n ($ch) ($v) (_) ($body))) @ids [$($ids)*] @default $def $($($tail)*)?)
+    };
+    // default => { block }
+    (@cases $cases:tt @ids $ids:tt @default () default => $body:block $($tail:tt)*) => {
+        $crate::__select_parse!(@cases $cases @ids $ids @default ($body) $($tail)*)
+    };
+    // default => expr,
+    (@cases $cases:tt @ids $ids:tt @default () default => $body:expr $(, $($tail:tt)*)?) => {
+        $crate::__select_parse!(@cases $cases @ids $ids @default ($body) $($($tail)*)?)
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __select_emit {
+    (($(($kind:ident $id:ident $h:ident $n:literal ($ch:expr) ($($v:expr)?) ($pat:pat) ($body:expr)))*) ($($def:expr)?)) => {{
+        // Bind each channel by reference first: a temporary (`after(d)`)
+        // lives to the end of the select this way.
+        $( let $h = &$ch; )*
+        $( let mut $id = $crate::__select_case_new!($kind ($h) ($($v)?)); )*
+        let __grt_has_default = false $( || { let _ = stringify!($def); true } )?;
+        let (__grt_i, __grt_ok) = $crate::select::selectgo(&[$( $id.scase() ),*], !__grt_has_default);
+        let _ = __grt_ok;
+        match __grt_i {
+            $( $n => { $crate::__select_case_take!($kind $id __grt_ok ($pat)); $body } )*
+            _ => { $( $def )? }
+        }
+    }};
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __select_case_new {
+    (recv ($h:ident) ()) => {
+        $crate::select::RecvCase::new($h)
+    };
+    (send ($h:ident) ($v:expr)) => {
+        $crate::select::SendCase::new($h, $v)
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __select_case_take {
+    (recv $id:ident $ok:ident ($pat:pat)) => {
+        #[allow(unused_variables)]
+        let $pat = $id.take($ok);
+    };
+    (send $id:ident $ok:ident ($pat:pat)) => {
+        $id.sent();
+    };
+}

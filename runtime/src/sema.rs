@@ -1,0 +1,135 @@
+//! A counting semaphore that parks goroutines (Go's semacquire/semrelease),
+//! the building block of `sync::Mutex`, `sync::WaitGroup` and worldsema.
+//!
+//! Waiters queue as sudogs (`sudog.sema` names the semaphore), FIFO, under
+//! the semaphore's own lock (rank `sema`). The lock is released on g0 after
+//! the waiter is in Gwaiting, so a release can never miss it; a releaser
+//! readies the waiter only after dropping the lock.
+
+use crate::chan::{acquire_sudog, release_sudog};
+use crate::lock::{lock, unlock};
+use crate::lockrank::Rank;
+use crate::proc::{curg, gopark, goready, r};
+use core::ptr::null_mut;
+use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+use core::sync::atomic::{AtomicPtr, AtomicU32};
+use grt_table::{Lock, Sudog, G};
+
+pub struct Sema {
+    lock: Lock,
+    count: AtomicU32,
+    nwait: AtomicU32,
+    head: AtomicPtr<Sudog>,
+    tail: AtomicPtr<Sudog>,
+}
+
+// SAFETY: all fields are atomics; the queue is only touched under `lock`.
+unsafe impl Sync for Sema {}
+
+impl Sema {
+    pub const fn new(count: u32) -> Sema {
+        Sema {
+            lock: Lock {
+                key: AtomicU32::new(0),
+                rank: AtomicU32::new(Rank::Sema as u32),
+                owner: AtomicPtr::new(null_mut()),
+            },
+            count: AtomicU32::new(count),
+            nwait: AtomicU32::new(0),
+            head: AtomicPtr::new(null_mut()),
+            tail: AtomicPtr::new(null_mut()),
+        }
+    }
+
+    fn try_acquire(&self) -> bool {
+        let mut v = self.count.load(SeqCst);
+        while v > 0 {
+            match self.count.compare_exchange(v, v - 1, SeqCst, SeqCst) {
+                Ok(_) => return true,
+                Err(x) => v = x,
+            }
+        }
+        false
+    }
+
+    /// Takes one unit, parking the goroutine with `reason` until there is one.
+    pub fn acquire(&self, reason: u32) {
+        if self.try_acquire() {
+            return;
+        }
+        let gp = curg();
+        let sg = acquire_sudog();
+        sg.g.store(gp as *const G as *mut G, Relaxed);
+        sg.sema.set(self as *const Sema as u64);
+        sg.enqueued.store(crate::os::nanotime(), Relaxed);
+        loop {
+            lock(&self.lock);
+            self.nwait.fetch_add(1, SeqCst);
+            if self.try_acquire() {
+                self.nwait.fetch_sub(1, SeqCst);
+                unlock(&self.lock);
+                break;
+            }
+            self.enqueue(sg);
+            gopark(Some(unlock_sema), &self.lock as *const Lock as usize, reason);
+            if self.try_acquire() {
+                break;
+            }
+        }
+        sg.sema.set(0);
+        sg.g.store(null_mut(), Relaxed);
+        release_sudog(sg);
+    }
+
+    /// Returns one unit, readying the first waiter if there is one.
+    pub fn release(&self) {
+        self.count.fetch_add(1, SeqCst);
+        if self.nwait.load(SeqCst) == 0 {
+            return;
+        }
+        lock(&self.lock);
+        if self.nwait.load(SeqCst) == 0 {
+            unlock(&self.lock);
+            return;
+        }
+        let sg = self.dequeue();
+        if !sg.is_null() {
+            self.nwait.fetch_sub(1, SeqCst);
+        }
+        unlock(&self.lock);
+        if !sg.is_null() {
+            goready(r(r(sg).g.load(Relaxed)));
+        }
+    }
+
+    fn enqueue(&self, sg: &Sudog) {
+        let p = sg as *const Sudog as *mut Sudog;
+        sg.next.store(null_mut(), Relaxed);
+        let t = self.tail.load(Relaxed);
+        if t.is_null() {
+            self.head.store(p, Relaxed);
+        } else {
+            r(t).next.store(p, Relaxed);
+        }
+        self.tail.store(p, Relaxed);
+    }
+
+    fn dequeue(&self) -> *mut Sudog {
+        let h = self.head.load(Relaxed);
+        if h.is_null() {
+            return h;
+        }
+        let n = r(h).next.load(Relaxed);
+        self.head.store(n, Relaxed);
+        if n.is_null() {
+            self.tail.store(null_mut(), Relaxed);
+        }
+        r(h).next.store(null_mut(), Relaxed);
+        h
+    }
+}
+
+fn unlock_sema(_gp: &G, lockp: usize) -> bool {
+    unlock(r(lockp as *const Lock));
+    true
+}

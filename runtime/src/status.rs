@@ -1,0 +1,448 @@
+//! The status table, writer side: the memfd `grt-status`, the sections the
+//! runtime's records live in, record allocation, and interning of sites and
+//! type names.
+//!
+//! The table is created once, before anything else in the runtime runs,
+//! and never moves or shrinks. Its sections are fixed-capacity arrays of
+//! zero-initialized records (a fresh memfd reads as zeros, and pages are
+//! only backed once touched, so an unused capacity costs nothing). Records
+//! are allocated by bumping a section's `len`; the modules that own a
+//! record kind keep their own free lists, as Go never frees Gs or Ms.
+//!
+//! Invariants:
+//! - `Section.len` only grows, and a record below it has been zeroed or
+//!   initialized; readers never look past it.
+//! - Pointers between records are plain virtual addresses in this process.
+//! - Nothing is written to the file system: the memfd has no path, is
+//!   created close-on-exec with `MFD_NOEXEC_SEAL` and mode 0600, and goes
+//!   away with the process.
+
+use crate::lock::{lock, lock_init, unlock};
+use crate::lockrank::{Rank, RANK_NAMES};
+use crate::os;
+use core::mem::size_of;
+use core::ptr;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicPtr, AtomicU64};
+use grt_table::desc::Record;
+use grt_table::header::{Header, SectionKind, MAX_SECTIONS};
+use grt_table::*;
+
+/// Capacities of the record arrays. Large on purpose: untouched capacity
+/// costs virtual address space only.
+pub struct Capacities {
+    pub p: u64,
+    pub m: u64,
+    pub g: u64,
+    pub sudog: u64,
+    pub hchan: u64,
+    pub span: u64,
+    pub site: u64,
+    pub strings: u64,
+    pub arena: u64,
+}
+
+/// Most Ps GOMAXPROCS may ask for.
+pub const MAX_GOMAXPROCS: u64 = 256;
+
+impl Capacities {
+    pub fn from_env(maxg: u64) -> Capacities {
+        Capacities {
+            p: MAX_GOMAXPROCS,
+            m: 10_000,
+            g: maxg,
+            sudog: maxg,
+            hchan: maxg,
+            span: maxg,
+            site: 1 << 16,
+            strings: 8 << 20,
+            arena: 128 << 20,
+        }
+    }
+}
+
+/// Where everything is. Set once by `create`, read everywhere.
+pub struct Table {
+    pub base: *mut u8,
+    pub size: u64,
+    pub fd: i32,
+    pub header: *mut Header,
+    pub sched: *mut Sched,
+    pub mheap: *mut MHeap,
+    pub allp: *mut P,
+    pub allm: *mut M,
+    pub allg: *mut G,
+    pub sudogs: *mut Sudog,
+    pub hchans: *mut Hchan,
+    pub spans: *mut MSpan,
+    pub sites: *mut Site,
+    pub strings: *mut u8,
+    pub arena: *mut u8,
+    sec: [SecRef; 16],
+}
+
+#[derive(Clone, Copy)]
+struct SecRef {
+    idx: usize,
+}
+
+static TABLE: AtomicPtr<Table> = AtomicPtr::new(ptr::null_mut());
+
+/// The table (after `create`).
+#[inline]
+pub fn table() -> &'static Table {
+    // SAFETY: set once in `create` before any other runtime code runs and
+    // never freed.
+    unsafe { &*TABLE.load(Relaxed) }
+}
+
+/// Whether the table exists yet.
+pub fn table_ready() -> bool {
+    !TABLE.load(Relaxed).is_null()
+}
+
+fn page_round(x: u64) -> u64 {
+    (x + 4095) & !4095
+}
+
+/// Creates the memfd, maps it, lays out the sections and writes the header.
+/// Runs once, single-threaded, at runtime start.
+pub fn create(caps: &Capacities, bugs: u64, flags: u64, stack_size: u64) -> Result<(), String> {
+    let desc = descriptor_blob(&RANK_NAMES);
+    let plan: [(SectionKind, u64, u64); 12] = [
+        (SectionKind::Desc, 1, desc.len() as u64),
+        (SectionKind::Sched, size_of::<Sched>() as u64, 1),
+        (SectionKind::MHeap, size_of::<MHeap>() as u64, 1),
+        (SectionKind::P, size_of::<P>() as u64, caps.p),
+        (SectionKind::M, size_of::<M>() as u64, caps.m),
+        (SectionKind::G, size_of::<G>() as u64, caps.g),
+        (SectionKind::Sudog, size_of::<Sudog>() as u64, caps.sudog),
+        (SectionKind::Hchan, size_of::<Hchan>() as u64, caps.hchan),
+        (SectionKind::Span, size_of::<MSpan>() as u64, caps.span),
+        (SectionKind::Site, size_of::<Site>() as u64, caps.site),
+        (SectionKind::Strings, 1, caps.strings),
+        (SectionKind::Arena, 1, caps.arena),
+    ];
+    let mut off = page_round(size_of::<Header>() as u64);
+    let mut offsets = [0u64; 12];
+    for (i, (_, stride, cap)) in plan.iter().enumerate() {
+        offsets[i] = off;
+        off = page_round(off + stride * cap);
+    }
+    let size = off;
+
+    // SAFETY: memfd_create takes a NUL-terminated name and flags.
+    let name = b"grt-status\0";
+    let mut fd = unsafe {
+        libc::memfd_create(name.as_ptr() as *const libc::c_char, libc::MFD_CLOEXEC | libc::MFD_NOEXEC_SEAL)
+    };
+    if fd < 0 && os::errno() == libc::EINVAL {
+        // Kernels before 6.3 do not know MFD_NOEXEC_SEAL.
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(name.as_ptr() as *const libc::c_char, libc::MFD_CLOEXEC) };
+    }
+    if fd < 0 {
+        return Err(format!("memfd_create(grt-status): {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a memfd we own; fchmod and ftruncate only change it.
+    unsafe {
+        libc::fchmod(fd, 0o600);
+        if libc::ftruncate(fd, size as libc::off_t) != 0 {
+            return Err(format!("ftruncate(grt-status, {size}): {}", std::io::Error::last_os_error()));
+        }
+    }
+    // SAFETY: a fresh shared mapping of our own memfd; nothing aliases it.
+    let base = unsafe {
+        libc::mmap(ptr::null_mut(), size as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+    };
+    if base == libc::MAP_FAILED {
+        return Err(format!("mmap(grt-status, {size}): {}", std::io::Error::last_os_error()));
+    }
+    let base = base as *mut u8;
+    let at = |i: usize| -> *mut u8 {
+        // SAFETY: offsets[i] < size: computed above from the same plan.
+        unsafe { base.add(offsets[i] as usize) }
+    };
+
+    // SAFETY: the header lies at offset 0 of the zeroed mapping; it is
+    // written once here before the table is published.
+    let h = unsafe { &mut *(base as *mut Header) };
+    h.magic = MAGIC;
+    h.abi_version = ABI_VERSION;
+    h.header_size = size_of::<Header>() as u32;
+    h.layout_hash = grt_table::desc::fnv1a(&desc);
+    // SAFETY: getpid has no arguments.
+    h.pid = unsafe { libc::getpid() } as u32;
+    h.nsections = plan.len() as u32;
+    h.base = base as u64;
+    h.size = size;
+    h.start_unix_ns = os::walltime() as u64;
+    h.start_mono_ns = os::nanotime() as u64;
+    h.bugs = bugs;
+    h.flags = flags;
+    h.stack_size = stack_size;
+    debug_assert!(plan.len() <= MAX_SECTIONS);
+    let mut sec = [SecRef { idx: 0 }; 16];
+    for (i, (kind, stride, cap)) in plan.iter().enumerate() {
+        let s = &mut h.sections[i];
+        s.kind = *kind as u32;
+        s.stride = *stride as u32;
+        s.offset = offsets[i];
+        s.capacity = *cap;
+        sec[*kind as usize] = SecRef { idx: i };
+    }
+    // SAFETY: the descriptor section has room for the blob (planned above).
+    unsafe { ptr::copy_nonoverlapping(desc.as_ptr(), at(0), desc.len()) };
+    h.sections[0].len.store(desc.len() as u64, Relaxed);
+    h.sections[1].len.store(1, Relaxed);
+    h.sections[2].len.store(1, Relaxed);
+
+    let t = Box::new(Table {
+        base,
+        size,
+        fd,
+        header: h,
+        sched: at(1) as *mut Sched,
+        mheap: at(2) as *mut MHeap,
+        allp: at(3) as *mut P,
+        allm: at(4) as *mut M,
+        allg: at(5) as *mut G,
+        sudogs: at(6) as *mut Sudog,
+        hchans: at(7) as *mut Hchan,
+        spans: at(8) as *mut MSpan,
+        sites: at(9) as *mut Site,
+        strings: at(10),
+        arena: at(11),
+        sec,
+    });
+    TABLE.store(Box::into_raw(t), Release);
+    let t = table();
+    // SAFETY: sched and mheap point at their zeroed records.
+    unsafe {
+        lock_init(&(*t.sched).lock, Rank::Sched);
+        lock_init(&(*t.sched).gfree_lock, Rank::Gfree);
+        lock_init(&(*t.sched).sudog_lock, Rank::SudogCentral);
+        lock_init(&(*t.sched).timers_lock, Rank::Timers);
+        lock_init(&(*t.sched).hchan_lock, Rank::HchanFree);
+        lock_init(&(*t.sched).sites_lock, Rank::Sites);
+        lock_init(&(*t.mheap).lock, Rank::Mheap);
+    }
+    Ok(())
+}
+
+impl Table {
+    pub fn header(&self) -> &Header {
+        // SAFETY: valid for the life of the process.
+        unsafe { &*self.header }
+    }
+
+    fn section(&self, kind: SectionKind) -> &grt_table::Section {
+        &self.header().sections[self.sec[kind as usize].idx]
+    }
+
+    /// Sets a header flag (before `publish`).
+    pub fn set_flag(&self, flag: u64) {
+        // SAFETY: called during single-threaded start-up, before readers
+        // are told the table is ready; the header lives for the process.
+        unsafe { (*self.header).flags |= flag };
+    }
+
+    /// Marks the table complete (readers may trust `ready`).
+    pub fn publish(&self) {
+        self.header().ready.store(1, Release);
+    }
+
+    /// Allocates a zeroed record of `kind`, or `None` when the section is full.
+    pub fn alloc<T: Record>(&self, kind: SectionKind, first: *mut T) -> Option<&'static T> {
+        let s = self.section(kind);
+        let i = s.len.fetch_add(1, Relaxed);
+        if i >= s.capacity {
+            s.len.fetch_sub(1, Relaxed);
+            return None;
+        }
+        // SAFETY: i < capacity, so the record lies inside the section.
+        Some(unsafe { &*first.add(i as usize) })
+    }
+
+    /// Number of records of `kind` allocated so far.
+    pub fn len(&self, kind: SectionKind) -> u64 {
+        self.section(kind).len.load(Acquire).min(self.section(kind).capacity)
+    }
+
+    pub fn capacity(&self, kind: SectionKind) -> u64 {
+        self.section(kind).capacity
+    }
+
+    /// Allocates `n` bytes (8-aligned) in a byte section, or `None` when full.
+    fn alloc_bytes(&self, kind: SectionKind, base: *mut u8, n: u64) -> Option<*mut u8> {
+        let s = self.section(kind);
+        let n = (n + 7) & !7;
+        let mut cur = s.len.load(Relaxed);
+        loop {
+            if cur + n > s.capacity {
+                return None;
+            }
+            match s.len.compare_exchange(cur, cur + n, Relaxed, Relaxed) {
+                // SAFETY: [cur, cur+n) lies inside the section.
+                Ok(_) => return Some(unsafe { base.add(cur as usize) }),
+                Err(v) => cur = v,
+            }
+        }
+    }
+
+    /// Allocates `n` bytes in the table's arena (allspans arrays). Arena
+    /// memory is never returned to the section; the heap keeps its own
+    /// free list of arrays.
+    pub fn arena_alloc(&self, n: u64) -> Option<*mut u8> {
+        self.alloc_bytes(SectionKind::Arena, self.arena, n)
+    }
+
+    /// The i-th P record (allp[i]).
+    #[inline]
+    pub fn p(&self, i: usize) -> &'static P {
+        debug_assert!((i as u64) < MAX_GOMAXPROCS);
+        // SAFETY: i < MAX_GOMAXPROCS = the P section's capacity.
+        unsafe { &*self.allp.add(i) }
+    }
+
+    /// The i-th G record.
+    pub fn g(&self, i: usize) -> &'static G {
+        assert!((i as u64) < self.capacity(SectionKind::G));
+        // SAFETY: bounds checked above.
+        unsafe { &*self.allg.add(i) }
+    }
+
+    /// The i-th M record.
+    pub fn m(&self, i: usize) -> &'static M {
+        assert!((i as u64) < self.capacity(SectionKind::M));
+        // SAFETY: bounds checked above.
+        unsafe { &*self.allm.add(i) }
+    }
+}
+
+/// The scheduler record.
+#[inline]
+pub fn sched() -> &'static Sched {
+    // SAFETY: created with the table; lives forever.
+    unsafe { &*table().sched }
+}
+
+/// The heap record.
+#[inline]
+pub fn mheap() -> &'static MHeap {
+    // SAFETY: created with the table; lives forever.
+    unsafe { &*table().mheap }
+}
+
+// --- interning -------------------------------------------------------------
+
+const INTERN_SLOTS: usize = 1 << 16;
+
+/// An open-addressing map from a static address to a Site index, readable
+/// without a lock: a slot's index is stored before its key is published.
+struct InternMap {
+    keys: [AtomicU64; INTERN_SLOTS],
+    vals: [AtomicU64; INTERN_SLOTS],
+}
+
+static SITES: InternMap = InternMap { keys: [const { AtomicU64::new(0) }; INTERN_SLOTS], vals: [const { AtomicU64::new(0) }; INTERN_SLOTS] };
+static TYPES: InternMap = InternMap { keys: [const { AtomicU64::new(0) }; INTERN_SLOTS], vals: [const { AtomicU64::new(0) }; INTERN_SLOTS] };
+
+#[inline]
+fn slot_of(key: u64) -> usize {
+    ((key.wrapping_mul(0x9E3779B97F4A7C15)) >> 48) as usize & (INTERN_SLOTS - 1)
+}
+
+impl InternMap {
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        let mut i = slot_of(key);
+        for _ in 0..INTERN_SLOTS {
+            let k = self.keys[i].load(Acquire);
+            if k == key {
+                return Some(self.vals[i].load(Relaxed) as u32);
+            }
+            if k == 0 {
+                return None;
+            }
+            i = (i + 1) & (INTERN_SLOTS - 1);
+        }
+        None
+    }
+
+    /// Inserts under sched.sites_lock.
+    fn insert(&self, key: u64, val: u32) {
+        let mut i = slot_of(key);
+        for _ in 0..INTERN_SLOTS {
+            if self.keys[i].load(Relaxed) == 0 {
+                self.vals[i].store(val as u64, Relaxed);
+                self.keys[i].store(key, Release);
+                return;
+            }
+            i = (i + 1) & (INTERN_SLOTS - 1);
+        }
+    }
+}
+
+/// Index 0 of the Site section is "unknown".
+pub const NO_SITE: u32 = 0;
+
+fn new_site(key: u64, kind: u32, name: &str, line: u32, col: u32) -> u32 {
+    let t = table();
+    let Some(s) = t.alloc(SectionKind::Site, t.sites) else { return NO_SITE };
+    let idx = (s as *const Site as usize - t.sites as usize) / size_of::<Site>();
+    let bytes = name.as_bytes();
+    if let Some(p) = t.alloc_bytes(SectionKind::Strings, t.strings, bytes.len() as u64) {
+        // SAFETY: p has room for bytes.len() bytes in the Strings section.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+        s.name_off.store((p as usize - t.strings as usize) as u32, Relaxed);
+        s.name_len.store(bytes.len() as u32, Relaxed);
+    }
+    s.key.store(key, Relaxed);
+    s.kind.store(kind, Relaxed);
+    s.line.store(line, Relaxed);
+    s.col.store(col, Relaxed);
+    idx as u32
+}
+
+/// Reserves Site 0 ("unknown"). Called once at start.
+pub fn init_sites() {
+    let t = table();
+    let _ = t.alloc(SectionKind::Site, t.sites);
+}
+
+/// The Site index of a source location (interned on first use).
+#[inline]
+pub fn intern_location(loc: &'static core::panic::Location<'static>) -> u32 {
+    let key = loc as *const _ as u64;
+    if let Some(v) = SITES.get(key) {
+        return v;
+    }
+    intern_slow(&SITES, key, 0, loc.file(), loc.line(), loc.column())
+}
+
+/// The Site index of a type name (interned on first use).
+#[inline]
+pub fn intern_type(name: &'static str) -> u32 {
+    let key = name.as_ptr() as u64 ^ ((name.len() as u64) << 48);
+    if let Some(v) = TYPES.get(key) {
+        return v;
+    }
+    intern_slow(&TYPES, key, 1, name, 0, 0)
+}
+
+#[cold]
+fn intern_slow(map: &InternMap, key: u64, kind: u32, name: &str, line: u32, col: u32) -> u32 {
+    let s = sched();
+    lock(&s.sites_lock);
+    let v = match map.get(key) {
+        Some(v) => v,
+        None => {
+            let v = new_site(key, kind, name, line, col);
+            map.insert(key, v);
+            v
+        }
+    };
+    unlock(&s.sites_lock);
+    v
+}

@@ -1,0 +1,149 @@
+//! The table header: magic, ABI version, where the runtime mapped the
+//! table, and one section per record array.
+//!
+//! The header is the only part of the table whose layout is fixed by the
+//! ABI version; everything else is described by the descriptor blob that the
+//! header points to.
+
+use core::sync::atomic::{AtomicU32, AtomicU64};
+
+/// First eight bytes of every table.
+pub const MAGIC: [u8; 8] = *b"GRTSTAT\0";
+
+/// Version of the header and descriptor-blob formats. Record layouts may
+/// change without a bump (they are described by the blob); this changes only
+/// when a reader of the previous version would misread the header itself.
+pub const ABI_VERSION: u32 = 1;
+
+/// The memfd name a reader looks for in `/proc/<pid>/fd`.
+pub const MEMFD_NAME: &str = "grt-status";
+
+/// Maximum number of sections a header describes.
+pub const MAX_SECTIONS: usize = 16;
+
+/// What a section holds.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    /// The descriptor blob (bytes).
+    Desc = 1,
+    /// One `Sched` record.
+    Sched = 2,
+    /// One `MHeap` record.
+    MHeap = 3,
+    /// allp: `P` records.
+    P = 4,
+    /// allm: `M` records.
+    M = 5,
+    /// allg: `G` records.
+    G = 6,
+    /// `Sudog` records.
+    Sudog = 7,
+    /// `Hchan` records.
+    Hchan = 8,
+    /// `MSpan` records.
+    Span = 9,
+    /// `Site` records: interned creation sites.
+    Site = 10,
+    /// Bytes: file names of sites, type names of channels.
+    Strings = 11,
+    /// Bytes: arrays the runtime allocates inside the table (allspans).
+    Arena = 12,
+}
+
+impl SectionKind {
+    pub const ALL: [SectionKind; 12] = [
+        SectionKind::Desc,
+        SectionKind::Sched,
+        SectionKind::MHeap,
+        SectionKind::P,
+        SectionKind::M,
+        SectionKind::G,
+        SectionKind::Sudog,
+        SectionKind::Hchan,
+        SectionKind::Span,
+        SectionKind::Site,
+        SectionKind::Strings,
+        SectionKind::Arena,
+    ];
+
+    pub fn from_u32(v: u32) -> Option<SectionKind> {
+        SectionKind::ALL.iter().copied().find(|k| *k as u32 == v)
+    }
+
+    /// The record name stored in the section, or `None` for byte sections.
+    pub fn record_name(self) -> Option<&'static str> {
+        Some(match self {
+            SectionKind::Sched => "sched",
+            SectionKind::MHeap => "mheap",
+            SectionKind::P => "p",
+            SectionKind::M => "m",
+            SectionKind::G => "g",
+            SectionKind::Sudog => "sudog",
+            SectionKind::Hchan => "hchan",
+            SectionKind::Span => "mspan",
+            SectionKind::Site => "site",
+            _ => return None,
+        })
+    }
+}
+
+/// One array in the table.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Section {
+    /// A `SectionKind` value (0 = unused slot).
+    pub kind: u32,
+    /// Size of one record (1 for byte sections).
+    pub stride: u32,
+    /// Offset of the first record from the start of the table.
+    pub offset: u64,
+    /// Capacity in records (bytes for byte sections).
+    pub capacity: u64,
+    /// Records (bytes) in use: everything at and past `len` is untouched.
+    /// Grows only; the runtime publishes it with a release store after the
+    /// record is initialized.
+    pub len: AtomicU64,
+}
+
+/// Header flag: the runtime was built with debug assertions (lock-rank checks on).
+pub const FLAG_DEBUG: u64 = 1 << 0;
+/// Header flag: stack guards are `MADV_GUARD_INSTALL` markers (else PROT_NONE pages).
+pub const FLAG_GUARD_MADVISE: u64 = 1 << 1;
+
+/// The header at offset 0 of the table.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Header {
+    pub magic: [u8; 8],
+    pub abi_version: u32,
+    pub header_size: u32,
+    /// FNV-1a of the descriptor blob: equal hashes mean equal layouts.
+    pub layout_hash: u64,
+    pub pid: u32,
+    pub nsections: u32,
+    /// The address the runtime mapped the table at: record pointers are
+    /// `base + offset`.
+    pub base: u64,
+    /// Size of the table (the memfd's size).
+    pub size: u64,
+    /// Wall-clock time of runtime start, ns since the Unix epoch.
+    pub start_unix_ns: u64,
+    /// CLOCK_MONOTONIC at runtime start (the clock all `*_ns` fields use).
+    pub start_mono_ns: u64,
+    /// Bug switches in force (bit i = `bugs::NAMES[i]`).
+    pub bugs: u64,
+    pub flags: u64,
+    /// Goroutine stack size in bytes (the usable range; the guard is extra).
+    pub stack_size: u64,
+    /// Set to 1 (release) once every section is initialized.
+    pub ready: AtomicU32,
+    /// Set to 1 when the process starts exiting (main returned or fatal error).
+    pub exiting: AtomicU32,
+    /// Exit status when `exiting` is set.
+    pub exit_code: AtomicU32,
+    pub _pad: u32,
+    /// Incremented on every GC cycle (also in sched.numgc); handy for watchers.
+    pub heartbeat: AtomicU64,
+    pub sections: [Section; MAX_SECTIONS],
+}
