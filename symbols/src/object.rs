@@ -86,6 +86,8 @@ struct Caches {
     files: HashMap<(usize, usize), Arc<str>>,
     hits: u64,
     misses: u64,
+    /// Lookup pc -> unwind rules (or none), bounded like `addr`.
+    cfi_rows: AddrMap<Option<Arc<CfiRow>>>,
 }
 
 /// Symbols, line tables, inlining, CFI and probes of one ELF object.
@@ -270,6 +272,7 @@ impl ObjectSymbols {
                     files: HashMap::new(),
                     hits: 0,
                     misses: 0,
+                    cfi_rows: AddrMap::default(),
                 }),
                 arena,
             }),
@@ -567,8 +570,30 @@ impl ObjectSymbols {
         &self,
         addr: u64,
         ctx: &mut gimli::UnwindContext<usize>,
-    ) -> Result<Option<CfiRow>> {
-        self.inner.cfi.find_row(addr.wrapping_sub(self.inner.bias), ctx)
+    ) -> Result<Option<Arc<CfiRow>>> {
+        if let Some(r) = self.inner.caches.borrow().cfi_rows.get(&addr) {
+            return Ok(r.clone());
+        }
+        // Errors are not cached here: the walk falls back to frame pointers
+        // and reports them; the FDE indexes themselves are built only once.
+        let row = self
+            .inner
+            .cfi
+            .find_row(addr.wrapping_sub(self.inner.bias), ctx)?
+            .map(Arc::new);
+        let mut c = self.inner.caches.borrow_mut();
+        if c.cfi_rows.len() >= DEFAULT_CACHE_CAPACITY {
+            c.cfi_rows.clear();
+        }
+        c.cfi_rows.insert(addr, row.clone());
+        Ok(row)
+    }
+
+    /// Finds the unwind rules for runtime `addr` now (filling the row cache);
+    /// true if there are any.
+    pub fn has_cfi_for(&self, addr: u64) -> bool {
+        let mut ctx = gimli::UnwindContext::new();
+        matches!(self.cfi_row(addr, &mut ctx), Ok(Some(_)))
     }
 
     /// The SystemTap SDT probes in `.note.stapsdt`, with addresses adjusted

@@ -84,6 +84,11 @@ impl ProcessSymbols {
         self.executable.and_then(|i| self.objects.get(i))
     }
 
+    /// The object with this GNU build-id, if loaded.
+    pub fn object_by_build_id(&self, build_id: &[u8]) -> Option<&ObjectSymbols> {
+        self.objects.iter().find(|o| o.build_id() == Some(build_id))
+    }
+
     /// The object whose ranges contain `addr`.
     pub fn object_for_address(&self, addr: u64) -> Option<&ObjectSymbols> {
         let i = self.ranges.partition_point(|e| e.0 <= addr);
