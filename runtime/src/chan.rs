@@ -360,7 +360,7 @@ pub(crate) fn chansend(c: &'static Hchan, ep: *const u8, block: bool) -> Sent {
     mysg.g.store(gp as *const G as *mut G, Relaxed);
     mysg.is_select.store(0, Relaxed);
     mysg.c.store(c as *const Hchan as *mut Hchan, Relaxed);
-    mysg.enqueued.store(crate::os::nanotime(), Relaxed);
+    mysg.enqueued.store(crate::os::coarse_nanotime(), Relaxed);
     gp.waiting.store(mysg as *const Sudog as *mut Sudog, Relaxed);
     gp.param.store(0, Relaxed);
     sendq(c).enqueue(mysg);
@@ -440,7 +440,7 @@ pub(crate) fn chanrecv(c: &'static Hchan, ep: *mut u8, block: bool) -> (bool, bo
     mysg.g.store(gp as *const G as *mut G, Relaxed);
     mysg.is_select.store(0, Relaxed);
     mysg.c.store(c as *const Hchan as *mut Hchan, Relaxed);
-    mysg.enqueued.store(crate::os::nanotime(), Relaxed);
+    mysg.enqueued.store(crate::os::coarse_nanotime(), Relaxed);
     gp.param.store(0, Relaxed);
     recvq(c).enqueue(mysg);
     gp.parking_on_chan.store(1, Relaxed);

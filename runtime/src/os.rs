@@ -15,6 +15,26 @@ pub fn nanotime() -> i64 {
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
+static COARSE_NOW: core::sync::atomic::AtomicI64 = core::sync::atomic::AtomicI64::new(0);
+
+/// A cheap, coarse monotonic time (updated by sysmon every 20us to 10ms):
+/// good enough for "waiting since" stamps, which hot paths record.
+#[inline]
+pub fn coarse_nanotime() -> i64 {
+    let v = COARSE_NOW.load(core::sync::atomic::Ordering::Relaxed);
+    if v == 0 {
+        return update_coarse_nanotime();
+    }
+    v
+}
+
+/// Reads the clock and publishes it as the coarse time.
+pub fn update_coarse_nanotime() -> i64 {
+    let t = nanotime();
+    COARSE_NOW.store(t, core::sync::atomic::Ordering::Relaxed);
+    t
+}
+
 /// Wall-clock time in nanoseconds since the Unix epoch.
 pub fn walltime() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };

@@ -60,33 +60,77 @@ use grt_table::{P_GCSTOP, P_IDLE, P_RUNNING};
 
 // --- the current G and M ----------------------------------------------------
 
-thread_local! {
-    static CUR_M: Cell<*const M> = const { Cell::new(ptr::null()) };
-    static CUR_G: Cell<*const G> = const { Cell::new(ptr::null()) };
-}
+// The current M and G live in two static-TLS slots defined in assembly and
+// read with inline asm (initial-exec model: a GOT load, then an fs-relative
+// load). Each read is an opaque asm block, so the compiler cannot keep a
+// thread-local address or value across `mcall`, after which the goroutine
+// may be running on another thread; yet reads inline and cost ~1ns.
+core::arch::global_asm!(
+    ".section .tbss,\"awT\",@nobits",
+    ".p2align 3",
+    ".globl grt_tls_m",
+    "grt_tls_m: .zero 8",
+    ".globl grt_tls_g",
+    "grt_tls_g: .zero 8",
+    ".text",
+);
 
 /// The current M (null on threads the runtime did not start).
-///
-/// Never inlined: a goroutine may resume on another thread after a park,
-/// and the compiler must not reuse a thread-local address computed before.
-#[inline(never)]
+#[inline(always)]
 pub fn getm() -> *const M {
-    CUR_M.with(|c| c.get())
+    let v: *const M;
+    // SAFETY: reads this thread's grt_tls_m slot; no side effects.
+    unsafe {
+        core::arch::asm!(
+            "mov {v}, qword ptr [rip + grt_tls_m@gottpoff]",
+            "mov {v}, qword ptr fs:[{v}]",
+            v = out(reg) v,
+            options(nostack, preserves_flags, readonly, pure)
+        )
+    };
+    v
 }
 
-/// The running goroutine (null on g0 and on foreign threads). Never inlined,
-/// for the same reason as `getm`.
-#[inline(never)]
+/// The running goroutine (null on g0 and on foreign threads).
+#[inline(always)]
 pub fn getg() -> *const G {
-    CUR_G.with(|c| c.get())
+    let v: *const G;
+    // SAFETY: reads this thread's grt_tls_g slot; no side effects.
+    unsafe {
+        core::arch::asm!(
+            "mov {v}, qword ptr [rip + grt_tls_g@gottpoff]",
+            "mov {v}, qword ptr fs:[{v}]",
+            v = out(reg) v,
+            options(nostack, preserves_flags, readonly, pure)
+        )
+    };
+    v
 }
 
 pub(crate) fn setg(gp: *const G) {
-    CUR_G.with(|c| c.set(gp))
+    // SAFETY: writes this thread's grt_tls_g slot.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, qword ptr [rip + grt_tls_g@gottpoff]",
+            "mov qword ptr fs:[{t}], {v}",
+            t = out(reg) _,
+            v = in(reg) gp,
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 pub(crate) fn setm(mp: *const M) {
-    CUR_M.with(|c| c.set(mp))
+    // SAFETY: writes this thread's grt_tls_m slot.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, qword ptr [rip + grt_tls_m@gottpoff]",
+            "mov qword ptr fs:[{t}], {v}",
+            t = out(reg) _,
+            v = in(reg) mp,
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 /// Dereferences a record pointer.
@@ -278,7 +322,7 @@ extern "C" fn park_m(gp: *const G) {
     let mp = curm();
     setg(ptr::null());
     let (unlockf, arg) = PARK.with(|c| c.take());
-    gp.waitsince.store(nanotime(), Relaxed);
+    gp.waitsince.store(os::coarse_nanotime(), Relaxed);
     record_sp(gp);
     casgstatus(gp, G_RUNNING, G_WAITING);
     if let Some(f) = unlockf {
@@ -1198,7 +1242,7 @@ fn find_runnable() -> (&'static G, bool) {
         if pp.run_safe_point_fn.load(SeqCst) != 0 {
             stw::run_safe_point_fn();
         }
-        let now = time::check_timers(nanotime());
+        let now = time::check_timers();
 
         // Check the global queue once in a while for fairness.
         if pp.schedtick.load(Relaxed) % 61 == 0 && s.runqsize.load(Relaxed) > 0 {

@@ -221,7 +221,7 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
     let gp = curg();
     gp.waiting.store(null_mut(), Relaxed);
     let mut prev: *mut Sudog = null_mut();
-    let now = crate::os::nanotime();
+    let now = crate::os::coarse_nanotime();
     for &i in lockorder {
         let cas = cases[i as usize];
         let c = r(cas.c);

@@ -61,7 +61,7 @@ impl Sema {
         let sg = acquire_sudog();
         sg.g.store(gp as *const G as *mut G, Relaxed);
         sg.sema.set(self as *const Sema as u64);
-        sg.enqueued.store(crate::os::nanotime(), Relaxed);
+        sg.enqueued.store(crate::os::coarse_nanotime(), Relaxed);
         loop {
             lock(&self.lock);
             self.nwait.fetch_add(1, SeqCst);

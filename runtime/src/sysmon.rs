@@ -7,7 +7,7 @@
 //! - starts an M when timers are overdue and no P is looking at them.
 
 use crate::lock::{lock, unlock};
-use crate::os::{self, nanotime};
+use crate::os;
 use crate::proc::{self, allp, curm, gomaxprocs, r, runqempty};
 use crate::status::sched;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -33,7 +33,7 @@ pub fn sysmon() -> ! {
         mp.state.store(mstate::SYSMON_SLEEP, Relaxed);
         os::usleep(delay);
         mp.state.store(mstate::SCHEDULING, Relaxed);
-        let now = nanotime();
+        let now = crate::os::update_coarse_nanotime();
         // Poll the network if not polled for more than 10ms.
         let lastpoll = s.lastpoll.load(SeqCst);
         if crate::netpoll::inited() && lastpoll != 0 && lastpoll + 10 * 1000 * 1000 < now {

@@ -80,11 +80,16 @@ fn add_timer(when: i64, fire: Fire) {
     }
 }
 
-/// Runs every timer due at `now`. Returns `now`.
-pub fn check_timers(now: i64) -> i64 {
+/// Runs every timer that is due. Returns the time it checked at (0 if
+/// there were no timers and it did not read the clock).
+pub fn check_timers() -> i64 {
     let s = sched();
     let t0 = s.timer0when.load(Relaxed);
-    if t0 == 0 || now < t0 {
+    if t0 == 0 {
+        return 0;
+    }
+    let now = nanotime();
+    if now < t0 {
         return now;
     }
     let mut due: Vec<Fire> = Vec::new();
