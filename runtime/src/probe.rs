@@ -14,6 +14,8 @@
 //!
 //! The note layout follows `<sys/sdt.h>` (note type 3, owner "stapsdt",
 //! then pc, `_.stapsdt.base`, semaphore, provider, name, argument string).
+//! `.stapsdt.base` is marked retained (`R`): the linker's section garbage
+//! collection would otherwise drop it, and tools then list no probes.
 
 /// Emits an SDT probe `grt:$name` with up to four integer arguments.
 #[macro_export]
@@ -73,7 +75,7 @@ macro_rules! __probe_asm {
                 "994: .balign 4",
                 ".popsection",
                 ".ifndef _.stapsdt.base",
-                ".pushsection .stapsdt.base,\"aG\",\"progbits\",.stapsdt.base,comdat",
+                ".pushsection .stapsdt.base,\"aGR\",\"progbits\",.stapsdt.base,comdat",
                 ".weak _.stapsdt.base",
                 ".hidden _.stapsdt.base",
                 "_.stapsdt.base: .space 1",

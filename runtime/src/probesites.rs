@@ -69,6 +69,9 @@ pub fn read_own_probe_sites() -> Option<Vec<u64>> {
     // Load bias of the executable: AT_PHDR minus the link-time address of
     // the program headers (PT_PHDR).
     let bias = load_bias(&eh, &mut f)?;
+    // Notes of functions the linker discarded keep section-relative pcs:
+    // only pcs inside an executable segment are probe sites.
+    let text = exec_segments(&eh, &mut f)?;
     let mut out = Vec::new();
     let mut o = 0usize;
     while o + 12 <= nb.len() {
@@ -83,13 +86,33 @@ pub fn read_own_probe_sites() -> Option<Vec<u64>> {
         if ty == 3 && nb.get(o + 12..o + 12 + namesz)? == b"stapsdt\0" && descsz >= 24 {
             let pc = u64_at(&nb, name_end)?;
             let note_base = u64_at(&nb, name_end + 8)?;
-            out.push(pc.wrapping_add(base_addr.wrapping_sub(note_base)).wrapping_add(bias));
+            let link_pc = pc.wrapping_add(base_addr.wrapping_sub(note_base));
+            if text.iter().any(|&(lo, hi)| link_pc >= lo && link_pc < hi) {
+                out.push(link_pc.wrapping_add(bias));
+            }
         }
         o = desc_end;
     }
     out.sort_unstable();
     out.dedup();
     Some(out)
+}
+
+/// Link-time [start, end) of every executable PT_LOAD segment.
+fn exec_segments(eh: &[u8], f: &mut File) -> Option<Vec<(u64, u64)>> {
+    let phoff = u64_at(eh, 0x20)?;
+    let phentsize = u16_at(eh, 0x36)? as usize;
+    let phnum = u16_at(eh, 0x38)? as usize;
+    let ph = read_at(f, phoff, phentsize * phnum)?;
+    let mut v = Vec::new();
+    for i in 0..phnum {
+        let o = i * phentsize;
+        if u32_at(&ph, o)? == libc::PT_LOAD && u32_at(&ph, o + 4)? & libc::PF_X != 0 {
+            let vaddr = u64_at(&ph, o + 0x10)?;
+            v.push((vaddr, vaddr + u64_at(&ph, o + 0x28)?));
+        }
+    }
+    Some(v)
 }
 
 fn load_bias(eh: &[u8], f: &mut File) -> Option<u64> {

@@ -20,6 +20,8 @@ pub fn sysmon() -> ! {
     let s = sched();
     lock(&s.lock);
     s.nmsys.fetch_add(1, Relaxed);
+    // Every other M may have gone idle before sysmon counted itself out.
+    crate::fatal::checkdead();
     unlock(&s.lock);
     let mut idle = 0u32;
     let mut delay = 0u64;

@@ -39,6 +39,9 @@ pub fn goroutine_header<const N: usize>(b: &mut StackBuf<N>, gp: &G, now: i64) {
 /// Writes the "created in" line of a goroutine (site from the table).
 fn creation_site<const N: usize>(b: &mut StackBuf<N>, gp: &G) {
     let parent = gp.parentgoid.load(Relaxed);
+    if parent == 0 {
+        return; // goroutine 1: started by the runtime
+    }
     let site = gp.site.load(Relaxed);
     let t = table();
     if site != 0 && (site as u64) < t.len(SectionKind::Site) {

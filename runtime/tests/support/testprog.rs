@@ -1,0 +1,125 @@
+//! Child programs for the runtime's process tests (like Go's
+//! runtime/testdata/testprog): each subcommand sets up one situation and
+//! the test observes what the runtime does from outside.
+use grt::Chan;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn main() {
+    let cmd = std::env::args().nth(1).unwrap_or_default();
+    let arg: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+    grt::run(move || match cmd.as_str() {
+        "parked" => parked(arg),
+        "overflow" => overflow(),
+        "deadlock" => {
+            let c = Chan::<i32>::new(0);
+            c.recv();
+        }
+        "panic" => {
+            let done = Chan::<()>::new(0);
+            grt::go(|| panic!("boom from a goroutine"));
+            done.recv();
+        }
+        "wait" => {
+            println!("ready {}", std::process::id());
+            std::io::stdout().flush().unwrap();
+            let c = Chan::<i32>::new(0);
+            let c2 = c.clone();
+            grt::go(move || {
+                c2.recv();
+            });
+            grt::time::sleep(Duration::from_secs(3600));
+        }
+        "maxstacks" => maxstacks(),
+        "exit3" => std::process::exit(3),
+        other => {
+            eprintln!("testprog: unknown command {other:?}");
+            std::process::exit(64);
+        }
+    })
+}
+
+/// `n` goroutines parked receiving on their own channels, `n/2` parked
+/// sending, one sleeping; prints "ready" and waits to be killed.
+fn parked(n: usize) {
+    let mut keep = Vec::new();
+    let wg = Arc::new(grt::sync::WaitGroup::new());
+    for i in 0..n {
+        let c = Chan::<usize>::new(0);
+        keep.push(c.clone());
+        wg.add(1);
+        let wg1 = wg.clone();
+        grt::go(move || {
+            wg1.done();
+            c.recv();
+        });
+        if i % 2 == 0 {
+            let c = Chan::<usize>::new(0);
+            keep.push(c.clone());
+            wg.add(1);
+            let wg = wg.clone();
+            grt::go(move || {
+                wg.done();
+                c.send(i);
+            });
+        }
+    }
+    wg.wait();
+    grt::time::sleep(Duration::from_millis(50));
+    println!("ready {}", std::process::id());
+    std::io::stdout().flush().unwrap();
+    grt::time::sleep(Duration::from_secs(3600));
+    drop(keep);
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(n: u64, buf: &mut [u8; 256]) -> u64 {
+    let mut local = [n as u8; 256];
+    local[(n % 256) as usize] ^= buf[0];
+    std::hint::black_box(&mut local);
+    recurse(n + 1, &mut local) + local[3] as u64
+}
+
+fn overflow() {
+    let done = Chan::<u64>::new(0);
+    let d = done.clone();
+    grt::go(move || {
+        let mut b = [0u8; 256];
+        d.send(recurse(0, &mut b));
+    });
+    done.recv();
+}
+
+/// Starts parked goroutines until `go` refuses one; reports where and
+/// checks that the process still works afterwards.
+fn maxstacks() {
+    let mut n = 0usize;
+    let mut keep = Vec::new();
+    let msg = loop {
+        let c = Chan::<()>::new(0);
+        keep.push(c.clone());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            grt::go(move || {
+                c.recv();
+            })
+        }));
+        match r {
+            Ok(()) => n += 1,
+            Err(_) => break grt::fatal::last_panic().map(|(m, _)| m).unwrap_or_default(),
+        }
+        if n % 1000 == 0 {
+            grt::yield_now();
+        }
+        if n > 2_000_000 {
+            break "no refusal".to_string();
+        }
+    };
+    // The rest of the process must still work: a thread, a big mapping.
+    let t = std::thread::spawn(|| vec![1u8; 64 << 20].iter().map(|&b| b as u64).sum::<u64>()).join().unwrap();
+    println!("refused after {n} goroutines: {msg}");
+    println!("still alive: {}", t == 64 << 20);
+    std::io::stdout().flush().unwrap();
+    std::process::exit(0);
+}
