@@ -361,9 +361,20 @@ macro_rules! __select_emit {
         let _ = __grt_ok;
         match __grt_i {
             $( $n => { $crate::__select_case_take!($kind $id __grt_ok ($pat)); $body } )*
-            _ => { $( $def )? }
+            _ => $crate::__select_default!($($def)?),
         }
     }};
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __select_default {
+    () => {
+        unreachable!("a blocking select returned without a case")
+    };
+    ($def:expr) => {
+        $def
+    };
 }
 
 #[macro_export]

@@ -598,6 +598,11 @@ impl ObjectSymbols {
 
     /// The SystemTap SDT probes in `.note.stapsdt`, with addresses adjusted
     /// for `.stapsdt.base` and the load bias.
+    ///
+    /// Notes whose code the linker discarded (`--gc-sections` keeps the
+    /// note but its pc becomes a section-relative small number) are left
+    /// out when the object has executable segments: a probe must lie in
+    /// one, or arming it would write into something that is not code.
     pub fn probes(&self) -> Result<Vec<Probe>> {
         let file = &self.inner.file;
         let Some(sec) = file.section_by_name(".note.stapsdt") else {
@@ -605,13 +610,18 @@ impl ObjectSymbols {
         };
         let data = sec.data()?;
         let base = file.section_by_name(".stapsdt.base").map(|s| s.address());
-        parse_probes(
+        let mut probes = parse_probes(
             data,
             self.inner.endian,
             file.is_64(),
             base,
             self.inner.bias,
             &self.inner.name,
-        )
+        )?;
+        let exec: Vec<&LoadSegment> = self.inner.segments.iter().filter(|s| s.executable && s.memsz > 0).collect();
+        if !exec.is_empty() {
+            probes.retain(|p| exec.iter().any(|s| p.link_address >= s.vaddr && p.link_address - s.vaddr < s.memsz));
+        }
+        Ok(probes)
     }
 }

@@ -33,6 +33,17 @@ fn main() {
         }
         "maxstacks" => maxstacks(),
         "exit3" => std::process::exit(3),
+        "ok" => println!("ok"),
+        "gcloop" => {
+            println!("ready {}", std::process::id());
+            std::io::stdout().flush().unwrap();
+            let mut line = String::new();
+            grt::syscall(|| std::io::stdin().read_line(&mut line)).unwrap();
+            for _ in 0..arg {
+                grt::gc();
+            }
+            println!("done {} repairs {}", grt::numgc(), grt::signal::PROBE_REPAIRS.load(std::sync::atomic::Ordering::Relaxed));
+        }
         other => {
             eprintln!("testprog: unknown command {other:?}");
             std::process::exit(64);
@@ -86,6 +97,7 @@ fn overflow() {
     let done = Chan::<u64>::new(0);
     let d = done.clone();
     grt::go(move || {
+        grt::time::sleep(Duration::from_millis(20)); // let main park first
         let mut b = [0u8; 256];
         d.send(recurse(0, &mut b));
     });

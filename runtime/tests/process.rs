@@ -1,0 +1,284 @@
+//! Process-level tests: run `grt-testprog` children and observe what the
+//! runtime does from outside: exit statuses and Go-style reports, the
+//! status table read through the child's memfd, probe self-repair, the
+//! stack-guard mapping budget. Children are killed when a test ends.
+
+use grt_table::header::SectionKind;
+use grt_table::view::Image;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const PROG: &str = env!("CARGO_BIN_EXE_grt-testprog");
+
+/// A child process killed (and reaped) on drop.
+struct Kid(Child);
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> Kid {
+    let mut c = Command::new(PROG);
+    c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Kid(c.spawn().expect("spawn grt-testprog"))
+}
+
+/// Runs a child to completion with a time limit.
+fn run(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    let mut kid = spawn(args, env);
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(_st) = kid.0.try_wait().unwrap() {
+            let child = std::mem::replace(&mut kid.0, Command::new("true").spawn().unwrap());
+            return child.wait_with_output().unwrap();
+        }
+        assert!(t.elapsed() < limit, "grt-testprog {args:?} did not finish in {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn wait_ready(kid: &mut Kid) -> (u32, BufReader<std::process::ChildStdout>) {
+    let mut out = BufReader::new(kid.0.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let pid = line.trim().strip_prefix("ready ").unwrap_or_else(|| panic!("expected ready line, got {line:?}"));
+    (pid.parse().unwrap(), out)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Opens the child's status table through /proc/<pid>/fd.
+fn open_table(pid: u32) -> std::fs::File {
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let e = e.unwrap();
+        if let Ok(target) = std::fs::read_link(e.path()) {
+            if target.to_string_lossy().starts_with("/memfd:grt-status") {
+                return std::fs::File::open(e.path()).unwrap();
+            }
+        }
+    }
+    panic!("no memfd:grt-status in /proc/{pid}/fd");
+}
+
+fn load_image(pid: u32) -> Image {
+    let f = open_table(pid);
+    Image::load(
+        |off, len| {
+            let mut v = vec![0; len];
+            f.read_exact_at(&mut v, off).map_err(|e| e.to_string())?;
+            Ok(v)
+        },
+        1 << 30,
+    )
+    .unwrap()
+}
+
+#[test]
+fn table_of_child_lists_its_goroutines() {
+    let n = 300usize;
+    let mut kid = spawn(&["parked", &n.to_string()], &[]);
+    let (pid, _out) = wait_ready(&mut kid);
+    // "ready" is printed just before goroutine 1 parks in sleep: poll.
+    let sleeping = |img: &Image| {
+        let st = img.layout.field_path("g", "atomicstatus").unwrap();
+        let id = img.layout.field_path("g", "goid").unwrap();
+        (0..img.len(SectionKind::G)).any(|i| {
+            let g = img.record(SectionKind::G, i).unwrap();
+            g.get(id) == Some(1) && g.get(st) == Some(grt_table::G_WAITING as u64)
+        })
+    };
+    let mut img = load_image(pid);
+    for _ in 0..200 {
+        if sleeping(&img) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        img = load_image(pid);
+    }
+    assert_eq!(img.header.pid, pid);
+    assert!(img.header.ready);
+    let l = &img.layout;
+    let f = |name: &str| l.field_path("g", name).unwrap_or_else(|| panic!("g.{name} missing"));
+    let (status, reason, goid, waiting, site) = (f("atomicstatus"), f("waitreason"), f("goid"), f("waiting"), f("site"));
+    let reasons = l.enum_list("waitreason").unwrap();
+    let mut by_reason = std::collections::HashMap::<String, usize>::new();
+    let mut with_sudog = 0;
+    for i in 0..img.len(SectionKind::G) {
+        let g = img.record(SectionKind::G, i).unwrap();
+        if g.get(status) != Some(grt_table::G_WAITING as u64) {
+            continue;
+        }
+        let r = &reasons[g.get(reason).unwrap() as usize];
+        *by_reason.entry(r.clone()).or_default() += 1;
+        if r.starts_with("chan") {
+            // Its sudog points back at it and at a live channel whose queue holds it.
+            let sg = img.ptr_index(SectionKind::Sudog, g.get(waiting).unwrap()).unwrap().expect("no sudog");
+            let sgr = img.record(SectionKind::Sudog, sg).unwrap();
+            let back = sgr.get(l.field_path("sudog", "g").unwrap()).unwrap();
+            assert_eq!(img.ptr_index(SectionKind::G, back), Ok(Some(i)));
+            let c = img.ptr_index(SectionKind::Hchan, sgr.get(l.field_path("sudog", "c").unwrap()).unwrap()).unwrap().unwrap();
+            let cr = img.record(SectionKind::Hchan, c).unwrap();
+            assert_eq!(cr.get(l.field_path("hchan", "inuse").unwrap()), Some(1));
+            let q = if r == "chan receive" { "recvq_first" } else { "sendq_first" };
+            let first = cr.get(l.field_path("hchan", q).unwrap()).unwrap();
+            assert_eq!(img.ptr_index(SectionKind::Sudog, first), Ok(Some(sg)), "sudog not first in its channel's queue");
+            // The goroutine was created in testprog.rs.
+            let si = g.get(site).unwrap();
+            let srec = img.record(SectionKind::Site, si).unwrap();
+            let name = img
+                .string(
+                    srec.get(l.field_path("site", "name_off").unwrap()).unwrap() as u32,
+                    srec.get(l.field_path("site", "name_len").unwrap()).unwrap() as u32,
+                )
+                .unwrap();
+            assert!(name.ends_with("testprog.rs"), "site {name}");
+            with_sudog += 1;
+        }
+        assert!(g.get(goid).unwrap() > 0);
+    }
+    assert_eq!(by_reason.get("chan receive"), Some(&n), "{by_reason:?}");
+    assert_eq!(by_reason.get("chan send"), Some(&(n / 2)), "{by_reason:?}");
+    assert!(by_reason.get("sleep").copied().unwrap_or(0) >= 1, "{by_reason:?}");
+    assert_eq!(with_sudog, n + n / 2);
+    // Ps and Ms are there too: GOMAXPROCS Ps, an M per thread with its tid.
+    let sched = img.record(SectionKind::Sched, 0).unwrap();
+    let gmp = sched.get(l.field_path("sched", "gomaxprocs").unwrap()).unwrap() as u64;
+    assert!(gmp >= 1 && img.len(SectionKind::P) >= gmp);
+    let procid = l.field_path("m", "procid").unwrap();
+    let tids: Vec<u64> = (0..img.len(SectionKind::M)).filter_map(|i| img.record(SectionKind::M, i)?.get(procid)).collect();
+    assert!(tids.contains(&(pid as u64)), "M0's tid is the pid");
+    for t in tids.iter().filter(|&&t| t != 0) {
+        assert!(std::path::Path::new(&format!("/proc/{pid}/task/{t}")).exists(), "M tid {t} is not a thread of the child");
+    }
+}
+
+#[test]
+fn stack_overflow_reports_go_style() {
+    let o = run(&["overflow"], &[("GRT_STACK_SIZE", "256K")], Duration::from_secs(30));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("runtime: goroutine stack exceeds 262144-byte limit"), "{e}");
+    assert!(e.contains("fatal error: stack overflow"), "{e}");
+    assert!(e.contains("goroutine 1 [chan receive]:"), "{e}");
+}
+
+#[test]
+fn deadlock_is_detected() {
+    for procs in ["1", "2"] {
+        let o = run(&["deadlock"], &[("GRT_MAXPROCS", procs)], Duration::from_secs(30));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.starts_with("fatal error: all goroutines are asleep - deadlock!"), "{e}");
+        assert!(e.contains("goroutine 1 [chan receive]:"), "{e}");
+    }
+}
+
+#[test]
+fn panic_escaping_a_goroutine_ends_the_program() {
+    let o = run(&["panic"], &[], Duration::from_secs(30));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.starts_with("panic: boom from a goroutine"), "{e}");
+}
+
+#[test]
+fn main_return_and_exit_status() {
+    let o = run(&["ok"], &[], Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n");
+    let o = run(&["exit3"], &[], Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn bad_environment_is_refused_with_the_remedy() {
+    let o = run(&["ok"], &[("GRT_BUGS", "foreachp-stopwait,nope")], Duration::from_secs(30));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(e.contains("unknown bug switch \"nope\"") && e.contains("known switches: foreachp-stopwait"), "{e}");
+    let o = run(&["ok"], &[("GRT_MAXPROCS", "0")], Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("GRT_MAXPROCS"));
+    let o = run(&["ok"], &[("GRT_BUGS", "foreachp-stopwait")], Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(0), "a known switch must be accepted: {}", stderr(&o));
+}
+
+#[test]
+fn sigquit_dumps_goroutines_and_exits_2() {
+    let mut kid = spawn(&["wait"], &[]);
+    let (pid, _out) = wait_ready(&mut kid);
+    std::thread::sleep(Duration::from_millis(50));
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGQUIT) };
+    let st = kid.0.wait().unwrap();
+    let mut e = String::new();
+    std::io::Read::read_to_string(kid.0.stderr.as_mut().unwrap(), &mut e).unwrap();
+    assert_eq!(st.code(), Some(2), "{e}");
+    assert!(e.starts_with("SIGQUIT: quit\nPC="), "{e}");
+    assert!(e.contains("goroutine 1 [sleep]:"), "{e}");
+    assert!(e.contains("[chan receive]:"), "{e}");
+}
+
+#[test]
+fn a_hundred_thousand_parked_goroutines() {
+    let mut kid = spawn(&["parked", "100000"], &[]);
+    let (pid, _out) = wait_ready(&mut kid);
+    let img = load_image(pid);
+    let status = img.layout.field_path("g", "atomicstatus").unwrap();
+    let waiting = (0..img.len(SectionKind::G))
+        .filter(|&i| img.record(SectionKind::G, i).unwrap().get(status) == Some(grt_table::G_WAITING as u64))
+        .count();
+    assert!(waiting >= 150_000, "only {waiting} goroutines parked");
+}
+
+#[test]
+fn prot_none_guards_refuse_a_goroutine_before_max_map_count() {
+    let max: u64 = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
+    if max > 262_144 {
+        eprintln!("skipped: vm.max_map_count={max} is too large to reach in a test");
+        return;
+    }
+    let o = run(&["maxstacks"], &[("GRT_STACK_GUARD", "mprotect"), ("GRT_STACK_SIZE", "64K")], Duration::from_secs(300));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("vm.max_map_count") && out.contains("sysctl -w vm.max_map_count="), "{out}");
+    assert!(out.contains("still alive: true"), "{out}");
+    let n: u64 = out.split("refused after ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(n > max / 4 && n < max / 2, "refused after {n} goroutines with max_map_count {max}");
+}
+
+#[test]
+fn runtime_repairs_a_probe_left_armed_by_a_dead_tracer() {
+    let mut kid = spawn(&["gcloop", "50"], &[]);
+    let (pid, mut out) = wait_ready(&mut kid);
+    let syms = grt_symbols::ProcessSymbols::load(pid as i32).unwrap();
+    let probes = syms.probes().unwrap();
+    let sites: Vec<u64> = probes.iter().filter(|p| p.name == "gc_start").map(|p| p.address).collect();
+    assert!(!sites.is_empty(), "no gc_start probe in {PROG}");
+    // Arm it as a tracer would, and "die" (never attach at all).
+    let mem = std::fs::OpenOptions::new().read(true).write(true).open(format!("/proc/{pid}/mem")).unwrap();
+    for &a in &sites {
+        let mut b = [0u8; 1];
+        mem.read_exact_at(&mut b, a).unwrap();
+        assert_eq!(b[0], 0x90, "probe site {a:#x} is not a nop");
+        mem.write_all_at(&[0xCC], a).unwrap();
+    }
+    kid.0.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("done 50 repairs "), "{line:?}");
+    let repairs: u32 = line.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(repairs >= 1, "{line}");
+    let st = kid.0.wait().unwrap();
+    assert_eq!(st.code(), Some(0));
+}
