@@ -126,6 +126,9 @@ extern "C" fn on_quit(_sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_v
     // SAFETY: valid siginfo for SA_SIGINFO.
     let code = unsafe { (*info).si_code };
     crate::eprint_raw!("SIGQUIT: quit\nPC={:#x} m={} sigcode={}\n", pc, mid, code);
+    if std::env::var_os("GRT_SCHEDDETAIL").is_some() {
+        crate::traceback::schedtrace(true);
+    }
     crate::fatal::fatal_dump_and_exit(2);
 }
 

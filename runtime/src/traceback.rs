@@ -95,3 +95,85 @@ pub fn dump_all() {
         }
     }
 }
+
+/// Prints Go's schedtrace line and, with `detail`, one line per P and M
+/// (GODEBUG=schedtrace,scheddetail style).
+pub fn schedtrace(detail: bool) {
+    if !table_ready() {
+        return;
+    }
+    use crate::status::sched;
+    let t = table();
+    let s = sched();
+    let start = t.header().start_mono_ns as i64;
+    let mut b = StackBuf::<1024>::new();
+    let gmp = s.gomaxprocs.load(Relaxed);
+    let _ = writeln!(
+        b,
+        "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} needspinning={} idlethreads={} runqueue={} gcwaiting={} nmidlelocked={} stopwait={} sysmonwait={}",
+        (nanotime() - start) / 1_000_000,
+        gmp,
+        s.npidle.load(Relaxed),
+        s.mnext.load(Relaxed),
+        s.nmspinning.load(Relaxed),
+        s.needspinning.load(Relaxed),
+        s.nmidle.load(Relaxed),
+        s.runqsize.load(Relaxed),
+        s.gcwaiting.load(Relaxed) != 0,
+        s.nmidlelocked.load(Relaxed),
+        s.stopwait.load(Relaxed),
+        s.sysmonwait.load(Relaxed) != 0
+    );
+    write_err(b.as_bytes());
+    if !detail {
+        return;
+    }
+    for i in 0..gmp.max(0) as usize {
+        let pp = t.p(i);
+        let m = pp.m.load(Relaxed);
+        b.clear();
+        let _ = write!(
+            b,
+            "  P{}: status={} schedtick={} syscalltick={} m=",
+            i,
+            pp.status.load(Relaxed),
+            pp.schedtick.load(Relaxed),
+            pp.syscalltick.load(Relaxed)
+        );
+        if m.is_null() {
+            let _ = write!(b, "nil");
+        } else {
+            // SAFETY: M records live in the table for the process's life.
+            let _ = write!(b, "{}", unsafe { (*m).id.load(Relaxed) });
+        }
+        let next = pp.runnext.load(Relaxed);
+        let _ = writeln!(
+            b,
+            " runqsize={} runnext={} gfreecnt={} timerslen=0",
+            crate::proc::runqlen(pp),
+            // SAFETY: as above for G records.
+            if next.is_null() { 0 } else { unsafe { (*next).goid.load(Relaxed) } },
+            pp.ngfree.load(Relaxed)
+        );
+        write_err(b.as_bytes());
+    }
+    for i in 0..t.len(SectionKind::M) as usize {
+        let mp = t.m(i);
+        let pp = mp.p.load(Relaxed);
+        let g = mp.curg.load(Relaxed);
+        b.clear();
+        let _ = writeln!(
+            b,
+            "  M{}: p={} curg={} mallocing=0 throwing={} preemptoff= locks={} dying=0 spinning={} blocked={} lockedg=nil",
+            mp.id.load(Relaxed),
+            // SAFETY: P and G records live in the table.
+            if pp.is_null() { -1 } else { unsafe { (*pp).id.load(Relaxed) } },
+            if g.is_null() { 0 } else { unsafe { (*g).goid.load(Relaxed) } },
+            mp.throwing.load(Relaxed),
+            mp.locks.load(Relaxed),
+            mp.spinning.load(Relaxed) != 0,
+            mp.blocked.load(Relaxed) != 0
+        );
+        write_err(b.as_bytes());
+    }
+}
