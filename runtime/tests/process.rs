@@ -72,12 +72,14 @@ fn open_table(pid: u32) -> std::fs::File {
 
 fn load_image(pid: u32) -> Image {
     let f = open_table(pid);
+    let len = f.metadata().unwrap().len();
     Image::load(
         |off, len| {
             let mut v = vec![0; len];
             f.read_exact_at(&mut v, off).map_err(|e| e.to_string())?;
             Ok(v)
         },
+        len,
         1 << 30,
     )
     .unwrap()

@@ -26,6 +26,7 @@
 //!   runtime can share them between threads without `UnsafeCell`.
 
 pub mod consts;
+pub mod build;
 pub mod desc;
 pub mod header;
 pub mod records;

@@ -360,9 +360,21 @@ impl Image {
     /// Copies a table through `read(offset, len)`, which must return exactly
     /// `len` bytes at table offset `offset` (or an error). `max_section`
     /// caps the bytes copied per section.
-    pub fn load(mut read: impl FnMut(u64, usize) -> Result<Vec<u8>, String>, max_section: u64) -> Result<Image, Error> {
-        let hb = read(0, HEADER_SIZE).map_err(Error::Read)?;
+    /// `source_len` is how many bytes the source holds (the memfd's or the
+    /// file's size): a table shorter than its header says is `Truncated`.
+    pub fn load(
+        mut read: impl FnMut(u64, usize) -> Result<Vec<u8>, String>,
+        source_len: u64,
+        max_section: u64,
+    ) -> Result<Image, Error> {
+        if source_len < 16 {
+            return Err(Error::Truncated { need: HEADER_SIZE as u64, have: source_len });
+        }
+        let hb = read(0, HEADER_SIZE.min(source_len as usize)).map_err(Error::Read)?;
         let header = HeaderInfo::parse(&hb)?;
+        if source_len < header.size {
+            return Err(Error::Truncated { need: header.size, have: source_len });
+        }
         let desc = header.section(SectionKind::Desc).ok_or(Error::BadHeader("no descriptor section"))?;
         if desc.len > (1 << 24) {
             return Err(Error::BadHeader("descriptor blob too large"));

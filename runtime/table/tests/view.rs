@@ -1,0 +1,135 @@
+//! The reader against tables built in memory: a round trip by field name,
+//! pointer translation, and random damage that must never panic.
+
+use grt_table::build::TableBuilder;
+use grt_table::header::SectionKind;
+use grt_table::view::{Error, Image};
+use grt_table::{G, Hchan, Sudog};
+
+fn load(bytes: &[u8]) -> Result<Image, Error> {
+    let len = bytes.len() as u64;
+    Image::load(
+        |off, len| {
+            let off = off as usize;
+            bytes.get(off..off.checked_add(len).ok_or("overflow")?).map(<[u8]>::to_vec).ok_or_else(|| "short read".to_string())
+        },
+        len,
+        1 << 30,
+    )
+}
+
+fn sample() -> TableBuilder {
+    let mut b = TableBuilder::new(0x7f00_0000_0000, 16);
+    b.set_len(SectionKind::G, 3);
+    for i in 0..3 {
+        b.set::<G>(SectionKind::G, i, "goid", 10 + i);
+        b.set::<G>(SectionKind::G, i, "atomicstatus", grt_table::G_WAITING as u64);
+        b.set::<G>(SectionKind::G, i, "sched.sp", 0x1000 * (i + 1));
+    }
+    b.set_len(SectionKind::Sudog, 1);
+    b.set_len(SectionKind::Hchan, 1);
+    let g1 = b.addr(SectionKind::G, 1);
+    let sg = b.addr(SectionKind::Sudog, 0);
+    let c = b.addr(SectionKind::Hchan, 0);
+    b.set::<G>(SectionKind::G, 1, "waiting", sg);
+    b.set::<Sudog>(SectionKind::Sudog, 0, "g", g1);
+    b.set::<Sudog>(SectionKind::Sudog, 0, "c", c);
+    b.set::<Hchan>(SectionKind::Hchan, 0, "recvq_first", sg);
+    b.set::<Hchan>(SectionKind::Hchan, 0, "lock.key", 1);
+    b
+}
+
+#[test]
+fn round_trip_by_field_name() {
+    let b = sample();
+    let img = load(&b.bytes).unwrap();
+    assert_eq!(img.len(SectionKind::G), 3);
+    let goid = img.layout.field_path("g", "goid").unwrap();
+    let sp = img.layout.field_path("g", "sched.sp").unwrap();
+    for i in 0..3 {
+        let g = img.record(SectionKind::G, i).unwrap();
+        assert_eq!(g.get(goid), Some(10 + i));
+        assert_eq!(g.get(sp), Some(0x1000 * (i + 1)));
+    }
+    // Pointers translate to the right records; a pointer into the middle of
+    // a record, or past the used part of a section, does not.
+    let waiting = img.layout.field_path("g", "waiting").unwrap();
+    let sgp = img.record(SectionKind::G, 1).unwrap().get(waiting).unwrap();
+    assert_eq!(img.ptr_index(SectionKind::Sudog, sgp), Ok(Some(0)));
+    assert_eq!(img.ptr_index(SectionKind::Sudog, 0), Ok(None));
+    assert_eq!(img.ptr_index(SectionKind::Sudog, sgp + 8), Err(()));
+    assert_eq!(img.ptr_index(SectionKind::G, b.addr(SectionKind::G, 5)), Err(()), "beyond len");
+    assert_eq!(img.ptr_index(SectionKind::G, sgp), Err(()), "wrong section");
+    let key = img.layout.field_path("hchan", "lock.key").unwrap();
+    assert_eq!(img.record(SectionKind::Hchan, 0).unwrap().get(key), Some(1));
+    // String lists travel with the table.
+    assert_eq!(img.layout.enum_list("waitreason").unwrap()[grt_table::waitreason::CHAN_RECEIVE as usize], "chan receive");
+    assert_eq!(img.layout.enum_list("gstatus").unwrap()[4], "waiting");
+}
+
+#[test]
+fn clear_errors_for_bad_tables() {
+    let b = sample();
+    assert_eq!(load(&b.bytes[..10]).unwrap_err(), Error::Truncated { need: grt_table::view::HEADER_SIZE as u64, have: 10 });
+    let mut bad = b.bytes.clone();
+    bad[0] = b'X';
+    assert_eq!(load(&bad).unwrap_err(), Error::BadMagic);
+    let mut bad = b.bytes.clone();
+    bad[8..12].copy_from_slice(&99u32.to_ne_bytes());
+    assert_eq!(load(&bad).unwrap_err(), Error::AbiVersion { found: 99, supported: grt_table::ABI_VERSION });
+    assert!(matches!(load(&b.bytes[..4096]), Err(Error::Truncated { .. })), "a table cut after its header must not load");
+    let e = load(&bad).unwrap_err().to_string();
+    assert!(e.contains("ABI version 99"), "{e}");
+}
+
+/// A tiny deterministic PRNG (xorshift), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn random_damage_never_panics() {
+    let b = sample();
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    for round in 0..3000 {
+        let mut bytes = b.bytes.clone();
+        let flips = 1 + rng.next() % 16;
+        for _ in 0..flips {
+            // Aim at the header and descriptors most of the time: that is
+            // where a reader could be misled.
+            let lim = if round % 3 == 0 { bytes.len() } else { 8192.min(bytes.len()) };
+            let at = (rng.next() % lim as u64) as usize;
+            bytes[at] = rng.next() as u8;
+        }
+        if round % 7 == 0 {
+            let cut = (rng.next() % bytes.len() as u64) as usize;
+            bytes.truncate(cut);
+        }
+        if let Ok(img) = load(&bytes) {
+            // Walk everything a decoder would.
+            for s in &img.segments {
+                for i in 0..s.info.len.min(64) {
+                    if let Some(r) = img.record(s.info.kind, i) {
+                        if let Some(name) = s.info.kind.record_name() {
+                            if let Some((_, rl)) = img.layout.record(name) {
+                                for f in &rl.fields {
+                                    for k in 0..f.field.count.min(4) {
+                                        if let Some(v) = r.get_at(f.field, k) {
+                                            let _ = img.locate(v);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
