@@ -27,6 +27,7 @@ rm -f "$log"
 [[ -n $raw && -f $work/$raw/raw.txt ]] || exit 0
 echo
 echo "grt / peer (median of per-round ratios):"
+printf "%-10s %-16s %9s %9s\n" workload metric grt/may grt/tokio
 awk '
 /^#/ { next }
 {
@@ -43,7 +44,6 @@ function median(list,   a, n, i, j, t) {
   return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 END {
-  printf "%-10s %-16s %9s %9s\n", "workload", "metric", "grt/may", "grt/tokio"
   for (wk in keys) {
     split(wk, p, SUBSEP); line = sprintf("%-10s %-16s", p[1], p[2])
     for (q = 1; q <= 2; q++) {
