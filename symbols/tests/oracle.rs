@@ -117,9 +117,21 @@ fn binaries() -> Vec<PathBuf> {
     if let Ok(p) = std::env::var("GRT_SYMBOLS_ORACLE_BIN") {
         v.push(PathBuf::from(p));
     }
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/examples/demo");
-    if demo.exists() {
-        v.push(demo);
+    // The runtime's demo, as `cargo test --workspace` builds it next to this
+    // test (target/<profile>/examples/demo), and a release build if any.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf);
+    let mut candidates: Vec<PathBuf> = profile_dir.iter().map(|d| d.join("examples/demo")).collect();
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/examples/demo"));
+    let mut found_demo = false;
+    for c in candidates {
+        if c.exists() && !v.contains(&c) {
+            v.push(c);
+            found_demo = true;
+        }
+    }
+    if !found_demo {
+        eprintln!("note: no built runtime demo (cargo build -p grt --example demo); checking the test binary only");
     }
     v
 }
