@@ -37,11 +37,30 @@ fn fatal_begin() {
     }
 }
 
-/// Prints every goroutine and exits with `code`.
+/// Prints every goroutine and exits with `code`. The dump runs on the
+/// signal thread (see `signal.rs`); this thread posts its registers and
+/// goroutine, then waits for the process to end.
+#[inline(never)]
 pub fn fatal_dump_and_exit(code: i32) -> ! {
     write_err(b"\n");
-    crate::traceback::dump_all();
-    exit(code)
+    let regs = grt_symbols::capture_registers!();
+    let crashed = crate::traceback::Crashed {
+        pc: regs.pc(),
+        sp: regs.sp(),
+        bp: regs.bp().unwrap_or(0),
+        goid: current_goid(),
+        stack_copy: take_panic_stack(),
+    };
+    crate::signal::dump_and_exit(crashed, code)
+}
+
+fn current_goid() -> u64 {
+    let gp = getg();
+    if gp.is_null() {
+        0
+    } else {
+        r(gp).goid.load(Relaxed)
+    }
 }
 
 /// Marks the table and exits the process immediately.
@@ -59,6 +78,16 @@ thread_local! {
     /// The message and location of the last panic on this thread, captured
     /// by the panic hook for the Go-style report.
     static LAST_PANIC: core::cell::RefCell<Option<(String, String)>> = const { core::cell::RefCell::new(None) };
+    /// The panicking goroutine's registers and a copy of its live stack,
+    /// taken in the hook before unwinding (for the dump if it is fatal).
+    static PANIC_STACK: core::cell::RefCell<Option<(u64, u64, u64, grt_symbols::SnapshotMemory)>> = const { core::cell::RefCell::new(None) };
+}
+
+/// Most stack bytes copied at a panic site.
+const PANIC_STACK_COPY: u64 = 256 * 1024;
+
+fn take_panic_stack() -> Option<grt_symbols::SnapshotMemory> {
+    PANIC_STACK.with(|c| c.borrow_mut().take()).map(|(_, _, _, m)| m)
 }
 
 /// Installs the panic hook: panics on goroutines are reported Go-style when
@@ -66,10 +95,12 @@ thread_local! {
 pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if getg().is_null() {
+        let gp = getg();
+        if gp.is_null() {
             default(info);
             return;
         }
+        let regs = grt_symbols::capture_registers!();
         let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
             (*s).to_string()
         } else if let Some(s) = info.payload().downcast_ref::<String>() {
@@ -79,6 +110,18 @@ pub fn install_panic_hook() {
         };
         let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
         LAST_PANIC.with(|c| *c.borrow_mut() = Some((msg, loc)));
+        // Copy the live part of the stack now: unwinding will overwrite it.
+        let hi = r(gp).stack_hi.get();
+        let sp = regs.sp();
+        if sp < hi && hi - sp <= (1 << 30) {
+            let len = (hi - sp).min(PANIC_STACK_COPY) as usize;
+            let mut m = grt_symbols::SnapshotMemory::new();
+            // SAFETY: [sp, sp+len) is the live part of this goroutine's own
+            // stack (sp below hi, within its range), readable memory.
+            let bytes = unsafe { core::slice::from_raw_parts(sp as *const u8, len) }.to_vec();
+            m.add_region(sp, bytes);
+            PANIC_STACK.with(|c| *c.borrow_mut() = Some((regs.pc(), sp, regs.bp().unwrap_or(0), m)));
+        }
     }));
 }
 
@@ -88,8 +131,8 @@ pub fn last_panic() -> Option<(String, String)> {
     LAST_PANIC.with(|c| c.borrow_mut().take())
 }
 
-/// A panic escaped a goroutine: print "panic: ..." and the goroutines,
-/// exit 2.
+/// A panic escaped a goroutine: print "panic: ..." and the goroutines
+/// (the panicking one from its stack at the panic site), exit 2.
 pub fn goroutine_panicked(payload: Box<dyn core::any::Any + Send>) -> ! {
     let (msg, loc) = last_panic().unwrap_or_else(|| {
         let m = if let Some(s) = payload.downcast_ref::<&str>() {
@@ -106,7 +149,21 @@ pub fn goroutine_panicked(payload: Box<dyn core::any::Any + Send>) -> ! {
     if !loc.is_empty() {
         crate::eprint_raw!("\tat {}\n", loc);
     }
-    fatal_dump_and_exit(2)
+    write_err(b"\n");
+    let crashed = match PANIC_STACK.with(|c| c.borrow_mut().take()) {
+        Some((pc, sp, bp, m)) => crate::traceback::Crashed { pc, sp, bp, goid: current_goid(), stack_copy: Some(m) },
+        None => {
+            let regs = grt_symbols::capture_registers!();
+            crate::traceback::Crashed {
+                pc: regs.pc(),
+                sp: regs.sp(),
+                bp: regs.bp().unwrap_or(0),
+                goid: current_goid(),
+                stack_copy: None,
+            }
+        }
+    };
+    crate::signal::dump_and_exit(crashed, 2)
 }
 
 /// Detects a deadlock: no M is running and every goroutine waits on

@@ -180,6 +180,7 @@ fn schedinit(cfg: &Config) -> Result<(), String> {
     netpoll::init()?;
     fatal::install_panic_hook();
     signal::init();
+    signal::start_signal_thread();
     let m0 = proc::allocm(grt_table::mrole::MAIN);
     proc::setm_for_start(m0);
     lock::lock(&s.lock);

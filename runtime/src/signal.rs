@@ -1,6 +1,15 @@
 //! Signal handling: stack overflow (SIGSEGV/SIGBUS in a stack guard),
-//! SIGQUIT (dump every goroutine and exit 2, as Go), and SIGTRAP at an
-//! SDT probe site left armed by a tracer that died.
+//! SIGQUIT (dump every goroutine and exit 2, as Go), SIGTRAP at an SDT
+//! probe site left armed by a tracer that died, and the signal thread.
+//!
+//! The signal thread (`grt-signal`) prints every dump. SIGQUIT is blocked
+//! in all runtime threads (the mask is set before any is created, and they
+//! inherit it) and taken synchronously by the signal thread with
+//! `sigwaitinfo`. A fatal error on any thread (throw, an escaped panic, a
+//! stack overflow) posts the crashing registers and goroutine to it and
+//! waits. So dumps never run inside an interrupted thread's handler (where
+//! allocating could deadlock on a lock the thread holds) and never need a
+//! runtime lock that a wedged thread may hold.
 //!
 //! Handlers run on a per-M alternate signal stack (`minit`). A fault that
 //! is not a goroutine stack overflow goes to whatever handler was installed
@@ -16,9 +25,9 @@
 //! is already past the probe.
 
 use crate::os::write_err;
-use crate::proc::{getg, getm, r};
+use crate::proc::{getg, r};
 use core::sync::atomic::Ordering::Relaxed;
-use core::sync::atomic::{AtomicPtr, AtomicU32};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64};
 use std::sync::OnceLock;
 
 /// Handlers that were installed before ours (to chain to).
@@ -31,6 +40,109 @@ static PROBE_SITES: OnceLock<Vec<u64>> = OnceLock::new();
 pub static PROBE_REPAIRS: AtomicU32 = AtomicU32::new(0);
 
 const ALTSTACK_SIZE: usize = 256 * 1024;
+
+/// The signal thread's tid (0 until it runs).
+static SIGTHREAD_TID: AtomicI32 = AtomicI32::new(0);
+/// A posted fatal request: 1 while pending.
+static REQ_PENDING: AtomicU32 = AtomicU32::new(0);
+static REQ_PC: AtomicU64 = AtomicU64::new(0);
+static REQ_SP: AtomicU64 = AtomicU64::new(0);
+static REQ_BP: AtomicU64 = AtomicU64::new(0);
+static REQ_GOID: AtomicU64 = AtomicU64::new(0);
+static REQ_CODE: AtomicI32 = AtomicI32::new(2);
+/// The stack copy of a fatal panic (posted from normal context only).
+static REQ_STACK: std::sync::Mutex<Option<grt_symbols::SnapshotMemory>> = std::sync::Mutex::new(None);
+
+fn sigquit_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialize it.
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGQUIT);
+        set
+    }
+}
+
+/// Blocks SIGQUIT in the calling thread (and so in every thread it creates
+/// later) and starts the signal thread. Runs once at start, before any
+/// other runtime thread exists.
+pub fn start_signal_thread() {
+    let set = sigquit_set();
+    // SAFETY: changes this thread's signal mask only.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut()) };
+    let _ = std::thread::Builder::new().name("grt-signal".into()).stack_size(8 << 20).spawn(signal_thread);
+}
+
+fn signal_thread() {
+    SIGTHREAD_TID.store(crate::os::gettid() as i32, Relaxed);
+    let set = sigquit_set();
+    loop {
+        // SAFETY: siginfo_t is plain data filled by the kernel.
+        let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
+        // SAFETY: waits for a signal in `set`, which is blocked here.
+        let r = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        if r < 0 {
+            continue;
+        }
+        if REQ_PENDING.swap(0, core::sync::atomic::Ordering::SeqCst) == 1 {
+            let crashed = crate::traceback::Crashed {
+                pc: REQ_PC.load(Relaxed),
+                sp: REQ_SP.load(Relaxed),
+                bp: REQ_BP.load(Relaxed),
+                goid: REQ_GOID.load(Relaxed),
+                stack_copy: REQ_STACK.lock().ok().and_then(|mut g| g.take()),
+            };
+            crate::traceback::dump_all(&crashed);
+            crate::fatal::exit(REQ_CODE.load(Relaxed));
+        }
+        // An external SIGQUIT: dump and exit 2, as Go does.
+        if crate::status::table_ready() && crate::status::sched().throwing.swap(1, Relaxed) != 0 {
+            continue; // a fatal error is already being reported
+        }
+        crate::eprint_raw!("SIGQUIT: quit\nPC=0x0 m=-1 sigcode={}\n", info.si_code);
+        if std::env::var_os("GRT_SCHEDDETAIL").is_some() {
+            crate::traceback::schedtrace(true);
+        }
+        write_err(b"\n");
+        crate::traceback::dump_all(&crate::traceback::Crashed::default());
+        crate::fatal::exit(2);
+    }
+}
+
+/// Has the signal thread print every goroutine (the crashed one first)
+/// and end the process with `code`. Without a signal thread (very early
+/// failures), dumps on the calling thread.
+pub fn dump_and_exit(crashed: crate::traceback::Crashed, code: i32) -> ! {
+    let tid = SIGTHREAD_TID.load(Relaxed);
+    if tid == 0 || tid as u64 == crate::os::gettid() {
+        crate::traceback::dump_all(&crashed);
+        crate::fatal::exit(code);
+    }
+    if let Ok(mut g) = REQ_STACK.lock() {
+        *g = crashed.stack_copy;
+    }
+    post(crashed.pc, crashed.sp, crashed.bp, crashed.goid, code)
+}
+
+/// Posts a fatal request and waits for the signal thread to end the
+/// process. Async-signal-safe (atomics, getpid, tgkill, pause).
+fn post(pc: u64, sp: u64, bp: u64, goid: u64, code: i32) -> ! {
+    REQ_PC.store(pc, Relaxed);
+    REQ_SP.store(sp, Relaxed);
+    REQ_BP.store(bp, Relaxed);
+    REQ_GOID.store(goid, Relaxed);
+    REQ_CODE.store(code, Relaxed);
+    REQ_PENDING.store(1, core::sync::atomic::Ordering::SeqCst);
+    // SAFETY: signals our own signal thread; it has SIGQUIT blocked and
+    // takes it with sigwaitinfo.
+    unsafe {
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), SIGTHREAD_TID.load(Relaxed), libc::SIGQUIT);
+    }
+    loop {
+        // SAFETY: waits for the process to end; nothing else to do here.
+        unsafe { libc::pause() };
+    }
+}
 
 /// Installs the runtime's handlers. Runs once at start.
 pub fn init() {
@@ -83,9 +195,16 @@ extern "C" fn on_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_v
                 g.stack_lo.get(),
                 g.stack_hi.get()
             );
-            crate::eprint_raw!("fatal error: stack overflow\n");
+            crate::eprint_raw!("fatal error: stack overflow\n\n");
             crate::probe!(stack_overflow, g.goid.load(Relaxed), addr);
-            crate::fatal::fatal_dump_and_exit(2);
+            if crate::status::table_ready() {
+                crate::status::sched().throwing.store(1, Relaxed);
+            }
+            let (pc, bp) = (ucontext_reg(ctx, libc::REG_RIP), ucontext_reg(ctx, libc::REG_RBP));
+            if SIGTHREAD_TID.load(Relaxed) != 0 {
+                post(pc, sp, bp, g.goid.load(Relaxed), 2);
+            }
+            crate::fatal::exit(2);
         }
     }
     // Not ours: hand it to the previous handler (Rust's guard-page reporter
@@ -119,17 +238,14 @@ fn ucontext_reg(ctx: *mut libc::c_void, reg: i32) -> u64 {
     unsafe { (*(ctx as *mut libc::ucontext_t)).uc_mcontext.gregs[reg as usize] as u64 }
 }
 
-extern "C" fn on_quit(_sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let pc = ucontext_reg(ctx, libc::REG_RIP);
-    let mp = getm();
-    let mid = if mp.is_null() { -1 } else { r(mp).id.load(Relaxed) };
-    // SAFETY: valid siginfo for SA_SIGINFO.
-    let code = unsafe { (*info).si_code };
-    crate::eprint_raw!("SIGQUIT: quit\nPC={:#x} m={} sigcode={}\n", pc, mid, code);
-    if std::env::var_os("GRT_SCHEDDETAIL").is_some() {
-        crate::traceback::schedtrace(true);
+/// SIGQUIT reached a thread that does not block it (one created before the
+/// runtime started): forward it to the signal thread.
+extern "C" fn on_quit(_sig: i32, _info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let tid = SIGTHREAD_TID.load(Relaxed);
+    if tid != 0 {
+        // SAFETY: tgkill is async-signal-safe; the target blocks SIGQUIT.
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGQUIT) };
     }
-    crate::fatal::fatal_dump_and_exit(2);
 }
 
 extern "C" fn on_trap(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {

@@ -1,98 +1,159 @@
-//! Goroutine dumps printed by the runtime itself (fatal errors, SIGQUIT).
+//! Goroutine dumps printed by the runtime itself (fatal errors, stack
+//! overflow, an escaped panic, SIGQUIT), in Go's format.
 //!
-//! Formats each goroutine's header as Go does (`goroutine N [status]:`,
-//! with ` (scan)` for the Gscan bit and `, N minutes` for long waits) and
-//! its creation site. Frame-by-frame tracebacks come from the shared
-//! unwinder and formatter once the runtime links the symbols crate; until
-//! then the dump says so instead of inventing frames.
+//! The unwinder and the formatter are the symbols crate's
+//! (`grt_symbols::traceback`), the same ones the inspector uses from
+//! outside: a parked goroutine is unwound from the saved context in its
+//! table record, a goroutine in a system call from the context saved at
+//! entersyscall, the goroutine that crashed from the registers its thread
+//! posted with the crash request. A goroutine running on another thread
+//! prints Go's "goroutine running on other thread; stack unavailable".
+//!
+//! Dumps run on the signal thread (`signal.rs`), never inside a signal
+//! handler, so symbolization may allocate. `schedtrace` prints Go's
+//! `SCHED` line with per-P and per-M detail.
 
 use crate::os::{nanotime, write_err, StackBuf};
-use crate::proc::getg;
+use crate::proc::r;
 use crate::status::{table, table_ready};
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
+use grt_symbols::traceback::{self as tb, GoroutineBlock};
+use grt_symbols::{MemoryReader, ProcessSymbols, Registers, SelfMemory, SnapshotMemory};
 use grt_table::header::SectionKind;
-use grt_table::{waitreason, G, G_DEAD, G_SCAN, G_SYSCALL, G_WAITING, G_IDLE};
+use grt_table::{waitreason, G, G_DEAD, G_IDLE, G_RUNNABLE, G_RUNNING, G_SCAN, G_SYSCALL, G_WAITING};
 
-/// Writes the header line of one goroutine into `b`.
-pub fn goroutine_header<const N: usize>(b: &mut StackBuf<N>, gp: &G, now: i64) {
+/// Deepest traceback printed per goroutine (Go prints 100 frames).
+const MAX_FRAMES: usize = 100;
+
+/// What the crashing thread knows about itself.
+#[derive(Debug, Default)]
+pub struct Crashed {
+    /// Registers of the crashing code (pc, sp, bp); pc 0 = none.
+    pub pc: u64,
+    pub sp: u64,
+    pub bp: u64,
+    /// The goroutine that was running there (0 = none: g0 or a foreign thread).
+    pub goid: u64,
+    /// For a panic: a copy of the goroutine's stack taken at the panic site,
+    /// before unwinding destroyed it; the walk reads from it.
+    pub stack_copy: Option<SnapshotMemory>,
+}
+
+/// The status text of a goroutine's header, as Go prints it.
+pub fn status_text(gp: &G) -> (String, bool) {
     let st = gp.atomicstatus.load(Relaxed);
     let base = st & !G_SCAN;
     let reason = gp.waitreason.load(Relaxed);
-    let status = if base == G_WAITING && reason != 0 {
+    let s = if base == G_WAITING && reason != 0 {
         waitreason::NAMES.get(reason as usize).copied().unwrap_or("waiting")
     } else {
         crate::fatal::status_name(base)
     };
+    (s.to_string(), st & G_SCAN != 0)
+}
+
+fn wait_minutes(gp: &G, now: i64) -> u64 {
+    let base = gp.atomicstatus.load(Relaxed) & !G_SCAN;
     let since = gp.waitsince.load(Relaxed);
-    let minutes = if (base == G_WAITING || base == G_SYSCALL) && since != 0 { (now - since) / 60_000_000_000 } else { 0 };
-    let _ = write!(b, "goroutine {} [{}", gp.goid.load(Relaxed), status);
-    if st & G_SCAN != 0 {
-        let _ = write!(b, " (scan)");
+    if (base == G_WAITING || base == G_SYSCALL) && since != 0 && now > since {
+        ((now - since) / 60_000_000_000) as u64
+    } else {
+        0
     }
-    if minutes >= 1 {
-        let _ = write!(b, ", {} minutes", minutes);
-    }
-    let _ = writeln!(b, "]:");
 }
 
-/// Writes the "created in" line of a goroutine (site from the table).
-fn creation_site<const N: usize>(b: &mut StackBuf<N>, gp: &G) {
+/// Builds one goroutine's block: header, frames, creation site.
+fn block(syms: Option<&ProcessSymbols>, mem: &SelfMemory, gp: &G, crashed: &Crashed, now: i64) -> GoroutineBlock {
+    let goid = gp.goid.load(Relaxed);
+    let st = gp.atomicstatus.load(Relaxed) & !G_SCAN;
+    let (mut status, scan) = status_text(gp);
+    let mut b = GoroutineBlock { goid, scan, wait_minutes: wait_minutes(gp, now), ..Default::default() };
+    let Some(syms) = syms else {
+        b.status = status;
+        b.note = Some("stack unavailable: this program's symbols could not be loaded".into());
+        return b;
+    };
+    let regs = if crashed.pc != 0 && crashed.goid == goid {
+        status = "running".into();
+        Some(Registers::new(crashed.pc, crashed.sp, crashed.bp))
+    } else {
+        match st {
+            G_WAITING | G_RUNNABLE if gp.sched.sp.get() != 0 => {
+                Some(Registers::from_parked(gp.sched.sp.get(), gp.sched.pc.get(), gp.sched.bp.get()))
+            }
+            G_SYSCALL if gp.syscallsp.get() != 0 => {
+                Some(Registers::new(gp.syscallpc.get(), gp.syscallsp.get(), gp.syscallbp.get()))
+            }
+            _ => None,
+        }
+    };
+    b.status = status;
+    match regs {
+        Some(regs) => {
+            let copy = if crashed.goid == goid { crashed.stack_copy.as_ref() } else { None };
+            let (mut frames, note) = match copy {
+                Some(m) => tb::walk_frames(syms, regs, m, MAX_FRAMES * 2),
+                None => tb::walk_frames(syms, regs, mem as &dyn MemoryReader, MAX_FRAMES * 2),
+            };
+            if copy.is_some() {
+                // A panic: start at the panic entry point (Go's `panic(...)`),
+                // not in the hook machinery that copied the stack.
+                if let Some(i) = frames.iter().take(24).rposition(|f| f.function.starts_with("core::panicking::")) {
+                    frames.drain(..i);
+                }
+            }
+            tb::elide_runtime_frames(&mut frames);
+            if frames.len() > MAX_FRAMES {
+                frames.truncate(MAX_FRAMES);
+                b.note = Some("...additional frames elided...".into());
+            }
+            b.frames = frames;
+            if note.is_some() {
+                b.note = note;
+            }
+        }
+        None if st == G_RUNNING => b.note = Some("goroutine running on other thread; stack unavailable".into()),
+        None => {
+            // Never ran: show the function it will start in.
+            let start = gp.startpc.get();
+            if start != 0 {
+                tb::symbolize_pc(syms, start, start, 0, 0, &mut b.frames);
+            }
+        }
+    }
     let parent = gp.parentgoid.load(Relaxed);
-    if parent == 0 {
-        return; // goroutine 1: started by the runtime
+    if parent != 0 {
+        b.created_by = tb::created_by(syms, gp.gopc.get(), parent);
     }
-    let site = gp.site.load(Relaxed);
-    let t = table();
-    if site != 0 && (site as u64) < t.len(SectionKind::Site) {
-        // SAFETY: site < len of the Site section.
-        let s = unsafe { &*t.sites.add(site as usize) };
-        let off = s.name_off.load(Relaxed) as usize;
-        let len = s.name_len.load(Relaxed) as usize;
-        // SAFETY: the name lies in the Strings section, written once at interning.
-        let name = unsafe { core::slice::from_raw_parts(t.strings.add(off), len) };
-        let name = core::str::from_utf8(name).unwrap_or("?");
-        let _ = writeln!(b, "created in goroutine {} at\n\t{}:{}", parent, name, s.line.load(Relaxed));
-    } else if parent != 0 {
-        let _ = writeln!(b, "created in goroutine {}", parent);
-    }
+    b
 }
 
-/// Prints every live goroutine, the current one first.
-pub fn dump_all() {
+/// Prints every live goroutine, the crashed one first, separated by blank
+/// lines, as Go does.
+pub fn dump_all(crashed: &Crashed) {
     if !table_ready() {
         return;
     }
+    let syms = ProcessSymbols::load_self().ok();
+    let mem = SelfMemory::current();
     let t = table();
     let now = nanotime();
-    let cur = getg();
-    let n = t.len(SectionKind::G);
-    let mut order: [usize; 1] = [usize::MAX];
-    if !cur.is_null() {
-        order[0] = (cur as usize - t.allg as usize) / core::mem::size_of::<G>();
-    }
-    let mut b = StackBuf::<1024>::new();
-    for pass in 0..2 {
-        for i in 0..n as usize {
-            if (pass == 0) != (i == order[0]) {
-                continue;
-            }
-            let gp = t.g(i);
-            let st = gp.atomicstatus.load(Relaxed) & !G_SCAN;
-            if st == G_DEAD || st == G_IDLE {
-                continue;
-            }
-            b.clear();
-            if i == order[0] {
-                let _ = writeln!(b, "goroutine {} [running]:", gp.goid.load(Relaxed));
-            } else {
-                goroutine_header(&mut b, gp, now);
-            }
-            let _ = writeln!(b, "\t(frames unavailable: this build has no in-process unwinder)");
-            creation_site(&mut b, gp);
-            let _ = writeln!(b);
-            write_err(b.as_bytes());
+    let n = t.len(SectionKind::G) as usize;
+    let first = (0..n).find(|&i| t.g(i).goid.load(Relaxed) == crashed.goid && crashed.goid != 0);
+    let order = first.into_iter().chain((0..n).filter(|&i| Some(i) != first));
+    let mut out = String::new();
+    for i in order {
+        let gp = t.g(i);
+        let st = gp.atomicstatus.load(Relaxed) & !G_SCAN;
+        if st == G_DEAD || st == G_IDLE {
+            continue;
         }
+        out.clear();
+        let b = block(syms.as_ref(), &mem, gp, crashed, now);
+        let _ = tb::write_goroutine(&mut out, &b, 1);
+        out.push('\n');
+        write_err(out.as_bytes());
     }
 }
 
@@ -131,28 +192,18 @@ pub fn schedtrace(detail: bool) {
     for i in 0..gmp.max(0) as usize {
         let pp = t.p(i);
         let m = pp.m.load(Relaxed);
+        let next = pp.runnext.load(Relaxed);
         b.clear();
-        let _ = write!(
+        let _ = writeln!(
             b,
-            "  P{}: status={} schedtick={} syscalltick={} m=",
+            "  P{}: status={} schedtick={} syscalltick={} m={} runqsize={} runnext={} gfreecnt={} timerslen=0",
             i,
             pp.status.load(Relaxed),
             pp.schedtick.load(Relaxed),
-            pp.syscalltick.load(Relaxed)
-        );
-        if m.is_null() {
-            let _ = write!(b, "nil");
-        } else {
-            // SAFETY: M records live in the table for the process's life.
-            let _ = write!(b, "{}", unsafe { (*m).id.load(Relaxed) });
-        }
-        let next = pp.runnext.load(Relaxed);
-        let _ = writeln!(
-            b,
-            " runqsize={} runnext={} gfreecnt={} timerslen=0",
+            pp.syscalltick.load(Relaxed),
+            if m.is_null() { "nil".to_string() } else { r(m).id.load(Relaxed).to_string() },
             crate::proc::runqlen(pp),
-            // SAFETY: as above for G records.
-            if next.is_null() { 0 } else { unsafe { (*next).goid.load(Relaxed) } },
+            if next.is_null() { 0 } else { r(next).goid.load(Relaxed) },
             pp.ngfree.load(Relaxed)
         );
         write_err(b.as_bytes());
@@ -166,9 +217,8 @@ pub fn schedtrace(detail: bool) {
             b,
             "  M{}: p={} curg={} mallocing=0 throwing={} preemptoff= locks={} dying=0 spinning={} blocked={} lockedg=nil",
             mp.id.load(Relaxed),
-            // SAFETY: P and G records live in the table.
-            if pp.is_null() { -1 } else { unsafe { (*pp).id.load(Relaxed) } },
-            if g.is_null() { 0 } else { unsafe { (*g).goid.load(Relaxed) } },
+            if pp.is_null() { "nil".to_string() } else { r(pp).id.load(Relaxed).to_string() },
+            if g.is_null() { "nil".to_string() } else { r(g).goid.load(Relaxed).to_string() },
             mp.throwing.load(Relaxed),
             mp.locks.load(Relaxed),
             mp.spinning.load(Relaxed) != 0,

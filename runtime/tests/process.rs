@@ -172,6 +172,10 @@ fn stack_overflow_reports_go_style() {
     assert!(e.contains("runtime: goroutine stack exceeds 262144-byte limit"), "{e}");
     assert!(e.contains("fatal error: stack overflow"), "{e}");
     assert!(e.contains("goroutine 1 [chan receive]:"), "{e}");
+    // The overflowing goroutine is unwound from the faulting registers.
+    let mine = e.split("\n\n").find(|b| b.contains("[running]:")).expect("no running goroutine block");
+    assert!(mine.matches("grt_testprog::recurse(...)\n\t").count() >= 20, "{mine}");
+    assert!(mine.contains("...additional frames elided..."), "{mine}");
 }
 
 #[test]
@@ -181,7 +185,12 @@ fn deadlock_is_detected() {
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{e}");
         assert!(e.starts_with("fatal error: all goroutines are asleep - deadlock!"), "{e}");
-        assert!(e.contains("goroutine 1 [chan receive]:"), "{e}");
+        assert!(
+            e.contains("goroutine 1 [chan receive]:\ngrt::proc::gopark(...)\n\t")
+                && e.contains("grt::chan::Chan<T>::recv(...)\n\t")
+                && e.contains("testprog.rs:17 +0x"),
+            "{e}"
+        );
     }
 }
 
@@ -191,6 +200,10 @@ fn panic_escaping_a_goroutine_ends_the_program() {
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(e.starts_with("panic: boom from a goroutine"), "{e}");
+    // The panicking goroutine is shown at the panic site, not after unwinding.
+    assert!(e.contains("[running]:\ncore::panicking::panic_fmt(...)\n"), "{e}");
+    assert!(e.contains("grt_testprog::main::{{closure}}::{{closure}}(...)\n\t") && e.contains("testprog.rs:21 +0x"), "{e}");
+    assert!(e.contains("created by grt_testprog::main::{{closure}} in goroutine 1\n\t"), "{e}");
 }
 
 #[test]
@@ -227,8 +240,20 @@ fn sigquit_dumps_goroutines_and_exits_2() {
     std::io::Read::read_to_string(kid.0.stderr.as_mut().unwrap(), &mut e).unwrap();
     assert_eq!(st.code(), Some(2), "{e}");
     assert!(e.starts_with("SIGQUIT: quit\nPC="), "{e}");
-    assert!(e.contains("goroutine 1 [sleep]:"), "{e}");
+    assert!(e.contains("goroutine 1 [sleep]:\ngrt::proc::gopark(...)\n\t"), "{e}");
+    assert!(e.contains("grt::time::sleep(...)\n\t"), "{e}");
     assert!(e.contains("[chan receive]:"), "{e}");
+    // Blocks are separated by blank lines and every frame line pair is
+    // `function(...)` then a tab-indented `file:line`, as in Go's dumps.
+    for block in e.split("\n\n").filter(|b| b.starts_with("goroutine ")) {
+        let lines: Vec<&str> = block.lines().skip(1).collect();
+        let mut i = 0;
+        while i < lines.len() && !lines[i].starts_with("created by ") {
+            assert!(lines[i].ends_with("(...)"), "bad frame line {:?} in\n{block}", lines[i]);
+            assert!(lines.get(i + 1).is_some_and(|l| l.starts_with('\t')), "no location line in\n{block}");
+            i += 2;
+        }
+    }
 }
 
 #[test]

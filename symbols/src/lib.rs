@@ -117,6 +117,7 @@ mod object;
 mod probes;
 mod process;
 mod symtab;
+pub mod traceback;
 mod unwind;
 
 pub use data::ObjectData;

@@ -1,0 +1,335 @@
+//! Go-format tracebacks: one unwinder-to-text path shared by the runtime's
+//! own crash dumps (in-process) and the inspector's dumps (from outside).
+//!
+//! A goroutine block reads like Go's SIGQUIT output:
+//!
+//! ```text
+//! goroutine 7 [chan receive, 2 minutes]:
+//! grt::chan::Chan<T>::recv(...)
+//! 	/src/runtime/src/chan.rs:645 +0x53
+//! demo::descend(...)
+//! 	/src/demo.rs:21 +0x1f
+//! created by demo::main::{{closure}} in goroutine 1
+//! 	/src/demo.rs:30 +0x65
+//! ```
+//!
+//! Inlined frames print `file:line` without an offset, as Go does. With
+//! `level >= 2` the header gains `gp= m= mp=` and each location line
+//! `fp= sp= pc=` (Go's traceback level 2).
+//!
+//! Frames that are the runtime's machinery, not the goroutine's work, are
+//! elided: the context switch at the top (`grt_mcall_resume`,
+//! `grt::proc::mcall`; the block starts at `grt::proc::gopark`, as Go's
+//! starts at `runtime.gopark`) and the catch-unwind plumbing between the
+//! goroutine's body and `grt::proc::goroutine_main`, which stays as the
+//! bottom frame (Go's `runtime.goexit`).
+
+use crate::{MemoryReader, ProcessSymbols, Registers};
+use core::fmt::{self, Write};
+
+/// One line pair of a traceback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceFrame {
+    /// Demangled function name without the hash, or `?` if unknown.
+    pub function: String,
+    /// Source file, or the object name when there is no line information.
+    pub file: String,
+    /// Source line (0 when unknown).
+    pub line: u32,
+    /// pc minus the function's entry; `None` for an inlined frame.
+    pub offset: Option<u64>,
+    /// The frame's pc (a return address except for the first frame).
+    pub pc: u64,
+    /// The frame's stack pointer.
+    pub sp: u64,
+    /// Canonical frame address (the caller's sp), 0 if unknown.
+    pub fp: u64,
+    /// True for an inlined frame (no offset printed).
+    pub inlined: bool,
+}
+
+/// Where a goroutine was created (Go's "created by F in goroutine N").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedBy {
+    /// The function that executed the `go` statement.
+    pub function: String,
+    /// The goroutine that executed it.
+    pub parent: u64,
+    /// Source file of the `go` statement.
+    pub file: String,
+    /// Source line of the `go` statement.
+    pub line: u32,
+    /// Code offset of the `go` statement in its function.
+    pub offset: u64,
+}
+
+/// Everything printed for one goroutine.
+#[derive(Debug, Clone, Default)]
+pub struct GoroutineBlock {
+    /// Goroutine id.
+    pub goid: u64,
+    /// The bracketed status: a wait reason ("chan receive") or a status
+    /// name ("running", "runnable", "syscall").
+    pub status: String,
+    /// The Gscan bit is set (printed as ` (scan)`).
+    pub scan: bool,
+    /// Whole minutes waited (printed when >= 1).
+    pub wait_minutes: u64,
+    /// Locked to its thread.
+    pub locked: bool,
+    /// Level-2 header fields: (gp, m id or None, mp).
+    pub gp: u64,
+    /// Id of the M running it, if any (level 2).
+    pub m: Option<i64>,
+    /// Address of that M record (level 2).
+    pub mp: u64,
+    /// The frames, innermost first.
+    pub frames: Vec<TraceFrame>,
+    /// A line printed instead of (or after) the frames, tab-indented, e.g.
+    /// "goroutine running on other thread; stack unavailable".
+    pub note: Option<String>,
+    /// Where it was created (none for goroutine 1).
+    pub created_by: Option<CreatedBy>,
+}
+
+/// Writes one goroutine block (without the trailing blank line).
+pub fn write_goroutine<W: Write>(w: &mut W, b: &GoroutineBlock, level: u8) -> fmt::Result {
+    write!(w, "goroutine {}", b.goid)?;
+    if level >= 2 {
+        write!(w, " gp={:#x} m=", b.gp)?;
+        match b.m {
+            Some(m) => write!(w, "{m} mp={:#x}", b.mp)?,
+            None => write!(w, "nil")?,
+        }
+    }
+    write!(w, " [{}", b.status)?;
+    if b.scan {
+        write!(w, " (scan)")?;
+    }
+    if b.wait_minutes >= 1 {
+        write!(w, ", {} minutes", b.wait_minutes)?;
+    }
+    if b.locked {
+        write!(w, ", locked to thread")?;
+    }
+    writeln!(w, "]:")?;
+    for f in &b.frames {
+        write_frame(w, f, level)?;
+    }
+    if let Some(n) = &b.note {
+        writeln!(w, "\t{n}")?;
+    }
+    if let Some(c) = &b.created_by {
+        writeln!(w, "created by {} in goroutine {}", c.function, c.parent)?;
+        writeln!(w, "\t{}:{} +{:#x}", c.file, c.line, c.offset)?;
+    }
+    Ok(())
+}
+
+/// Writes one frame: `function(...)` then the tab-indented location.
+pub fn write_frame<W: Write>(w: &mut W, f: &TraceFrame, level: u8) -> fmt::Result {
+    writeln!(w, "{}(...)", f.function)?;
+    write!(w, "\t{}:{}", f.file, f.line)?;
+    if let Some(off) = f.offset {
+        write!(w, " +{off:#x}")?;
+        if level >= 2 {
+            write!(w, " fp={:#x} sp={:#x} pc={:#x}", f.fp, f.sp, f.pc)?;
+        }
+    }
+    writeln!(w)
+}
+
+/// Symbolizes a stack walk into traceback frames: each physical frame
+/// becomes its inlined callees (innermost first) and then itself.
+/// Returns the frames and, if the walk ended in an error, a note for it.
+pub fn walk_frames<M: MemoryReader + ?Sized>(
+    syms: &ProcessSymbols,
+    regs: Registers,
+    mem: &M,
+    max_frames: usize,
+) -> (Vec<TraceFrame>, Option<String>) {
+    let mut out = Vec::new();
+    let mut w = syms.unwind(regs, mem);
+    let mut note = None;
+    loop {
+        match w.next() {
+            Ok(Some(fr)) => {
+                symbolize_pc(syms, fr.pc, fr.lookup_pc(), fr.sp, fr.cfa.unwrap_or(0), &mut out);
+                if out.len() >= max_frames {
+                    note = Some("...additional frames elided...".to_string());
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                note = Some(format!("unwinding stopped: {e}"));
+                break;
+            }
+        }
+    }
+    (out, note)
+}
+
+/// Appends the frames of one pc (`lookup` is the address to symbolize:
+/// pc - 1 for a return address).
+pub fn symbolize_pc(syms: &ProcessSymbols, pc: u64, lookup: u64, sp: u64, fp: u64, out: &mut Vec<TraceFrame>) {
+    match syms.symbolize(lookup) {
+        Ok(s) => {
+            let entry = s.symbol().map(|sym| sym.address);
+            let frames = s.frames();
+            if frames.is_empty() {
+                let (function, offset) = match s.symbol() {
+                    Some(sym) => (crate::strip_hash(&sym.name).to_string(), pc.wrapping_sub(sym.address)),
+                    None => ("?".to_string(), s.object_offset()),
+                };
+                out.push(TraceFrame {
+                    function,
+                    file: s.object_name().to_string(),
+                    line: 0,
+                    offset: Some(offset),
+                    pc,
+                    sp,
+                    fp,
+                    inlined: false,
+                });
+                return;
+            }
+            let n = frames.len();
+            for (i, f) in frames.iter().enumerate() {
+                let outer = i + 1 == n;
+                out.push(TraceFrame {
+                    function: f.function.as_deref().map(|x| crate::strip_hash(x).to_string()).unwrap_or_else(|| "?".into()),
+                    file: f.file.as_deref().map(str::to_string).unwrap_or_else(|| s.object_name().to_string()),
+                    line: f.line.unwrap_or(0),
+                    offset: if outer { Some(entry.map_or(s.object_offset(), |e| pc.wrapping_sub(e))) } else { None },
+                    pc,
+                    sp,
+                    fp,
+                    inlined: !outer,
+                });
+            }
+        }
+        Err(_) => out.push(TraceFrame {
+            function: "?".into(),
+            file: "?".into(),
+            line: 0,
+            offset: Some(pc),
+            pc,
+            sp,
+            fp,
+            inlined: false,
+        }),
+    }
+}
+
+/// Removes the runtime's machinery from a goroutine's frames (see the
+/// module docs): the context switch on top, the catch-unwind plumbing and
+/// the entry trampoline at the bottom.
+pub fn elide_runtime_frames(frames: &mut Vec<TraceFrame>) {
+    let top = frames
+        .iter()
+        .take_while(|f| matches!(f.function.as_str(), "grt_mcall_resume" | "grt_mcall" | "grt::proc::mcall"))
+        .count();
+    frames.drain(..top);
+    if let Some(main) = frames.iter().rposition(|f| f.function == "grt::proc::goroutine_main") {
+        frames.truncate(main + 1);
+        if let Some(thunk) = frames[..main].iter().position(|f| f.function == "grt::proc::run_thunk") {
+            frames.drain(thunk..main);
+        }
+    }
+}
+
+/// Where a goroutine was created, from the code address of its `go` call:
+/// the first frame at `gopc` that is not the runtime's `go` itself.
+pub fn created_by(syms: &ProcessSymbols, gopc: u64, parent: u64) -> Option<CreatedBy> {
+    if gopc == 0 {
+        return None;
+    }
+    let s = syms.symbolize(gopc).ok()?;
+    let entry = s.symbol().map(|sym| sym.address);
+    let f = s.frames().iter().find(|f| {
+        let name = f.function.as_deref().map(crate::strip_hash).unwrap_or("");
+        !(name.starts_with("grt::proc::go") || name == "grt::run" || name.starts_with("grt::asm::"))
+    });
+    match f {
+        Some(f) => Some(CreatedBy {
+            function: f.function.as_deref().map(|x| crate::strip_hash(x).to_string()).unwrap_or_else(|| "?".into()),
+            parent,
+            file: f.file.as_deref().unwrap_or("?").to_string(),
+            line: f.line.unwrap_or(0),
+            offset: entry.map_or(0, |e| gopc.wrapping_sub(e)),
+        }),
+        None => s.symbol().map(|sym| CreatedBy {
+            function: crate::strip_hash(&sym.name).to_string(),
+            parent,
+            file: s.object_name().to_string(),
+            line: 0,
+            offset: gopc.wrapping_sub(sym.address),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fr(function: &str, offset: Option<u64>) -> TraceFrame {
+        TraceFrame {
+            function: function.into(),
+            file: "/src/x.rs".into(),
+            line: 7,
+            offset,
+            pc: 0x1000,
+            sp: 0x2000,
+            fp: 0x2010,
+            inlined: offset.is_none(),
+        }
+    }
+
+    #[test]
+    fn formats_like_go() {
+        let b = GoroutineBlock {
+            goid: 7,
+            status: "chan receive".into(),
+            scan: true,
+            wait_minutes: 2,
+            frames: vec![fr("a::inlined", None), fr("a::outer", Some(0x1f))],
+            created_by: Some(CreatedBy { function: "main::main".into(), parent: 1, file: "/src/main.rs".into(), line: 3, offset: 0x45 }),
+            ..Default::default()
+        };
+        let mut s = String::new();
+        write_goroutine(&mut s, &b, 1).unwrap();
+        assert_eq!(
+            s,
+            "goroutine 7 [chan receive (scan), 2 minutes]:\n\
+             a::inlined(...)\n\t/src/x.rs:7\n\
+             a::outer(...)\n\t/src/x.rs:7 +0x1f\n\
+             created by main::main in goroutine 1\n\t/src/main.rs:3 +0x45\n"
+        );
+        let mut s = String::new();
+        write_goroutine(&mut s, &GoroutineBlock { m: Some(3), gp: 0x10, mp: 0x20, ..b }, 2).unwrap();
+        assert!(s.starts_with("goroutine 7 gp=0x10 m=3 mp=0x20 [chan receive (scan), 2 minutes]:\n"), "{s}");
+        assert!(s.contains("\t/src/x.rs:7 +0x1f fp=0x2010 sp=0x2000 pc=0x1000\n"), "{s}");
+    }
+
+    #[test]
+    fn elides_switch_and_entry_plumbing() {
+        let mut v: Vec<TraceFrame> = [
+            "grt_mcall_resume",
+            "grt::proc::mcall",
+            "grt::proc::gopark",
+            "user::body",
+            "grt::proc::run_thunk",
+            "grt::proc::goroutine_main::{{closure}}",
+            "std::panicking::catch_unwind",
+            "grt::proc::goroutine_main",
+            "grt_gostart",
+        ]
+        .iter()
+        .map(|f| fr(f, Some(1)))
+        .collect();
+        elide_runtime_frames(&mut v);
+        let names: Vec<&str> = v.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(names, ["grt::proc::gopark", "user::body", "grt::proc::goroutine_main"]);
+    }
+}
