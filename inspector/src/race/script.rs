@@ -1,0 +1,636 @@
+//! Race scripts: the format and its parser.
+//!
+//! A script is a plain text file in `scripts/races/<name>.race`. Lines are
+//! `keyword arguments...`; `#` starts a comment; indentation is free.
+//!
+//! ```text
+//! race    foreachp-stopwait          # name (= file name)
+//! title   runtime: use separate ...   # the seed commit's title
+//! seed    002_5895c540a80fe381.txt    # file in shared/seeds
+//! upstream Go commit f0dd002 (issue 10618)
+//! target  foreachp 3                  # runtime example and its arguments
+//! env     GRT_MAXPROCS=2              # any number of env lines
+//! bug     foreachp-stopwait           # GRT_BUGS value of the buggy variant
+//! timeout 10s                         # limit of every wait (default 10s)
+//!
+//! step 1. The collector stops the world    # a step: title, actions, narration
+//!   run any to stw_gcwaiting where arg0 == 1 as gc
+//!   say
+//!     | narration, one `|` line each
+//!
+//! expect buggy throw "msg" or "other msg"
+//! expect fixed probe foreachp_done by gc
+//! ```
+//!
+//! Actions:
+//! - `run <who> to <probe> [where argN == <int|$var>]... [as <actor>] [save <var> = argN]...`
+//!   arms `<probe>`, lets `<who>` run (`any`: every thread not frozen by the
+//!   script; or one actor), and waits for the first hit that satisfies the
+//!   conditions. That thread stays stopped at the probe (frozen) and, with
+//!   `as`, becomes the named actor. Hits that do not match resume at once.
+//! - `freeze <actor>`, `thaw <actor>`, `thaw all`. `sysmon` is a built-in
+//!   actor: the thread whose M has the sysmon role.
+//! - `pause <duration>`: let the program run for a while.
+//!
+//! Expectations (what the runtime must do, observed by the engine):
+//! - `throw "<message>" [or "<message>"]...`: the program dies with
+//!   `fatal error: <message>` on stderr and exit status 2.
+//! - `probe <name> by <actor>`: that actor reaches the probe.
+//! - `exit <code>`: the program exits with that status.
+//! - `numgc +<n>`: sched.numgc grows by n after the last step.
+//! - `output "<text>"`: the program prints text on stdout or stderr.
+//! - `spin <actor> in <function> for <duration>`: the actor's thread stays
+//!   in a function (by its symbolized stack) for longer than the duration.
+//! - `cycle`: the wait-for analysis of the table finds a cycle.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A parse error, pointing at the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptError {
+    pub file: String,
+    pub line: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.msg)
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// A value in a condition: a literal or a saved variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Int(u64),
+    Var(String),
+}
+
+/// `where argN == value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cond {
+    pub arg: usize,
+    pub value: Value,
+}
+
+/// Who is let run in a `run` action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    Any,
+    Actor(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Run { who: Who, probe: String, conds: Vec<Cond>, actor: Option<String>, saves: Vec<(String, usize)> },
+    Freeze(String),
+    Thaw(String),
+    ThawAll,
+    Pause(Duration),
+}
+
+/// An action with the line it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    pub line: usize,
+    pub item: T,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub line: usize,
+    pub title: String,
+    pub actions: Vec<Located<Action>>,
+    pub narration: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    Buggy,
+    Fixed,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Buggy => "buggy",
+            Variant::Fixed => "fixed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    Throw(Vec<String>),
+    Probe { probe: String, actor: String },
+    Exit(i32),
+    NumGc(u64),
+    Output(String),
+    Spin { actor: String, function: String, for_: Duration },
+    Cycle,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Script {
+    pub file: String,
+    pub name: String,
+    pub title: String,
+    pub seed: String,
+    pub upstream: String,
+    pub target: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub bug: String,
+    pub timeout: Duration,
+    pub steps: Vec<Step>,
+    pub expect: Vec<(Variant, Located<Expect>)>,
+}
+
+impl Script {
+    /// The expectations of one variant.
+    pub fn expectations(&self, v: Variant) -> impl Iterator<Item = &Located<Expect>> {
+        self.expect.iter().filter(move |(w, _)| *w == v).map(|(_, e)| e)
+    }
+
+    /// Every probe the script names (for checking against the target).
+    pub fn probes(&self) -> Vec<(usize, &str)> {
+        let mut v = Vec::new();
+        for s in &self.steps {
+            for a in &s.actions {
+                if let Action::Run { probe, .. } = &a.item {
+                    v.push((a.line, probe.as_str()));
+                }
+            }
+        }
+        for (_, e) in &self.expect {
+            if let Expect::Probe { probe, .. } = &e.item {
+                v.push((e.line, probe.as_str()));
+            }
+        }
+        v
+    }
+}
+
+/// Parses a duration like `10s`, `250ms`, `3us`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "us" => Duration::from_micros(n),
+        "m" => Duration::from_secs(60 * n),
+        _ => return None,
+    })
+}
+
+/// Splits a line into words, keeping "quoted strings" whole (quotes removed).
+fn words(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut it = s.chars().peekable();
+    while let Some(&c) = it.peek() {
+        if c.is_whitespace() {
+            it.next();
+        } else if c == '"' {
+            it.next();
+            let mut w = String::new();
+            loop {
+                match it.next() {
+                    Some('"') => break,
+                    Some('\\') => w.push(it.next().ok_or("unterminated escape")?),
+                    Some(c) => w.push(c),
+                    None => return Err("unterminated string".into()),
+                }
+            }
+            out.push(w);
+        } else {
+            let mut w = String::new();
+            while let Some(&c) = it.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                w.push(c);
+                it.next();
+            }
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+fn strip_comment(line: &str) -> &str {
+    // A '#' outside quotes starts a comment.
+    let mut inq = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => inq = !inq,
+            '#' if !inq => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn parse_arg(s: &str) -> Option<usize> {
+    s.strip_prefix("arg")?.parse().ok().filter(|&n| n < 4)
+}
+
+/// Parses a script. `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
+    let err = |line: usize, msg: String| ScriptError { file: file.to_string(), line, msg };
+    let mut sc = Script {
+        file: file.to_string(),
+        name: String::new(),
+        title: String::new(),
+        seed: String::new(),
+        upstream: String::new(),
+        target: String::new(),
+        args: Vec::new(),
+        env: Vec::new(),
+        bug: String::new(),
+        timeout: Duration::from_secs(10),
+        steps: Vec::new(),
+        expect: Vec::new(),
+    };
+    let mut in_say = false;
+    for (i, raw) in text.lines().enumerate() {
+        let ln = i + 1;
+        let trimmed = raw.trim_start();
+        if in_say {
+            if let Some(rest) = trimmed.strip_prefix('|') {
+                let step = sc.steps.last_mut().unwrap();
+                if !step.narration.is_empty() {
+                    step.narration.push('\n');
+                }
+                step.narration.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+                continue;
+            }
+            in_say = false;
+        }
+        let line = strip_comment(raw).trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (kw, rest) = line.split_once(char::is_whitespace).map_or((line, ""), |(a, b)| (a, b.trim()));
+        let w = words(rest).map_err(|e| err(ln, e))?;
+        let need = |n: usize, usage: &str| -> Result<(), ScriptError> {
+            if w.len() < n {
+                Err(err(ln, format!("`{kw}` needs {usage}")))
+            } else {
+                Ok(())
+            }
+        };
+        match kw {
+            "race" => {
+                need(1, "a name")?;
+                sc.name = w[0].clone();
+            }
+            "title" => sc.title = rest.to_string(),
+            "seed" => sc.seed = rest.to_string(),
+            "upstream" => sc.upstream = rest.to_string(),
+            "target" => {
+                need(1, "an example name")?;
+                sc.target = w[0].clone();
+                sc.args = w[1..].to_vec();
+            }
+            "env" => {
+                need(1, "KEY=VALUE")?;
+                for kv in &w {
+                    let (k, v) = kv.split_once('=').ok_or_else(|| err(ln, format!("`env {kv}`: expected KEY=VALUE")))?;
+                    sc.env.push((k.to_string(), v.to_string()));
+                }
+            }
+            "bug" => {
+                need(1, "a bug switch name")?;
+                sc.bug = w[0].clone();
+            }
+            "timeout" => {
+                need(1, "a duration like 10s")?;
+                sc.timeout = parse_duration(&w[0]).ok_or_else(|| err(ln, format!("bad duration {:?}", w[0])))?;
+            }
+            "step" => {
+                if rest.is_empty() {
+                    return Err(err(ln, "`step` needs a title".into()));
+                }
+                sc.steps.push(Step { line: ln, title: rest.to_string(), actions: Vec::new(), narration: String::new() });
+            }
+            "say" => {
+                if sc.steps.is_empty() {
+                    return Err(err(ln, "`say` outside a step".into()));
+                }
+                in_say = true;
+            }
+            "run" | "freeze" | "thaw" | "pause" => {
+                let Some(step) = sc.steps.last_mut() else {
+                    return Err(err(ln, format!("`{kw}` outside a step")));
+                };
+                let action = parse_action(kw, &w).map_err(|m| err(ln, m))?;
+                step.actions.push(Located { line: ln, item: action });
+            }
+            "expect" => {
+                need(2, "a variant (buggy or fixed) and an expectation")?;
+                let v = match w[0].as_str() {
+                    "buggy" => Variant::Buggy,
+                    "fixed" => Variant::Fixed,
+                    other => return Err(err(ln, format!("unknown variant {other:?}: expected buggy or fixed"))),
+                };
+                let e = parse_expect(&w[1..]).map_err(|m| err(ln, m))?;
+                sc.expect.push((v, Located { line: ln, item: e }));
+            }
+            other => return Err(err(ln, format!("unknown keyword {other:?}"))),
+        }
+    }
+    // Whole-script checks.
+    let need_hdr = |v: &str, what: &str| -> Result<(), ScriptError> {
+        if v.is_empty() {
+            Err(err(1, format!("missing `{what}` line")))
+        } else {
+            Ok(())
+        }
+    };
+    need_hdr(&sc.name, "race")?;
+    need_hdr(&sc.target, "target")?;
+    need_hdr(&sc.bug, "bug")?;
+    if sc.steps.is_empty() {
+        return Err(err(1, "a race needs at least one step".into()));
+    }
+    for v in [Variant::Buggy, Variant::Fixed] {
+        if sc.expectations(v).next().is_none() {
+            return Err(err(text.lines().count().max(1), format!("missing `expect {}` line", v.name())));
+        }
+    }
+    check_names(&sc).map_err(|(ln, m)| err(ln, m))?;
+    Ok(sc)
+}
+
+fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
+    match kw {
+        "freeze" => match w {
+            [a] if is_ident(a) => Ok(Action::Freeze(a.clone())),
+            _ => Err("usage: freeze <actor>".into()),
+        },
+        "thaw" => match w {
+            [a] if a == "all" => Ok(Action::ThawAll),
+            [a] if is_ident(a) => Ok(Action::Thaw(a.clone())),
+            _ => Err("usage: thaw <actor>|all".into()),
+        },
+        "pause" => match w {
+            [d] => Ok(Action::Pause(parse_duration(d).ok_or_else(|| format!("bad duration {d:?}"))?)),
+            _ => Err("usage: pause <duration>".into()),
+        },
+        _ => {
+            // run <who> to <probe> [where argN == v]... [as actor] [save var = argN]...
+            let usage = "usage: run <any|actor> to <probe> [where argN == <n|$var>]... [as <actor>] [save <var> = argN]...";
+            if w.len() < 3 || w[1] != "to" {
+                return Err(usage.into());
+            }
+            let who = if w[0] == "any" { Who::Any } else if is_ident(&w[0]) { Who::Actor(w[0].clone()) } else { return Err(usage.into()) };
+            let probe = w[2].clone();
+            if !is_ident(&probe) {
+                return Err(format!("bad probe name {probe:?}"));
+            }
+            let mut conds = Vec::new();
+            let mut actor = None;
+            let mut saves = Vec::new();
+            let mut i = 3;
+            while i < w.len() {
+                match w[i].as_str() {
+                    "where" | "and" if i + 3 < w.len() && w.get(i + 2).map(String::as_str) == Some("==") => {
+                        let arg = parse_arg(&w[i + 1]).ok_or_else(|| format!("`where` wants arg0..arg3, not {:?}", w[i + 1]))?;
+                        let v = &w[i + 3];
+                        let value = if let Some(var) = v.strip_prefix('$') {
+                            Value::Var(var.to_string())
+                        } else {
+                            Value::Int(parse_int(v).ok_or_else(|| format!("bad number {v:?}"))?)
+                        };
+                        conds.push(Cond { arg, value });
+                        i += 4;
+                    }
+                    "as" if i + 1 < w.len() && is_ident(&w[i + 1]) => {
+                        actor = Some(w[i + 1].clone());
+                        i += 2;
+                    }
+                    "save" if i + 3 < w.len() && w[i + 2] == "=" => {
+                        let arg = parse_arg(&w[i + 3]).ok_or_else(|| format!("`save` wants arg0..arg3, not {:?}", w[i + 3]))?;
+                        saves.push((w[i + 1].clone(), arg));
+                        i += 4;
+                    }
+                    other => return Err(format!("unexpected {other:?}; {usage}")),
+                }
+            }
+            Ok(Action::Run { who, probe, conds, actor, saves })
+        }
+    }
+}
+
+fn parse_int(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn parse_expect(w: &[String]) -> Result<Expect, String> {
+    match w[0].as_str() {
+        "throw" => {
+            let mut msgs = Vec::new();
+            let mut i = 1;
+            while i < w.len() {
+                msgs.push(w[i].clone());
+                i += 1;
+                if i < w.len() {
+                    if w[i] != "or" {
+                        return Err(format!("expected `or` between messages, found {:?}", w[i]));
+                    }
+                    i += 1;
+                }
+            }
+            if msgs.is_empty() {
+                return Err("usage: throw \"message\" [or \"message\"]...".into());
+            }
+            Ok(Expect::Throw(msgs))
+        }
+        "probe" => match w {
+            [_, p, by, a] if by == "by" => Ok(Expect::Probe { probe: p.clone(), actor: a.clone() }),
+            _ => Err("usage: probe <name> by <actor>".into()),
+        },
+        "exit" => match w {
+            [_, c] => Ok(Expect::Exit(c.parse().map_err(|_| format!("bad exit status {c:?}"))?)),
+            _ => Err("usage: exit <status>".into()),
+        },
+        "numgc" => match w {
+            [_, n] => Ok(Expect::NumGc(
+                n.strip_prefix('+').and_then(|n| n.parse().ok()).ok_or_else(|| format!("usage: numgc +<n>, not {n:?}"))?,
+            )),
+            _ => Err("usage: numgc +<n>".into()),
+        },
+        "output" => match w {
+            [_, t] => Ok(Expect::Output(t.clone())),
+            _ => Err("usage: output \"text\"".into()),
+        },
+        "spin" => match w {
+            [_, a, inn, f, fr, d] if inn == "in" && fr == "for" => Ok(Expect::Spin {
+                actor: a.clone(),
+                function: f.clone(),
+                for_: parse_duration(d).ok_or_else(|| format!("bad duration {d:?}"))?,
+            }),
+            _ => Err("usage: spin <actor> in <function> for <duration>".into()),
+        },
+        "cycle" if w.len() == 1 => Ok(Expect::Cycle),
+        other => Err(format!("unknown expectation {other:?} (throw, probe, exit, numgc, output, spin, cycle)")),
+    }
+}
+
+/// Actors must be named (by `as`, or built in) before they are used, and
+/// variables saved before they are read.
+fn check_names(sc: &Script) -> Result<(), (usize, String)> {
+    let mut actors: Vec<String> = vec!["sysmon".into()];
+    let mut vars: Vec<String> = Vec::new();
+    let known = |a: &str, actors: &[String]| actors.iter().any(|x| x == a);
+    for s in &sc.steps {
+        for a in &s.actions {
+            let ln = a.line;
+            match &a.item {
+                Action::Run { who, conds, actor, saves, .. } => {
+                    if let Who::Actor(x) = who {
+                        if !known(x, &actors) {
+                            return Err((ln, format!("unknown actor {x:?} (name it first with `as {x}`)")));
+                        }
+                    }
+                    for c in conds {
+                        if let Value::Var(v) = &c.value {
+                            if !vars.contains(v) {
+                                return Err((ln, format!("unknown variable ${v} (save it first with `save {v} = argN`)")));
+                            }
+                        }
+                    }
+                    if let Some(x) = actor {
+                        if x == "all" || x == "any" {
+                            return Err((ln, format!("{x:?} cannot name an actor")));
+                        }
+                        actors.push(x.clone());
+                    }
+                    vars.extend(saves.iter().map(|(v, _)| v.clone()));
+                }
+                Action::Freeze(x) | Action::Thaw(x) => {
+                    if !known(x, &actors) {
+                        return Err((ln, format!("unknown actor {x:?}")));
+                    }
+                }
+                Action::ThawAll | Action::Pause(_) => {}
+            }
+        }
+    }
+    for (_, e) in &sc.expect {
+        if let Expect::Probe { actor, .. } | Expect::Spin { actor, .. } = &e.item {
+            if !known(actor, &actors) {
+                return Err((e.line, format!("unknown actor {actor:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+race demo-race
+title a title
+seed 002_x.txt
+target foreachp 3   # comment
+env GRT_MAXPROCS=2
+bug foreachp-stopwait
+timeout 5s
+step one
+  run any to stw_gcwaiting where arg0 == 1 as gc save p = arg1
+  say
+    | first line
+    | second line
+step two
+  run any to entersyscall where arg1 == $p and arg2 == 0x10 as m2
+  thaw all
+expect buggy throw "forEachP: P did not run fn" or "forEachP: not stopped"
+expect fixed probe foreachp_done by gc
+expect fixed numgc +3
+"#;
+
+    #[test]
+    fn parses_a_script() {
+        let s = parse("t.race", OK).unwrap();
+        assert_eq!(s.name, "demo-race");
+        assert_eq!(s.target, "foreachp");
+        assert_eq!(s.args, ["3"]);
+        assert_eq!(s.env, [("GRT_MAXPROCS".to_string(), "2".to_string())]);
+        assert_eq!(s.timeout, Duration::from_secs(5));
+        assert_eq!(s.steps.len(), 2);
+        assert_eq!(s.steps[0].narration, "first line\nsecond line");
+        assert_eq!(
+            s.steps[0].actions[0].item,
+            Action::Run {
+                who: Who::Any,
+                probe: "stw_gcwaiting".into(),
+                conds: vec![Cond { arg: 0, value: Value::Int(1) }],
+                actor: Some("gc".into()),
+                saves: vec![("p".into(), 1)],
+            }
+        );
+        match &s.steps[1].actions[0].item {
+            Action::Run { conds, .. } => {
+                assert_eq!(conds[0].value, Value::Var("p".into()));
+                assert_eq!(conds[1].value, Value::Int(16));
+            }
+            a => panic!("{a:?}"),
+        }
+        assert_eq!(s.expectations(Variant::Fixed).count(), 2);
+        assert_eq!(
+            s.expectations(Variant::Buggy).next().unwrap().item,
+            Expect::Throw(vec!["forEachP: P did not run fn".into(), "forEachP: not stopped".into()])
+        );
+        assert_eq!(s.probes().len(), 3);
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        let bad = OK.replace("thaw all", "thaw m9");
+        let e = parse("t.race", &bad).unwrap_err();
+        assert_eq!((e.line, e.msg.as_str()), (16, "unknown actor \"m9\""));
+        let bad = OK.replace("$p and", "$q and");
+        let e = parse("t.race", &bad).unwrap_err();
+        assert!(e.msg.contains("unknown variable $q"), "{e}");
+        assert_eq!(e.line, 15);
+        let bad = OK.replace("run any to entersyscall", "run any entersyscall");
+        assert!(parse("t.race", &bad).unwrap_err().msg.starts_with("usage: run"));
+        let bad = OK.replace("expect fixed probe", "expect maybe probe");
+        assert!(parse("t.race", &bad).unwrap_err().msg.contains("unknown variant"));
+        let bad = OK.replace("timeout 5s", "timeout 5 seconds");
+        assert_eq!(parse("t.race", &bad).unwrap_err().line, 8);
+        let e = parse("x.race", "race a\ntarget t\nbug b\n").unwrap_err();
+        assert!(e.to_string().starts_with("x.race:1: a race needs at least one step"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_scripts_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/races");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "race") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let s = parse(&p.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(Some(s.name.as_str()), p.file_stem().and_then(|s| s.to_str()), "race name must match the file name");
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+    }
+}
