@@ -12,5 +12,6 @@
 
 pub mod control;
 pub mod find;
+pub mod race;
 pub mod snapshot;
 pub mod waitfor;
