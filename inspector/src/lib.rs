@@ -14,4 +14,5 @@ pub mod control;
 pub mod find;
 pub mod race;
 pub mod snapshot;
+pub mod synth;
 pub mod waitfor;

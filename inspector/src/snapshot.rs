@@ -1,1 +1,2143 @@
-//! (being written)
+//! Snapshots: a status table decoded into typed, self-contained views of the
+//! scheduler (sched, Ps, Ms, Gs, sudogs, channels, locks, the heap), with
+//! every inconsistency recorded instead of trusted, and the wait-for report.
+//!
+//! Decoding is by field name: the descriptor blob in the table names every
+//! field, each record kind's `FieldRef`s are resolved once per snapshot
+//! ([`Fields`]) and then read per record, so a table written by an older or
+//! newer runtime decodes as far as the fields agree and a missing field is
+//! `None`. Strings repeated per record (status names, wait reasons, creation
+//! sites) are shared [`Text`]s, interned once per snapshot.
+//!
+//! Invariants:
+//! - [`Snapshot::decode`] never fails and never panics, whatever the image
+//!   holds. Every pointer is translated with `Image::ptr_index` and must land
+//!   on the start of a used record of the right section; every chain walk is
+//!   cycle-checked and bounded by the length of the section it walks; every
+//!   index, count and enum value is range-checked. What does not fit is a
+//!   [`Damage`] entry and the field shows as unknown ([`Link::Bad`], `None`,
+//!   or a name like `"unknown (77)"`).
+//! - A snapshot owns all its data: no reference into the image or the table.
+//! - Damage is classified: [`DamageKind::Corrupt`] is a value no runtime
+//!   writes (a pointer outside its section, a status out of range, a loop);
+//!   two values that disagree are [`DamageKind::Torn`] in a live capture (the
+//!   target changed one while we copied: a torn live read) and
+//!   [`DamageKind::Inconsistent`] in a frozen or saved one.
+//! - Record views keep their record index (`index`): it is the stable
+//!   identity within one snapshot (goids can be reused or damaged).
+//!
+//! Files: [`Snapshot::save`]/[`Snapshot::load`] write and read the decoded
+//! snapshot as JSON (`"format": 1`; a reader refuses other formats with a
+//! clear message). The raw table can be kept too, as a [`RawTable`] file
+//! (`.grtraw`: the header and the used part of every section, see
+//! [`RawTable`] for the byte format), so that a capture can be re-decoded by
+//! newer code without the process.
+
+use crate::waitfor;
+use grt_table::header::{Header, Section, SectionKind, FLAG_DEBUG, FLAG_GUARD_MADVISE, MAX_SECTIONS};
+use grt_table::view::{Error as ViewError, FieldRef, Image, Layout, Rec};
+use grt_table::desc::Kind;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::mem::{offset_of, size_of};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Version of the JSON snapshot format written by [`Snapshot::save`].
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// Damage entries kept per snapshot; more are only counted.
+pub const MAX_DAMAGE: usize = 1000;
+
+// --- small shared types ----------------------------------------------------
+
+/// A shared, immutable string (a status name, a wait reason, a creation
+/// site): cloning it is a reference-count increment. Serialized as a plain
+/// JSON string.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(Arc<str>);
+
+impl Text {
+    pub fn new(s: &str) -> Text {
+        Text(Arc::from(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text::new("")
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::new(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Arc::from(s))
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, o: &str) -> bool {
+        &*self.0 == o
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, o: &&str) -> bool {
+        &*self.0 == *o
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        String::deserialize(d).map(Text::from)
+    }
+}
+
+/// A pointer field, translated: nil, a record of the expected section
+/// (its index, and its id: goid for a G, M id, P id, channel id, or the
+/// index for sudogs and spans), or an address that does not translate.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Link {
+    #[default]
+    Nil,
+    Rec {
+        index: u64,
+        id: u64,
+    },
+    /// The address did not translate (a damage entry says why).
+    Bad {
+        addr: u64,
+    },
+}
+
+impl Link {
+    pub fn index(&self) -> Option<u64> {
+        match *self {
+            Link::Rec { index, .. } => Some(index),
+            _ => None,
+        }
+    }
+
+    pub fn id(&self) -> Option<u64> {
+        match *self {
+            Link::Rec { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Link::Nil)
+    }
+}
+
+/// A saved execution context (gobuf): stack pointer, pc and frame pointer.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Context {
+    pub sp: u64,
+    pub pc: u64,
+    pub bp: u64,
+}
+
+/// What kind of problem a [`Damage`] entry reports.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DamageKind {
+    /// A value no runtime writes: a pointer outside its section or into the
+    /// middle of a record, a status out of range, a chain that loops.
+    Corrupt,
+    /// Two values disagree in a frozen or saved capture: the runtime broke
+    /// an invariant, or a frozen thread was in the middle of an update.
+    Inconsistent,
+    /// Two values disagree in a live capture: most likely the target
+    /// changed one of them while the table was copied (a torn live read).
+    Torn,
+}
+
+/// Something in the table that could not be trusted.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub kind: DamageKind,
+    /// Where: "g 12 (goroutine 40).waiting", "hchan 3 recvq", "sched.pidle".
+    pub place: String,
+    pub message: String,
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = match self.kind {
+            DamageKind::Corrupt => "corrupt",
+            DamageKind::Inconsistent => "inconsistent",
+            DamageKind::Torn => "torn live read",
+        };
+        write!(f, "{}: {} ({k})", self.place, self.message)
+    }
+}
+
+/// How the table was captured.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Capture {
+    /// Read while the target ran: values may be torn.
+    #[default]
+    Live,
+    /// Read while every thread was stopped; `pause_us` is how long they were.
+    Frozen { pause_us: u64 },
+    /// Decoded from a saved raw table.
+    Saved,
+}
+
+/// When and how a snapshot was taken.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Taken {
+    pub capture: Capture,
+    /// Wall-clock time of the decode, ns since the Unix epoch.
+    pub wall_unix_ns: u64,
+    /// CLOCK_MONOTONIC "now" that wait durations are measured against.
+    pub mono_ns: u64,
+    /// Time spent decoding records, and the wait-for analysis, in microseconds.
+    pub decode_us: u64,
+    pub waitfor_us: u64,
+}
+
+/// Options for [`Snapshot::decode`].
+#[derive(Clone, Debug, Default)]
+pub struct DecodeOptions {
+    /// Keep Gidle and Gdead goroutines too.
+    pub include_dead: bool,
+    pub capture: Capture,
+    /// CLOCK_MONOTONIC ns to measure wait durations against (default: now;
+    /// for a saved table, the capture time stored with it).
+    pub now_mono_ns: Option<u64>,
+}
+
+// --- views -----------------------------------------------------------------
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct SectionView {
+    pub kind: Text,
+    pub stride: u64,
+    pub offset: u64,
+    pub capacity: u64,
+    /// Records (bytes for byte sections) copied into the image.
+    pub len: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct HeaderView {
+    pub pid: u32,
+    pub abi_version: u32,
+    pub layout_hash: u64,
+    /// Where the runtime mapped the table; record pointers are base + offset.
+    pub base: u64,
+    pub size: u64,
+    pub start_unix_ns: u64,
+    pub start_mono_ns: u64,
+    pub bugs_mask: u64,
+    /// Bug switches in force, by name (the table's "bugs" list).
+    pub bugs: Vec<Text>,
+    pub flags: u64,
+    pub debug_build: bool,
+    pub guard_madvise: bool,
+    pub stack_size: u64,
+    pub ready: bool,
+    pub exiting: bool,
+    pub exit_code: u32,
+    pub heartbeat: u64,
+    pub sections: Vec<SectionView>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct SchedView {
+    pub goidgen: Option<u64>,
+    pub gomaxprocs: Option<i64>,
+    pub ncpu: Option<i64>,
+    pub npidle: Option<i64>,
+    pub nmspinning: Option<i64>,
+    pub needspinning: Option<u64>,
+    pub nmidle: Option<i64>,
+    pub nmidlelocked: Option<i64>,
+    pub mnext: Option<i64>,
+    pub maxmcount: Option<i64>,
+    pub nmsys: Option<i64>,
+    pub nthreads: Option<i64>,
+    pub runqsize: Option<i64>,
+    pub ngfree: Option<i64>,
+    pub gcwaiting: Option<bool>,
+    pub stopwait: Option<i64>,
+    pub stw_reason: Option<u64>,
+    pub stw_reason_name: Option<Text>,
+    pub sysmonwait: Option<bool>,
+    pub safe_point_fn: Option<u64>,
+    pub safe_point_wait: Option<i64>,
+    pub gcphase: Option<u64>,
+    pub gcphase_name: Option<Text>,
+    pub numgc: Option<u64>,
+    pub ngoroutines: Option<i64>,
+    pub lastpoll: Option<i64>,
+    pub poll_until: Option<i64>,
+    pub ntimers: Option<u64>,
+    pub timer0when: Option<i64>,
+    pub nchans: Option<i64>,
+    pub netpoll_epfd: Option<i64>,
+    pub netpoll_waiters: Option<i64>,
+    pub worldsema: Option<u64>,
+    /// The goroutine holding worldsema (stopping the world).
+    pub worldsema_owner: Link,
+    pub throwing: Option<bool>,
+    /// The idle P list (sched.pidle through P.link), head first.
+    pub pidle: Vec<Link>,
+    /// The idle M list (sched.midle through M.schedlink).
+    pub midle: Vec<Link>,
+    /// The global run queue (sched.runqhead through G.schedlink).
+    pub runq: Vec<Link>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct PView {
+    pub index: u64,
+    pub id: Option<i64>,
+    pub status: Option<u32>,
+    pub status_name: Text,
+    pub m: Link,
+    /// Local run queue, head to tail.
+    pub runq: Vec<Link>,
+    pub runnext: Link,
+    pub schedtick: Option<u64>,
+    pub syscalltick: Option<u64>,
+    pub run_safe_point_fn: Option<bool>,
+    pub safe_point_runs: Option<u64>,
+    pub gfree: Option<i64>,
+    pub sudog_cache: Option<u64>,
+    pub stack_cache: Option<u64>,
+}
+
+/// Where a runtime lock lives.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum LockPlace {
+    /// A lock field of a record in the table ("sched" "gfree_lock").
+    Field { record: Text, index: u64, field: Text },
+    /// The lock of a channel.
+    Chan { index: u64, id: u64 },
+    /// Outside the table (a semaphore's or a poll descriptor's lock): its
+    /// state cannot be read, only who holds it (M.held) and who waits.
+    Outside,
+    /// Inside the table but not at a lock field (a damaged pointer).
+    Misplaced,
+}
+
+/// The state of a lock word (key 0, 1, 2).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LockState {
+    Free,
+    Held,
+    /// Held, with sleepers.
+    Contended,
+    /// Not readable (outside the table) or an impossible key.
+    #[default]
+    Unknown,
+}
+
+/// A lock as something points at it (M.waitlock, M.held).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct LockRef {
+    pub addr: u64,
+    /// "sched.lock", "hchan 17 lock", "mheap.lock", "lock at 0x7f...".
+    pub name: Text,
+    /// Index in `Snapshot::locks`.
+    pub lock: Option<usize>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct LockView {
+    pub addr: u64,
+    pub name: Text,
+    pub place: LockPlace,
+    pub rank: Option<u32>,
+    pub rank_name: Option<Text>,
+    pub key: Option<u32>,
+    pub state: LockState,
+    /// The holding M (Lock.owner; for a lock outside the table, the M whose
+    /// `held` list names it, see `owner_from_held`).
+    pub owner: Link,
+    pub owner_from_held: bool,
+    /// Ms whose waitlock points at this lock.
+    pub waiters: Vec<Link>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct MView {
+    pub index: u64,
+    pub id: Option<i64>,
+    /// The OS thread id.
+    pub tid: Option<u64>,
+    pub role: Option<u32>,
+    pub role_name: Text,
+    pub state: Option<u32>,
+    pub state_name: Text,
+    pub curg: Link,
+    pub p: Link,
+    pub nextp: Link,
+    pub oldp: Link,
+    pub spinning: Option<bool>,
+    pub blocked: Option<bool>,
+    pub locks: Option<i64>,
+    /// Locks held, innermost last (debug builds of the runtime record them).
+    pub held: Vec<LockRef>,
+    pub waitlock: Option<LockRef>,
+    /// The goroutine this M spins on in casgstatus, the status it waits for.
+    pub waitcasg: Link,
+    pub waitcasg_status: Option<u32>,
+    pub waitcasg_status_name: Option<Text>,
+    pub waitsince_ns: Option<i64>,
+    /// How long the lock or casgstatus wait has lasted (now - waitsince).
+    pub wait_ns: Option<u64>,
+    pub g0: Option<Context>,
+    pub g0_stack_lo: Option<u64>,
+    pub g0_stack_hi: Option<u64>,
+    pub lockedg: Link,
+    pub lastg: Link,
+    pub preemptoff: Option<u64>,
+    pub throwing: Option<bool>,
+    pub dying: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct GView {
+    pub index: u64,
+    pub goid: Option<u64>,
+    pub generation: Option<u64>,
+    /// atomicstatus as read, Gscan bit included.
+    pub status: Option<u32>,
+    /// Without the Gscan bit.
+    pub base_status: Option<u32>,
+    /// Name of the base status ("waiting"), or "unknown (N)".
+    pub status_name: Text,
+    pub scan: bool,
+    pub waitreason: Option<u32>,
+    /// The wait reason's string (only while waiting and non-empty).
+    pub waitreason_name: Option<Text>,
+    pub waitsince_ns: Option<i64>,
+    /// now - waitsince, when both are known (waitsince 0 = unknown).
+    pub wait_ns: Option<u64>,
+    pub m: Link,
+    pub lockedm: Link,
+    pub stack_lo: Option<u64>,
+    pub stack_hi: Option<u64>,
+    pub stack_lowest_sp: Option<u64>,
+    /// Saved context while not running.
+    pub sched: Option<Context>,
+    /// Context at system call entry.
+    pub syscall: Option<Context>,
+    /// hi - sched.sp for a parked goroutine whose sp lies in its stack.
+    pub stack_used: Option<u64>,
+    pub site: Option<u32>,
+    /// "file:line" of the go statement.
+    pub created_at: Option<Text>,
+    pub gopc: Option<u64>,
+    pub startpc: Option<u64>,
+    pub parent_goid: Option<u64>,
+    /// The sudogs of G.waiting (record indices), in waitlink order.
+    pub waiting: Vec<u64>,
+    pub param: Option<u64>,
+    pub select_done: Option<bool>,
+    pub parking_on_chan: Option<bool>,
+    pub preempt: Option<bool>,
+    /// The M holding this G's scan bit, when the runtime records it
+    /// (a `scanm` field; not in this runtime's table yet: then Nil).
+    pub scan_holder: Link,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct SudogView {
+    pub index: u64,
+    pub g: Link,
+    pub chan: Link,
+    pub elem: Option<u64>,
+    /// Whether elem lies in [stack_lo, stack_hi) of the owning G.
+    pub elem_in_stack: Option<bool>,
+    pub is_select: Option<bool>,
+    pub success: Option<bool>,
+    pub enqueued_ns: Option<i64>,
+    /// For a semaphore waiter: the semaphore's address.
+    pub sema: Option<u64>,
+    pub waitlink: Link,
+}
+
+/// One waiter in a channel's recvq or sendq.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub sudog: u64,
+    pub g: Link,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct ChanView {
+    pub index: u64,
+    pub id: Option<u64>,
+    /// Element type name.
+    pub elemtype: Option<Text>,
+    pub created_at: Option<Text>,
+    pub cap: Option<u64>,
+    pub qcount: Option<u64>,
+    pub elemsize: Option<u64>,
+    pub closed: Option<bool>,
+    pub refs: Option<u64>,
+    pub lock_key: Option<u32>,
+    pub lock_state: LockState,
+    pub lock_owner: Link,
+    pub recvq: Vec<QueueEntry>,
+    pub sendq: Vec<QueueEntry>,
+    /// False when a queue walk found a broken link, a loop or a sudog
+    /// that does not point back (see the damage list).
+    pub queues_ok: bool,
+}
+
+/// Where a span's sweepgen stands relative to the heap's.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepState {
+    /// sweepgen == h.sweepgen - 2
+    NeedsSweeping,
+    /// sweepgen == h.sweepgen - 1
+    BeingSwept,
+    /// sweepgen == h.sweepgen
+    Swept,
+    /// Anything else: the raw values.
+    Stale { span: u32, heap: u32 },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SpanView {
+    /// Position in allspans.
+    pub pos: u64,
+    pub record: Link,
+    pub base: Option<u64>,
+    pub npages: Option<u64>,
+    pub state: Option<u32>,
+    pub state_name: Text,
+    pub sweepgen: Option<u32>,
+    pub sweep: Option<SweepState>,
+    /// For stack spans: the goroutine whose stack it is.
+    pub owner: Link,
+    pub guard: Option<u64>,
+}
+
+/// A superseded allspans array the heap remembers.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OldSpans {
+    pub addr: u64,
+    pub cap: u64,
+    pub gen: u64,
+    pub freed: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct HeapView {
+    pub arena_start: Option<u64>,
+    pub arena_end: Option<u64>,
+    pub arena_used: Option<u64>,
+    pub pagesize: Option<u64>,
+    pub allspans: Option<u64>,
+    pub nspan: Option<u64>,
+    pub nspancap: Option<u64>,
+    pub allspans_gen: Option<u64>,
+    pub gcspans: Option<u64>,
+    pub sweepgen: Option<u32>,
+    pub sweepdone: Option<bool>,
+    pub nfree: Option<u64>,
+    pub nstackpool: Option<u64>,
+    pub stacks_inuse: Option<u64>,
+    pub mappings: Option<u64>,
+    pub max_map_count: Option<u64>,
+    pub old_allspans: Vec<OldSpans>,
+    /// The current allspans array, decoded.
+    pub spans: Vec<SpanView>,
+}
+
+/// A decoded table.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    pub format: u32,
+    pub taken: Taken,
+    pub header: HeaderView,
+    pub sched: SchedView,
+    /// allp, in record order.
+    pub ps: Vec<PView>,
+    /// allm, in record order (Ms are never freed).
+    pub ms: Vec<MView>,
+    /// Goroutines in record order (Gidle/Gdead only with `include_dead`).
+    pub gs: Vec<GView>,
+    /// Sudogs in use, in record order.
+    pub sudogs: Vec<SudogView>,
+    /// Channels in use, in record order.
+    pub chans: Vec<ChanView>,
+    /// Every lock of sched and mheap, every channel lock that is held or
+    /// waited for, and every lock outside the table that an M holds or
+    /// waits for. (A free channel lock is in its ChanView only.)
+    pub locks: Vec<LockView>,
+    pub heap: HeapView,
+    pub damage: Vec<Damage>,
+    /// Damage entries beyond MAX_DAMAGE, counted only.
+    pub damage_dropped: u64,
+    pub waitfor: waitfor::Report,
+}
+
+fn by_index<T>(v: &[T], index: u64, key: impl Fn(&T) -> u64) -> Option<&T> {
+    v.binary_search_by_key(&index, key).ok().map(|i| &v[i])
+}
+
+impl Snapshot {
+    /// The goroutine whose G record has this index.
+    pub fn g(&self, index: u64) -> Option<&GView> {
+        by_index(&self.gs, index, |g| g.index)
+    }
+
+    /// The goroutine with this goid (the first one, if damaged ids repeat).
+    pub fn goroutine(&self, goid: u64) -> Option<&GView> {
+        self.gs.iter().find(|g| g.goid == Some(goid))
+    }
+
+    /// The M with this record index.
+    pub fn m(&self, index: u64) -> Option<&MView> {
+        by_index(&self.ms, index, |m| m.index)
+    }
+
+    pub fn p(&self, index: u64) -> Option<&PView> {
+        by_index(&self.ps, index, |p| p.index)
+    }
+
+    pub fn sudog(&self, index: u64) -> Option<&SudogView> {
+        by_index(&self.sudogs, index, |s| s.index)
+    }
+
+    pub fn chan(&self, index: u64) -> Option<&ChanView> {
+        by_index(&self.chans, index, |c| c.index)
+    }
+
+    /// Goroutine counts by state: the wait reason for waiting goroutines,
+    /// the status name otherwise.
+    pub fn count_by_state(&self) -> Vec<(Text, usize)> {
+        let mut m: HashMap<Text, usize> = HashMap::new();
+        for g in &self.gs {
+            let k = match (&g.waitreason_name, g.base_status) {
+                (Some(r), Some(grt_table::G_WAITING)) => r.clone(),
+                _ => g.status_name.clone(),
+            };
+            *m.entry(k).or_default() += 1;
+        }
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    /// Decodes an image. Never fails: what cannot be trusted is in `damage`.
+    pub fn decode(img: &Image, opts: &DecodeOptions) -> Snapshot {
+        let t0 = Instant::now();
+        let now = opts.now_mono_ns.unwrap_or_else(mono_now);
+        let mut cx = Cx::new(img, opts, now);
+        let mut s = Snapshot { format: SNAPSHOT_FORMAT, ..Default::default() };
+        s.header = cx.header();
+        s.ms = cx.ms();
+        s.ps = cx.ps();
+        s.gs = cx.gs();
+        s.sudogs = cx.sudogs();
+        s.chans = cx.chans();
+        s.locks = cx.locks(&mut s.ms, &s.chans);
+        s.sched = cx.sched();
+        s.heap = cx.heap();
+        s.damage = cx.damage;
+        s.damage_dropped = cx.dropped;
+        let decode_us = t0.elapsed().as_micros() as u64;
+        let t1 = Instant::now();
+        s.waitfor = waitfor::analyze(&s);
+        s.taken = Taken {
+            capture: opts.capture,
+            wall_unix_ns: wall_now(),
+            mono_ns: now,
+            decode_us,
+            waitfor_us: t1.elapsed().as_micros() as u64,
+        };
+        s
+    }
+
+    /// Writes the snapshot as JSON.
+    pub fn save(&self, path: &Path) -> Result<(), FileError> {
+        let f = std::fs::File::create(path).map_err(|e| FileError::io(path, "create", e))?;
+        let mut w = std::io::BufWriter::new(f);
+        serde_json::to_writer(&mut w, self).map_err(|e| FileError::Io { path: path.display().to_string(), what: "write", error: e.to_string() })?;
+        std::io::Write::flush(&mut w).map_err(|e| FileError::io(path, "write", e))
+    }
+
+    /// Reads a snapshot written by [`Snapshot::save`].
+    pub fn load(path: &Path) -> Result<Snapshot, FileError> {
+        let f = std::fs::File::open(path).map_err(|e| FileError::io(path, "open", e))?;
+        let v: serde_json::Value = serde_json::from_reader(std::io::BufReader::new(f))
+            .map_err(|e| FileError::NotASnapshot { path: path.display().to_string(), error: e.to_string() })?;
+        let fmt = v.get("format").and_then(|f| f.as_u64());
+        match fmt {
+            Some(f) if f == SNAPSHOT_FORMAT as u64 => {}
+            Some(f) => return Err(FileError::Format { path: path.display().to_string(), found: f, supported: SNAPSHOT_FORMAT }),
+            None => {
+                return Err(FileError::NotASnapshot { path: path.display().to_string(), error: "no \"format\" field".into() })
+            }
+        }
+        serde_json::from_value(v).map_err(|e| FileError::NotASnapshot { path: path.display().to_string(), error: e.to_string() })
+    }
+}
+
+/// Why a snapshot or raw table file could not be written or read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileError {
+    Io { path: String, what: &'static str, error: String },
+    NotASnapshot { path: String, error: String },
+    Format { path: String, found: u64, supported: u32 },
+    NotARawTable { path: String, why: String },
+}
+
+impl FileError {
+    fn io(path: &Path, what: &'static str, e: std::io::Error) -> FileError {
+        FileError::Io { path: path.display().to_string(), what, error: e.to_string() }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileError::Io { path, what, error } => write!(f, "cannot {what} {path}: {error}; check the path and its permissions"),
+            FileError::NotASnapshot { path, error } => {
+                write!(f, "{path} is not a grt snapshot ({error}); pass a file written by Snapshot::save")
+            }
+            FileError::Format { path, found, supported } => write!(
+                f,
+                "{path} is a grt snapshot of format {found}; this reader knows format {supported}; use the grt-tui that wrote it"
+            ),
+            FileError::NotARawTable { path, why } => {
+                write!(f, "{path} is not a grt raw table ({why}); pass a file written by RawTable::save")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// CLOCK_MONOTONIC now, in ns (the clock the runtime's `*_ns` stamps use).
+pub fn mono_now() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+}
+
+fn wall_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+// --- field sets ------------------------------------------------------------
+
+macro_rules! fieldset {
+    ($(#[$m:meta])* $name:ident for $rec:literal { $($f:ident: $path:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, Default)]
+        struct $name { $($f: Option<FieldRef>),* }
+        impl $name {
+            fn resolve(l: &Layout) -> $name {
+                $name { $($f: l.field_path($rec, $path)),* }
+            }
+        }
+    };
+}
+
+fieldset!(SchedF for "sched" {
+    goidgen: "goidgen", lastpoll: "lastpoll", poll_until: "poll_until", midle: "midle", nmidle: "nmidle",
+    nmidlelocked: "nmidlelocked", mnext: "mnext", maxmcount: "maxmcount", nmsys: "nmsys", pidle: "pidle",
+    npidle: "npidle", nmspinning: "nmspinning", needspinning: "needspinning", runqhead: "runqhead",
+    runqtail: "runqtail", runqsize: "runqsize", ngfree: "ngfree", gcwaiting: "gcwaiting", stopwait: "stopwait",
+    stw_reason: "stw_reason", sysmonwait: "sysmonwait", safe_point_fn: "safe_point_fn",
+    safe_point_wait: "safe_point_wait", gomaxprocs: "gomaxprocs", ncpu: "ncpu", worldsema: "worldsema",
+    worldsema_owner: "worldsema_owner", gcphase: "gcphase", numgc: "numgc", ngoroutines: "ngoroutines",
+    ntimers: "ntimers", timer0when: "timer0when", nchans: "nchans", netpoll_epfd: "netpoll_epfd",
+    netpoll_waiters: "netpoll_waiters", throwing: "throwing", nthreads: "nthreads",
+});
+
+fieldset!(PF for "p" {
+    id: "id", status: "status", link: "link", schedtick: "schedtick", syscalltick: "syscalltick", m: "m",
+    runqhead: "runqhead", runqtail: "runqtail", runq: "runq", runnext: "runnext", ngfree: "ngfree",
+    nsudog: "nsudog", nstack: "nstack", run_safe_point_fn: "run_safe_point_fn", safe_point_runs: "safe_point_runs",
+});
+
+fieldset!(MF for "m" {
+    id: "id", procid: "procid", role: "role", state: "state", g0_sp: "g0.sp", g0_pc: "g0.pc", g0_bp: "g0.bp",
+    g0_stack_lo: "g0_stack_lo", g0_stack_hi: "g0_stack_hi", curg: "curg", p: "p", nextp: "nextp", oldp: "oldp",
+    spinning: "spinning", blocked: "blocked", schedlink: "schedlink", locks: "locks", held: "held", nheld: "nheld",
+    waitlock: "waitlock", waitcasg: "waitcasg", waitcasg_status: "waitcasg_status", waitsince: "waitsince",
+    preemptoff: "preemptoff", throwing: "throwing", dying: "dying", lockedg: "lockedg", lastg: "lastg",
+});
+
+fieldset!(GF for "g" {
+    goid: "goid", atomicstatus: "atomicstatus", waitreason: "waitreason", stack_lo: "stack_lo",
+    stack_hi: "stack_hi", stack_lowest_sp: "stack_lowest_sp", sp: "sched.sp", pc: "sched.pc", bp: "sched.bp",
+    syscallsp: "syscallsp", syscallpc: "syscallpc", syscallbp: "syscallbp", m: "m", schedlink: "schedlink",
+    waiting: "waiting", param: "param", select_done: "select_done", parking_on_chan: "parking_on_chan",
+    preempt: "preempt", waitsince: "waitsince", gopc: "gopc", site: "site", parentgoid: "parentgoid",
+    startpc: "startpc", lockedm: "lockedm", generation: "generation", scanm: "scanm",
+});
+
+fieldset!(SudogF for "sudog" {
+    g: "g", next: "next", prev: "prev", elem: "elem", c: "c", waitlink: "waitlink", is_select: "is_select",
+    success: "success", enqueued: "enqueued", sema: "sema", inuse: "inuse",
+});
+
+fieldset!(HchanF for "hchan" {
+    lock_key: "lock.key", lock_owner: "lock.owner", id: "id", qcount: "qcount", dataqsiz: "dataqsiz",
+    elemsize: "elemsize", closed: "closed", inuse: "inuse", recvq_first: "recvq_first", recvq_last: "recvq_last",
+    sendq_first: "sendq_first", sendq_last: "sendq_last", site: "site", elemtype: "elemtype", refs: "refs",
+});
+
+fieldset!(SpanF for "mspan" {
+    base: "base", npages: "npages", state: "state", sweepgen: "sweepgen", owner: "owner", guard: "guard",
+});
+
+fieldset!(HeapF for "mheap" {
+    arena_start: "arena_start", arena_end: "arena_end", arena_used: "arena_used", pagesize: "pagesize",
+    allspans: "allspans", nspan: "nspan", nspancap: "nspancap", allspans_gen: "allspans_gen", gcspans: "gcspans",
+    sweepgen: "sweepgen", sweepdone: "sweepdone", nfree: "nfree", nstackpool: "nstackpool",
+    stacks_inuse: "stacks_inuse", mappings: "mappings", max_map_count: "max_map_count",
+    old_allspans: "old_allspans", old_cap: "old_cap", old_gen: "old_gen", old_freed: "old_freed", nold: "nold",
+});
+
+fieldset!(SiteF for "site" {
+    kind: "kind", line: "line", name_off: "name_off", name_len: "name_len",
+});
+
+fieldset!(LockF for "lock" { key: "key", rank: "rank", owner: "owner" });
+
+/// Every field the decoder reads, resolved once per image.
+#[derive(Clone, Copy, Debug, Default)]
+struct Fields {
+    sched: SchedF,
+    p: PF,
+    m: MF,
+    g: GF,
+    sudog: SudogF,
+    hchan: HchanF,
+    span: SpanF,
+    heap: HeapF,
+    site: SiteF,
+    lock: LockF,
+}
+
+/// The table's string lists, as shared texts.
+#[derive(Default)]
+struct Names {
+    gstatus: Vec<Text>,
+    pstatus: Vec<Text>,
+    waitreason: Vec<Text>,
+    mrole: Vec<Text>,
+    mstate: Vec<Text>,
+    spanstate: Vec<Text>,
+    gcphase: Vec<Text>,
+    bugs: Vec<Text>,
+    stwreason: Vec<Text>,
+    lockrank: Vec<Text>,
+}
+
+fn names_of(l: &Layout, name: &str) -> Vec<Text> {
+    l.enum_list(name).map(|v| v.iter().map(|s| Text::new(s)).collect()).unwrap_or_default()
+}
+
+/// A lock field in a record: its name and offset.
+#[derive(Clone, Debug)]
+struct LockField {
+    name: Text,
+    offset: u64,
+}
+
+fn shifted(f: Option<FieldRef>, by: u64) -> Option<FieldRef> {
+    let f = f?;
+    Some(FieldRef { offset: f.offset.checked_add(usize::try_from(by).ok()?)?, ..f })
+}
+
+// --- the decoder -----------------------------------------------------------
+
+/// One decode: the image, resolved fields, interned names and the damage
+/// found so far.
+struct Cx<'a> {
+    img: &'a Image,
+    live: bool,
+    include_dead: bool,
+    now: u64,
+    f: Fields,
+    n: Names,
+    damage: Vec<Damage>,
+    dropped: u64,
+    /// Site index -> its text (lazily filled; None inside = no usable text).
+    sites: Vec<Option<Option<Text>>>,
+    /// Index of the "lock" record layout.
+    lock_rec: Option<usize>,
+    /// Lock fields of sched, mheap and hchan records.
+    sched_locks: Vec<LockField>,
+    heap_locks: Vec<LockField>,
+    /// Sudog index -> (chan index, is recv) for every sudog found on a queue.
+    on_queue: HashMap<u64, (u64, bool)>,
+}
+
+impl<'a> Cx<'a> {
+    fn new(img: &'a Image, opts: &DecodeOptions, now: u64) -> Cx<'a> {
+        let l = &img.layout;
+        let f = Fields {
+            sched: SchedF::resolve(l),
+            p: PF::resolve(l),
+            m: MF::resolve(l),
+            g: GF::resolve(l),
+            sudog: SudogF::resolve(l),
+            hchan: HchanF::resolve(l),
+            span: SpanF::resolve(l),
+            heap: HeapF::resolve(l),
+            site: SiteF::resolve(l),
+            lock: LockF::resolve(l),
+        };
+        let n = Names {
+            gstatus: names_of(l, "gstatus"),
+            pstatus: names_of(l, "pstatus"),
+            waitreason: names_of(l, "waitreason"),
+            mrole: names_of(l, "mrole"),
+            mstate: names_of(l, "mstate"),
+            spanstate: names_of(l, "spanstate"),
+            gcphase: names_of(l, "gcphase"),
+            bugs: names_of(l, "bugs"),
+            stwreason: names_of(l, "stwreason"),
+            lockrank: names_of(l, "lockrank"),
+        };
+        let lock_rec = l.record("lock").map(|(i, _)| i);
+        let mut cx = Cx {
+            img,
+            live: matches!(opts.capture, Capture::Live),
+            include_dead: opts.include_dead,
+            now,
+            f,
+            n,
+            damage: Vec::new(),
+            dropped: 0,
+            sites: Vec::new(),
+            lock_rec,
+            sched_locks: Vec::new(),
+            heap_locks: Vec::new(),
+            on_queue: HashMap::new(),
+        };
+        cx.sched_locks = cx.lock_fields("sched");
+        cx.heap_locks = cx.lock_fields("mheap");
+        let nsites = img.len(SectionKind::Site).min(1 << 24) as usize;
+        cx.sites = vec![None; nsites];
+        cx
+    }
+
+    // --- damage
+
+    fn push_damage(&mut self, kind: DamageKind, place: String, message: String) {
+        if self.damage.len() < MAX_DAMAGE {
+            self.damage.push(Damage { kind, place, message });
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn corrupt(&mut self, place: impl FnOnce() -> String, message: impl Into<String>) {
+        let p = place();
+        self.push_damage(DamageKind::Corrupt, p, message.into());
+    }
+
+    /// Two values disagree: torn in a live capture, inconsistent otherwise.
+    fn disagree(&mut self, place: impl FnOnce() -> String, message: impl Into<String>) {
+        let k = if self.live { DamageKind::Torn } else { DamageKind::Inconsistent };
+        let p = place();
+        self.push_damage(k, p, message.into());
+    }
+
+    // --- naming
+
+    fn name_in(list: &[Text], v: Option<u64>) -> Text {
+        match v {
+            None => Text::new("?"),
+            Some(v) => match usize::try_from(v).ok().and_then(|i| list.get(i)) {
+                Some(t) => t.clone(),
+                None => Text::from(format!("unknown ({v})")),
+            },
+        }
+    }
+
+    /// A name from a list; an out-of-range value is damage.
+    fn enum_name(&mut self, which: fn(&Names) -> &Vec<Text>, v: Option<u64>, place: impl FnOnce() -> String) -> Text {
+        let len = which(&self.n).len();
+        if let Some(x) = v {
+            if len > 0 && usize::try_from(x).map_or(true, |i| i >= len) {
+                self.corrupt(place, format!("value {x} is out of range (the table's list has {len} names)"));
+            }
+        }
+        Self::name_in(which(&self.n), v)
+    }
+
+    fn site_text(&mut self, idx: Option<u64>) -> Option<Text> {
+        let i = usize::try_from(idx?).ok()?;
+        if i == 0 {
+            return None; // site 0 is "unknown"
+        }
+        if let Some(Some(t)) = self.sites.get(i) {
+            return t.clone();
+        }
+        if i >= self.sites.len() {
+            return None;
+        }
+        let r = self.img.record(SectionKind::Site, i as u64)?;
+        let sf = self.f.site;
+        let (off, len) = (r.opt(sf.name_off), r.opt(sf.name_len));
+        let text = match (off, len) {
+            (Some(o), Some(l)) if o <= u32::MAX as u64 && l <= u32::MAX as u64 => {
+                self.img.string(o as u32, l as u32).map(|name| match r.opt(sf.kind) {
+                    Some(1) => Text::new(name),
+                    _ => match r.opt(sf.line) {
+                        Some(line) if line > 0 => Text::from(format!("{name}:{line}")),
+                        _ => Text::new(name),
+                    },
+                })
+            }
+            _ => None,
+        };
+        self.sites[i] = Some(text.clone());
+        text
+    }
+
+    // --- records and pointers
+
+    fn rec(&self, kind: SectionKind, index: u64) -> Option<Rec<'a>> {
+        self.img.record(kind, index)
+    }
+
+    /// The id a Link carries for a record.
+    fn id_of(&self, kind: SectionKind, index: u64) -> u64 {
+        let f = match kind {
+            SectionKind::G => self.f.g.goid,
+            SectionKind::M => self.f.m.id,
+            SectionKind::P => self.f.p.id,
+            SectionKind::Hchan => self.f.hchan.id,
+            _ => None,
+        };
+        self.rec(kind, index).and_then(|r| r.opt(f)).unwrap_or(index)
+    }
+
+    /// Translates a pointer to a record of `kind`. A pointer that does not
+    /// translate is damage: torn when it points past the copied records of
+    /// its section in a live capture (allocated after the copy).
+    fn link(&mut self, kind: SectionKind, addr: Option<u64>, place: impl FnOnce() -> String) -> Link {
+        let Some(addr) = addr else { return Link::Nil };
+        match self.img.ptr_index(kind, addr) {
+            Ok(None) => Link::Nil,
+            Ok(Some(index)) => Link::Rec { index, id: self.id_of(kind, index) },
+            Err(()) => {
+                let msg = self.why_bad(kind, addr);
+                if self.live && msg.1 {
+                    self.push_damage(DamageKind::Torn, place(), msg.0);
+                } else {
+                    self.push_damage(DamageKind::Corrupt, place(), msg.0);
+                }
+                Link::Bad { addr }
+            }
+        }
+    }
+
+    /// Says why `addr` is not a record of `kind`; the flag tells whether a
+    /// record allocated after the copy explains it.
+    fn why_bad(&self, kind: SectionKind, addr: u64) -> (String, bool) {
+        let kn = section_name(kind);
+        if let Some(l) = self.img.locate(addr) {
+            if l.kind != kind {
+                return (format!("pointer {addr:#x} points into the {} section, not at a {kn}", section_name(l.kind)), false);
+            }
+            return (format!("pointer {addr:#x} points {} bytes into {kn} record {}", l.within, l.index), false);
+        }
+        if let Some(s) = self.img.header.section(kind) {
+            let off = addr.wrapping_sub(self.img.header.base);
+            let end = s.offset.saturating_add(s.capacity.saturating_mul(s.stride));
+            if addr >= self.img.header.base && off >= s.offset && off < end && (off - s.offset) % s.stride == 0 {
+                let idx = (off - s.offset) / s.stride;
+                return (
+                    format!("pointer {addr:#x} names {kn} record {idx}, past the {} records in use", self.img.len(kind)),
+                    true,
+                );
+            }
+        }
+        (format!("pointer {addr:#x} is not in the table's {kn} section"), false)
+    }
+
+    /// Address of record `index` of `kind` in the target.
+    fn rec_addr(&self, kind: SectionKind, index: u64) -> Option<u64> {
+        let s = self.img.segment(kind)?;
+        self.img.header.base.checked_add(s.info.offset)?.checked_add(index.checked_mul(s.info.stride)?)
+    }
+
+    /// Follows a chain of records of `kind` linked through `next`, from the
+    /// address `start`, for at most the section's length. Returns the
+    /// record indices; a bad pointer, a loop or excess length ends the walk
+    /// with a damage entry.
+    fn walk(&mut self, kind: SectionKind, start: Option<u64>, next: Option<FieldRef>, place: &dyn Fn() -> String) -> Vec<u64> {
+        let mut out = Vec::new();
+        let Some(mut cur) = start else { return out };
+        let limit = self.img.len(kind);
+        let mut seen: Option<HashSet<u64>> = None;
+        loop {
+            let idx = match self.img.ptr_index(kind, cur) {
+                Ok(None) => break,
+                Ok(Some(i)) => i,
+                Err(()) => {
+                    let (msg, late) = self.why_bad(kind, cur);
+                    let k = if self.live && late { DamageKind::Torn } else { DamageKind::Corrupt };
+                    self.push_damage(k, place(), msg);
+                    break;
+                }
+            };
+            let looped = match &mut seen {
+                Some(s) => !s.insert(idx),
+                None => {
+                    if out.contains(&idx) {
+                        true
+                    } else if out.len() >= 32 {
+                        let mut s: HashSet<u64> = out.iter().copied().collect();
+                        s.insert(idx);
+                        seen = Some(s);
+                        false
+                    } else {
+                        false
+                    }
+                }
+            };
+            if looped {
+                let msg = format!("chain loops back to {} record {idx} after {} links", section_name(kind), out.len());
+                if self.live {
+                    self.push_damage(DamageKind::Torn, place(), msg);
+                } else {
+                    self.push_damage(DamageKind::Corrupt, place(), msg);
+                }
+                break;
+            }
+            if out.len() as u64 >= limit {
+                self.corrupt(place, format!("chain longer than the {limit} {} records in use", section_name(kind)));
+                break;
+            }
+            out.push(idx);
+            match self.rec(kind, idx).and_then(|r| r.opt(next)) {
+                Some(n) => cur = n,
+                None => break,
+            }
+        }
+        out
+    }
+
+    fn links(&self, kind: SectionKind, idx: &[u64]) -> Vec<Link> {
+        idx.iter().map(|&i| Link::Rec { index: i, id: self.id_of(kind, i) }).collect()
+    }
+
+    fn wait_for(&self, since: Option<i64>) -> Option<u64> {
+        let s = since?;
+        if s <= 0 || self.now == 0 {
+            return None;
+        }
+        self.now.checked_sub(s as u64)
+    }
+
+    // --- header
+
+    fn header(&mut self) -> HeaderView {
+        let h = &self.img.header;
+        let bugs = (0..64u32)
+            .filter(|b| h.bugs & (1u64 << b) != 0)
+            .map(|b| self.n.bugs.get(b as usize).cloned().unwrap_or_else(|| Text::from(format!("bug{b}"))))
+            .collect();
+        if !h.ready {
+            self.push_damage(
+                DamageKind::Inconsistent,
+                "header".into(),
+                "the table is not marked ready: the runtime had not finished starting".into(),
+            );
+        }
+        HeaderView {
+            pid: h.pid,
+            abi_version: h.abi_version,
+            layout_hash: h.layout_hash,
+            base: h.base,
+            size: h.size,
+            start_unix_ns: h.start_unix_ns,
+            start_mono_ns: h.start_mono_ns,
+            bugs_mask: h.bugs,
+            bugs,
+            flags: h.flags,
+            debug_build: h.flags & FLAG_DEBUG != 0,
+            guard_madvise: h.flags & FLAG_GUARD_MADVISE != 0,
+            stack_size: h.stack_size,
+            ready: h.ready,
+            exiting: h.exiting,
+            exit_code: h.exit_code,
+            heartbeat: h.heartbeat,
+            sections: self
+                .img
+                .segments
+                .iter()
+                .map(|s| SectionView {
+                    kind: Text::new(section_name(s.info.kind)),
+                    stride: s.info.stride,
+                    offset: s.info.offset,
+                    capacity: s.info.capacity,
+                    len: s.info.len,
+                })
+                .collect(),
+        }
+    }
+
+    // --- Ms
+
+    fn ms(&mut self) -> Vec<MView> {
+        let n = self.img.len(SectionKind::M);
+        let mf = self.f.m;
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let Some(r) = self.rec(SectionKind::M, i) else { break };
+            let place = || format!("m {i}");
+            let role = r.opt(mf.role);
+            let state = r.opt(mf.state);
+            let role_name = self.enum_name(|n| &n.mrole, role, || format!("m {i}.role"));
+            let state_name = self.enum_name(|n| &n.mstate, state, || format!("m {i}.state"));
+            let curg = self.link(SectionKind::G, r.opt(mf.curg), || format!("m {i}.curg"));
+            let p = self.link(SectionKind::P, r.opt(mf.p), || format!("m {i}.p"));
+            let nextp = self.link(SectionKind::P, r.opt(mf.nextp), || format!("m {i}.nextp"));
+            let oldp = self.link(SectionKind::P, r.opt(mf.oldp), || format!("m {i}.oldp"));
+            let waitcasg = self.link(SectionKind::G, r.opt(mf.waitcasg), || format!("m {i}.waitcasg"));
+            let lockedg = self.link(SectionKind::G, r.opt(mf.lockedg), || format!("m {i}.lockedg"));
+            let lastg = self.link(SectionKind::G, r.opt(mf.lastg), || format!("m {i}.lastg"));
+            let waitcasg_status = if waitcasg.is_nil() { None } else { r.opt(mf.waitcasg_status).map(|v| v as u32) };
+            let waitcasg_status_name = waitcasg_status.map(|s| Self::name_in(&self.n.gstatus, Some(s as u64)));
+            let waitsince = r.opt(mf.waitsince).map(|v| v as i64);
+            // Held locks: up to nheld entries of held[] (debug builds).
+            let mut held = Vec::new();
+            if let (Some(hf), Some(nh)) = (mf.held, r.opt(mf.nheld)) {
+                if nh > hf.count as u64 {
+                    if nh > 1 << 20 {
+                        self.corrupt(place, format!("nheld {nh} is implausible"));
+                    }
+                    // More locks than the array holds: the runtime stops recording.
+                }
+                for k in 0..(nh.min(hf.count as u64)) as usize {
+                    if let Some(a) = r.get_at(hf, k) {
+                        if a != 0 {
+                            held.push(LockRef { addr: a, ..Default::default() });
+                        }
+                    }
+                }
+            }
+            let waitlock = r.opt(mf.waitlock).filter(|&a| a != 0).map(|a| LockRef { addr: a, ..Default::default() });
+            let g0 = match (r.opt(mf.g0_sp), r.opt(mf.g0_pc), r.opt(mf.g0_bp)) {
+                (Some(sp), Some(pc), Some(bp)) => Some(Context { sp, pc, bp }),
+                _ => None,
+            };
+            let busy = waitlock.is_some() || !waitcasg.is_nil();
+            out.push(MView {
+                index: i,
+                id: r.opt(mf.id).map(|v| v as i64),
+                tid: r.opt(mf.procid),
+                role: role.map(|v| v as u32),
+                role_name,
+                state: state.map(|v| v as u32),
+                state_name,
+                curg,
+                p,
+                nextp,
+                oldp,
+                spinning: r.opt(mf.spinning).map(|v| v != 0),
+                blocked: r.opt(mf.blocked).map(|v| v != 0),
+                locks: r.opt(mf.locks).map(|v| v as i64),
+                held,
+                waitlock,
+                waitcasg,
+                waitcasg_status,
+                waitcasg_status_name,
+                waitsince_ns: waitsince,
+                wait_ns: if busy { self.wait_for(waitsince) } else { None },
+                g0,
+                g0_stack_lo: r.opt(mf.g0_stack_lo),
+                g0_stack_hi: r.opt(mf.g0_stack_hi),
+                lockedg,
+                lastg,
+                preemptoff: r.opt(mf.preemptoff),
+                throwing: r.opt(mf.throwing).map(|v| v != 0),
+                dying: r.opt(mf.dying).map(|v| v != 0),
+            });
+        }
+        out
+    }
+
+    // --- Ps
+
+    fn ps(&mut self) -> Vec<PView> {
+        let n = self.img.len(SectionKind::P);
+        let pf = self.f.p;
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let Some(r) = self.rec(SectionKind::P, i) else { break };
+            let status = r.opt(pf.status);
+            let status_name = self.enum_name(|n| &n.pstatus, status, || format!("p {i}.status"));
+            let m = self.link(SectionKind::M, r.opt(pf.m), || format!("p {i}.m"));
+            let runnext = self.link(SectionKind::G, r.opt(pf.runnext), || format!("p {i}.runnext"));
+            let mut runq = Vec::new();
+            if let (Some(qf), Some(head), Some(tail)) = (pf.runq, r.opt(pf.runqhead), r.opt(pf.runqtail)) {
+                let (head, tail) = (head as u32, tail as u32);
+                let len = tail.wrapping_sub(head) as u64;
+                let cap = qf.count as u64;
+                let take = if len > cap {
+                    self.disagree(
+                        || format!("p {i}.runq"),
+                        format!("runqhead {head} and runqtail {tail} say {len} goroutines; the ring holds {cap}"),
+                    );
+                    0
+                } else {
+                    len
+                };
+                for k in 0..take {
+                    let slot = (head as u64 + k) % cap.max(1);
+                    let a = r.get_at(qf, slot as usize);
+                    let l = self.link(SectionKind::G, a, || format!("p {i}.runq[{slot}]"));
+                    runq.push(l);
+                }
+            }
+            out.push(PView {
+                index: i,
+                id: r.opt(pf.id).map(|v| v as i64),
+                status: status.map(|v| v as u32),
+                status_name,
+                m,
+                runq,
+                runnext,
+                schedtick: r.opt(pf.schedtick),
+                syscalltick: r.opt(pf.syscalltick),
+                run_safe_point_fn: r.opt(pf.run_safe_point_fn).map(|v| v != 0),
+                safe_point_runs: r.opt(pf.safe_point_runs),
+                gfree: r.opt(pf.ngfree).map(|v| v as i64),
+                sudog_cache: r.opt(pf.nsudog),
+                stack_cache: r.opt(pf.nstack),
+            });
+        }
+        out
+    }
+
+    // --- Gs
+
+    fn gs(&mut self) -> Vec<GView> {
+        let n = self.img.len(SectionKind::G);
+        let gf = self.f.g;
+        let sf = self.f.sudog;
+        let mut out = Vec::with_capacity(n as usize);
+        let status_names = std::mem::take(&mut self.n.gstatus);
+        let reason_names = std::mem::take(&mut self.n.waitreason);
+        for i in 0..n {
+            let Some(r) = self.rec(SectionKind::G, i) else { break };
+            let status = r.opt(gf.atomicstatus).map(|v| v as u32);
+            let base = status.map(|s| s & !grt_table::G_SCAN);
+            if !self.include_dead && matches!(base, Some(grt_table::G_DEAD) | Some(grt_table::G_IDLE)) {
+                continue;
+            }
+            let goid = r.opt(gf.goid);
+            let place = move || match goid {
+                Some(id) => format!("g {i} (goroutine {id})"),
+                None => format!("g {i}"),
+            };
+            let status_name = match base {
+                None => Text::new("?"),
+                Some(b) => match status_names.get(b as usize) {
+                    Some(t) => t.clone(),
+                    None => {
+                        self.corrupt(place, format!("status {:#x} is out of range", status.unwrap_or(0)));
+                        Text::from(format!("unknown ({b})"))
+                    }
+                },
+            };
+            let waiting_status = base == Some(grt_table::G_WAITING);
+            let waitreason = r.opt(gf.waitreason).map(|v| v as u32);
+            let waitreason_name = match waitreason {
+                Some(w) if waiting_status => match reason_names.get(w as usize) {
+                    Some(t) if t.is_empty() => None,
+                    Some(t) => Some(t.clone()),
+                    None => {
+                        self.corrupt(|| format!("{}.waitreason", place()), format!("wait reason {w} is out of range"));
+                        Some(Text::from(format!("unknown wait reason {w}")))
+                    }
+                },
+                _ => None,
+            };
+            let waitsince = r.opt(gf.waitsince).map(|v| v as i64);
+            let (lo, hi) = (r.opt(gf.stack_lo), r.opt(gf.stack_hi));
+            let sched = match (r.opt(gf.sp), r.opt(gf.pc), r.opt(gf.bp)) {
+                (Some(sp), Some(pc), Some(bp)) => Some(Context { sp, pc, bp }),
+                _ => None,
+            };
+            let syscall = match (r.opt(gf.syscallsp), r.opt(gf.syscallpc), r.opt(gf.syscallbp)) {
+                (Some(sp), Some(pc), Some(bp)) => Some(Context { sp, pc, bp }),
+                _ => None,
+            };
+            let parked = matches!(base, Some(grt_table::G_WAITING) | Some(grt_table::G_RUNNABLE) | Some(grt_table::G_PREEMPTED));
+            let stack_used = match (parked, sched, lo, hi) {
+                (true, Some(c), Some(lo), Some(hi)) if c.sp >= lo && c.sp <= hi && hi > lo => Some(hi - c.sp),
+                _ => None,
+            };
+            let m = self.link(SectionKind::M, r.opt(gf.m), || format!("{}.m", place()));
+            let lockedm = self.link(SectionKind::M, r.opt(gf.lockedm), || format!("{}.lockedm", place()));
+            let scan_holder = self.link(SectionKind::M, r.opt(gf.scanm), || format!("{}.scanm", place()));
+            let waiting = self.walk(SectionKind::Sudog, r.opt(gf.waiting), sf.waitlink, &|| format!("{}.waiting", place()));
+            // Every sudog on G.waiting must point back at G.
+            for &s in &waiting {
+                let back = self.rec(SectionKind::Sudog, s).and_then(|sr| sr.opt(sf.g));
+                if let Some(b) = back {
+                    if self.img.ptr_index(SectionKind::G, b) != Ok(Some(i)) {
+                        self.disagree(|| format!("{}.waiting", place()), format!("sudog {s} on its waiting list belongs to {b:#x}"));
+                    }
+                }
+            }
+            let site = r.opt(gf.site);
+            let created_at = self.site_text(site);
+            out.push(GView {
+                index: i,
+                goid,
+                generation: r.opt(gf.generation),
+                status,
+                base_status: base,
+                status_name,
+                scan: status.is_some_and(|s| s & grt_table::G_SCAN != 0),
+                waitreason,
+                waitreason_name,
+                waitsince_ns: waitsince,
+                wait_ns: if waiting_status { self.wait_for(waitsince) } else { None },
+                m,
+                lockedm,
+                stack_lo: lo,
+                stack_hi: hi,
+                stack_lowest_sp: r.opt(gf.stack_lowest_sp),
+                sched,
+                syscall,
+                stack_used,
+                site: site.map(|s| s as u32),
+                created_at,
+                gopc: r.opt(gf.gopc),
+                startpc: r.opt(gf.startpc),
+                parent_goid: r.opt(gf.parentgoid),
+                waiting,
+                param: r.opt(gf.param),
+                select_done: r.opt(gf.select_done).map(|v| v != 0),
+                parking_on_chan: r.opt(gf.parking_on_chan).map(|v| v != 0),
+                preempt: r.opt(gf.preempt).map(|v| v != 0),
+                scan_holder,
+            });
+        }
+        self.n.gstatus = status_names;
+        self.n.waitreason = reason_names;
+        out
+    }
+
+    // --- sudogs
+
+    fn sudogs(&mut self) -> Vec<SudogView> {
+        let n = self.img.len(SectionKind::Sudog);
+        let sf = self.f.sudog;
+        let gf = self.f.g;
+        let mut out = Vec::new();
+        for i in 0..n {
+            let Some(r) = self.rec(SectionKind::Sudog, i) else { break };
+            let inuse = match r.opt(sf.inuse) {
+                Some(v) => v != 0,
+                None => r.opt(sf.g).is_some_and(|g| g != 0),
+            };
+            if !inuse {
+                continue;
+            }
+            let g = self.link(SectionKind::G, r.opt(sf.g), || format!("sudog {i}.g"));
+            let chan = self.link(SectionKind::Hchan, r.opt(sf.c), || format!("sudog {i}.c"));
+            let waitlink = self.link(SectionKind::Sudog, r.opt(sf.waitlink), || format!("sudog {i}.waitlink"));
+            let elem = r.opt(sf.elem);
+            let elem_in_stack = match (elem, g.index()) {
+                (Some(e), Some(gi)) if e != 0 => self.rec(SectionKind::G, gi).and_then(|gr| {
+                    let (lo, hi) = (gr.opt(gf.stack_lo)?, gr.opt(gf.stack_hi)?);
+                    Some(e >= lo && e < hi)
+                }),
+                _ => None,
+            };
+            out.push(SudogView {
+                index: i,
+                g,
+                chan,
+                elem,
+                elem_in_stack,
+                is_select: r.opt(sf.is_select).map(|v| v != 0),
+                success: r.opt(sf.success).map(|v| v != 0),
+                enqueued_ns: r.opt(sf.enqueued).map(|v| v as i64),
+                sema: r.opt(sf.sema).filter(|&v| v != 0),
+                waitlink,
+            });
+        }
+        out
+    }
+
+    // --- channels
+
+    fn chans(&mut self) -> Vec<ChanView> {
+        let n = self.img.len(SectionKind::Hchan);
+        let hf = self.f.hchan;
+        let mut out = Vec::new();
+        for i in 0..n {
+            let Some(r) = self.rec(SectionKind::Hchan, i) else { break };
+            if r.opt(hf.inuse) == Some(0) {
+                continue;
+            }
+            let id = r.opt(hf.id);
+            let mut ok = true;
+            let recvq = self.queue(i, id, &r, hf.recvq_first, hf.recvq_last, true, &mut ok);
+            let sendq = self.queue(i, id, &r, hf.sendq_first, hf.sendq_last, false, &mut ok);
+            let key = r.opt(hf.lock_key).map(|v| v as u32);
+            let lock_state = self.lock_state(key, || format!("hchan {i} lock"));
+            let lock_owner = self.link(SectionKind::M, r.opt(hf.lock_owner), || format!("hchan {i} lock.owner"));
+            let (cap, qcount) = (r.opt(hf.dataqsiz), r.opt(hf.qcount));
+            if let (Some(c), Some(q)) = (cap, qcount) {
+                if q > c {
+                    self.disagree(|| format!("hchan {i}"), format!("qcount {q} exceeds the capacity {c}"));
+                }
+            }
+            let elemtype = self.site_text(r.opt(hf.elemtype));
+            let created_at = self.site_text(r.opt(hf.site));
+            out.push(ChanView {
+                index: i,
+                id,
+                elemtype,
+                created_at,
+                cap,
+                qcount,
+                elemsize: r.opt(hf.elemsize),
+                closed: r.opt(hf.closed).map(|v| v != 0),
+                refs: r.opt(hf.refs),
+                lock_key: key,
+                lock_state,
+                lock_owner,
+                recvq,
+                sendq,
+                queues_ok: ok,
+            });
+        }
+        out
+    }
+
+    /// Walks one wait queue of channel `ci`: first -> next, checking each
+    /// prev link, each sudog's `c`, and the queue's `last`.
+    #[allow(clippy::too_many_arguments)]
+    fn queue(
+        &mut self,
+        ci: u64,
+        id: Option<u64>,
+        r: &Rec<'a>,
+        first: Option<FieldRef>,
+        last: Option<FieldRef>,
+        recv: bool,
+        ok: &mut bool,
+    ) -> Vec<QueueEntry> {
+        let sf = self.f.sudog;
+        let qn = if recv { "recvq" } else { "sendq" };
+        let place = move || match id {
+            Some(id) => format!("hchan {ci} (channel {id}) {qn}"),
+            None => format!("hchan {ci} {qn}"),
+        };
+        let nd = self.damage.len() + self.dropped as usize;
+        let idx = self.walk(SectionKind::Sudog, r.opt(first), sf.next, &place);
+        if self.damage.len() + self.dropped as usize != nd {
+            *ok = false;
+        }
+        let me = self.rec_addr(SectionKind::Hchan, ci);
+        let mut out = Vec::with_capacity(idx.len());
+        let mut prev_addr = 0u64;
+        for &s in &idx {
+            let Some(sr) = self.rec(SectionKind::Sudog, s) else { break };
+            let c = sr.opt(sf.c);
+            if c.is_some() && c != me {
+                *ok = false;
+                self.disagree(place, format!("sudog {s} points at channel {:#x}, not back at this one", c.unwrap_or(0)));
+            }
+            if let Some(p) = sr.opt(sf.prev) {
+                if p != prev_addr {
+                    *ok = false;
+                    self.disagree(place, format!("sudog {s}.prev is {p:#x}, expected {prev_addr:#x}"));
+                }
+            }
+            let g = self.link(SectionKind::G, sr.opt(sf.g), || format!("sudog {s}.g"));
+            if let Some(gi) = g.index() {
+                let st = self.rec(SectionKind::G, gi).and_then(|gr| gr.opt(self.f.g.atomicstatus));
+                if let Some(st) = st {
+                    if st as u32 & !grt_table::G_SCAN != grt_table::G_WAITING {
+                        *ok = false;
+                        self.disagree(place, format!("goroutine {} on the queue is not waiting (status {st:#x})", g.id().unwrap_or(0)));
+                    }
+                }
+            }
+            if self.on_queue.insert(s, (ci, recv)).is_some() {
+                *ok = false;
+                self.corrupt(place, format!("sudog {s} is on two channel queues"));
+            }
+            prev_addr = self.rec_addr(SectionKind::Sudog, s).unwrap_or(0);
+            out.push(QueueEntry { sudog: s, g });
+        }
+        let want_last = if idx.is_empty() { 0 } else { prev_addr };
+        if let Some(l) = r.opt(last) {
+            if *ok && l != want_last {
+                *ok = false;
+                self.disagree(place, format!("{qn}_last is {l:#x}, the walk ended at {want_last:#x}"));
+            }
+        }
+        out
+    }
+
+    fn lock_state(&mut self, key: Option<u32>, place: impl FnOnce() -> String) -> LockState {
+        match key {
+            None => LockState::Unknown,
+            Some(0) => LockState::Free,
+            Some(1) => LockState::Held,
+            Some(2) => LockState::Contended,
+            Some(k) => {
+                self.corrupt(place, format!("lock key {k} is not 0, 1 or 2"));
+                LockState::Unknown
+            }
+        }
+    }
+
+    // --- locks
+
+    /// The lock fields (Struct fields whose target is the lock record) of a record kind.
+    fn lock_fields(&self, rec: &str) -> Vec<LockField> {
+        let Some(lr) = self.lock_rec else { return Vec::new() };
+        let Some((_, r)) = self.img.layout.record(rec) else { return Vec::new() };
+        let mut out = Vec::new();
+        for f in &r.fields {
+            if f.field.kind == Kind::Struct && f.field.target == Some(lr) {
+                for k in 0..f.field.count.min(64) {
+                    let name = if f.field.count == 1 { f.name.clone() } else { format!("{}[{k}]", f.name) };
+                    let off = f.field.offset as u64 + (k * f.field.elem_size) as u64;
+                    out.push(LockField { name: Text::from(name), offset: off });
+                }
+            }
+        }
+        out
+    }
+
+    /// Where a lock address points, and its display name.
+    fn lock_place(&self, addr: u64) -> (LockPlace, Text) {
+        let Some(l) = self.img.locate(addr) else {
+            return (LockPlace::Outside, Text::from(format!("lock at {addr:#x}")));
+        };
+        let rn = section_name(l.kind);
+        let fields = match l.kind {
+            SectionKind::Sched => self.sched_locks.clone(),
+            SectionKind::MHeap => self.heap_locks.clone(),
+            k => k.record_name().map(|n| self.lock_fields(n)).unwrap_or_default(),
+        };
+        match fields.iter().find(|f| f.offset == l.within) {
+            None => (LockPlace::Misplaced, Text::from(format!("{rn} {} +{:#x} (not a lock)", l.index, l.within))),
+            Some(f) => match l.kind {
+                SectionKind::Sched | SectionKind::MHeap => (
+                    LockPlace::Field { record: Text::new(rn), index: 0, field: f.name.clone() },
+                    Text::from(format!("{rn}.{}", f.name)),
+                ),
+                SectionKind::Hchan => {
+                    let id = self.id_of(SectionKind::Hchan, l.index);
+                    let name = if &*f.name == "lock" { format!("hchan {id} lock") } else { format!("hchan {id} {}", f.name) };
+                    (LockPlace::Chan { index: l.index, id }, Text::from(name))
+                }
+                _ => (
+                    LockPlace::Field { record: Text::new(rn), index: l.index, field: f.name.clone() },
+                    Text::from(format!("{rn} {} {}", l.index, f.name)),
+                ),
+            },
+        }
+    }
+
+    /// Reads a lock in the table at `addr` (known to be a lock field).
+    fn read_lock(&mut self, addr: u64, name: &Text) -> (Option<u32>, Option<u32>, LockState, Link) {
+        let Some(l) = self.img.locate(addr) else { return (None, None, LockState::Unknown, Link::Nil) };
+        let Some(r) = self.rec(l.kind, l.index) else { return (None, None, LockState::Unknown, Link::Nil) };
+        let lf = self.f.lock;
+        let key = r.opt(shifted(lf.key, l.within)).map(|v| v as u32);
+        let rank = r.opt(shifted(lf.rank, l.within)).map(|v| v as u32);
+        let owner_addr = r.opt(shifted(lf.owner, l.within));
+        let n = name.clone();
+        let state = self.lock_state(key, || n.to_string());
+        let n = name.clone();
+        let owner = self.link(SectionKind::M, owner_addr, || format!("{n}.owner"));
+        (key, rank, state, owner)
+    }
+
+    fn locks(&mut self, ms: &mut [MView], chans: &[ChanView]) -> Vec<LockView> {
+        let mut out: Vec<LockView> = Vec::new();
+        let mut at: HashMap<u64, usize> = HashMap::new();
+        let mut add = |cx: &mut Cx<'a>, out: &mut Vec<LockView>, addr: u64| -> usize {
+            if let Some(&i) = at.get(&addr) {
+                return i;
+            }
+            let (place, name) = cx.lock_place(addr);
+            let (key, rank, state, owner) = match place {
+                LockPlace::Outside | LockPlace::Misplaced => (None, None, LockState::Unknown, Link::Nil),
+                _ => cx.read_lock(addr, &name),
+            };
+            if matches!(place, LockPlace::Misplaced) {
+                cx.corrupt(|| name.to_string(), "a lock pointer points inside the table but not at a lock");
+            }
+            let rank_name = rank.and_then(|r| cx.n.lockrank.get(r as usize).cloned());
+            out.push(LockView {
+                addr,
+                name,
+                place,
+                rank,
+                rank_name,
+                key,
+                state,
+                owner,
+                owner_from_held: false,
+                waiters: Vec::new(),
+            });
+            at.insert(addr, out.len() - 1);
+            out.len() - 1
+        };
+        // sched and mheap locks, always.
+        for (kind, fields) in [(SectionKind::Sched, self.sched_locks.clone()), (SectionKind::MHeap, self.heap_locks.clone())] {
+            if let Some(base) = self.rec_addr(kind, 0) {
+                if self.img.len(kind) > 0 {
+                    for f in fields {
+                        if let Some(a) = base.checked_add(f.offset) {
+                            add(self, &mut out, a);
+                        }
+                    }
+                }
+            }
+        }
+        // Channel locks that are held.
+        let chan_locks = self.lock_fields("hchan");
+        if let Some(off) = chan_locks.iter().find(|f| &*f.name == "lock").or(chan_locks.first()).map(|f| f.offset) {
+            for c in chans {
+                if matches!(c.lock_state, LockState::Held | LockState::Contended) {
+                    if let Some(a) = self.rec_addr(SectionKind::Hchan, c.index).and_then(|b| b.checked_add(off)) {
+                        add(self, &mut out, a);
+                    }
+                }
+            }
+        }
+        // Everything an M holds or waits for.
+        for mi in 0..ms.len() {
+            let mlink = Link::Rec { index: ms[mi].index, id: ms[mi].id.map_or(ms[mi].index, |v| v as u64) };
+            if let Some(w) = ms[mi].waitlock.as_mut() {
+                let li = add(self, &mut out, w.addr);
+                w.lock = Some(li);
+                w.name = out[li].name.clone();
+                out[li].waiters.push(mlink);
+            }
+            for k in 0..ms[mi].held.len() {
+                let a = ms[mi].held[k].addr;
+                let li = add(self, &mut out, a);
+                ms[mi].held[k].lock = Some(li);
+                ms[mi].held[k].name = out[li].name.clone();
+                let lv = &mut out[li];
+                if matches!(lv.place, LockPlace::Outside) && lv.owner.is_nil() {
+                    lv.owner = mlink;
+                    lv.owner_from_held = true;
+                    lv.state = LockState::Held;
+                }
+            }
+        }
+        // Cross-checks: a free lock with an owner, a held one without.
+        for i in 0..out.len() {
+            let (st, owner, name) = (out[i].state, out[i].owner, out[i].name.clone());
+            if st == LockState::Free && !owner.is_nil() {
+                self.disagree(|| name.to_string(), "the lock is free but names an owner");
+            }
+        }
+        out
+    }
+
+    // --- sched
+
+    fn sched(&mut self) -> SchedView {
+        let Some(r) = self.rec(SectionKind::Sched, 0) else {
+            self.corrupt(|| "sched".into(), "the table has no sched record");
+            return SchedView::default();
+        };
+        let f = self.f.sched;
+        let i64o = |v: Option<u64>| v.map(|x| x as i64);
+        let stw = r.opt(f.stw_reason);
+        let stw_name = stw.map(|v| Self::name_in(&self.n.stwreason, Some(v)));
+        let phase = r.opt(f.gcphase);
+        let phase_name = phase.map(|_| self.enum_name(|n| &n.gcphase, phase, || "sched.gcphase".into()));
+        let worldsema_owner = self.link(SectionKind::G, r.opt(f.worldsema_owner), || "sched.worldsema_owner".into());
+        let pidle = self.walk(SectionKind::P, r.opt(f.pidle), self.f.p.link, &|| "sched.pidle".into());
+        let midle = self.walk(SectionKind::M, r.opt(f.midle), self.f.m.schedlink, &|| "sched.midle".into());
+        let runq = self.walk(SectionKind::G, r.opt(f.runqhead), self.f.g.schedlink, &|| "sched.runq".into());
+        if let Some(n) = r.opt(f.npidle) {
+            if n as i32 as i64 != pidle.len() as i64 {
+                self.disagree(|| "sched.pidle".into(), format!("npidle is {} but the list has {} Ps", n as i32, pidle.len()));
+            }
+        }
+        if let Some(n) = r.opt(f.nmidle) {
+            if n as i32 as i64 != midle.len() as i64 {
+                self.disagree(|| "sched.midle".into(), format!("nmidle is {} but the list has {} Ms", n as i32, midle.len()));
+            }
+        }
+        if let Some(n) = r.opt(f.runqsize) {
+            if n as i32 as i64 != runq.len() as i64 {
+                self.disagree(|| "sched.runq".into(), format!("runqsize is {} but the queue has {} goroutines", n as i32, runq.len()));
+            }
+        }
+        if let (Some(&last), Some(tail)) = (runq.last(), r.opt(f.runqtail)) {
+            if self.rec_addr(SectionKind::G, last) != Some(tail) {
+                self.disagree(|| "sched.runq".into(), format!("runqtail is {tail:#x}, the walk ended at g {last}"));
+            }
+        }
+        SchedView {
+            goidgen: r.opt(f.goidgen),
+            gomaxprocs: i64o(r.opt(f.gomaxprocs)),
+            ncpu: i64o(r.opt(f.ncpu)),
+            npidle: i64o(r.opt(f.npidle)),
+            nmspinning: i64o(r.opt(f.nmspinning)),
+            needspinning: r.opt(f.needspinning),
+            nmidle: i64o(r.opt(f.nmidle)),
+            nmidlelocked: i64o(r.opt(f.nmidlelocked)),
+            mnext: i64o(r.opt(f.mnext)),
+            maxmcount: i64o(r.opt(f.maxmcount)),
+            nmsys: i64o(r.opt(f.nmsys)),
+            nthreads: i64o(r.opt(f.nthreads)),
+            runqsize: i64o(r.opt(f.runqsize)),
+            ngfree: i64o(r.opt(f.ngfree)),
+            gcwaiting: r.opt(f.gcwaiting).map(|v| v != 0),
+            stopwait: i64o(r.opt(f.stopwait)),
+            stw_reason: stw,
+            stw_reason_name: stw_name,
+            sysmonwait: r.opt(f.sysmonwait).map(|v| v != 0),
+            safe_point_fn: r.opt(f.safe_point_fn),
+            safe_point_wait: i64o(r.opt(f.safe_point_wait)),
+            gcphase: phase,
+            gcphase_name: phase_name,
+            numgc: r.opt(f.numgc),
+            ngoroutines: i64o(r.opt(f.ngoroutines)),
+            lastpoll: i64o(r.opt(f.lastpoll)),
+            poll_until: i64o(r.opt(f.poll_until)),
+            ntimers: r.opt(f.ntimers),
+            timer0when: i64o(r.opt(f.timer0when)),
+            nchans: i64o(r.opt(f.nchans)),
+            netpoll_epfd: i64o(r.opt(f.netpoll_epfd)),
+            netpoll_waiters: i64o(r.opt(f.netpoll_waiters)),
+            worldsema: r.opt(f.worldsema),
+            worldsema_owner,
+            throwing: r.opt(f.throwing).map(|v| v != 0),
+            pidle: self.links(SectionKind::P, &pidle),
+            midle: self.links(SectionKind::M, &midle),
+            runq: self.links(SectionKind::G, &runq),
+        }
+    }
+
+    // --- heap
+
+    fn heap(&mut self) -> HeapView {
+        let Some(r) = self.rec(SectionKind::MHeap, 0) else {
+            self.corrupt(|| "mheap".into(), "the table has no mheap record");
+            return HeapView::default();
+        };
+        let f = self.f.heap;
+        let sweepgen = r.opt(f.sweepgen).map(|v| v as u32);
+        let mut old = Vec::new();
+        if let (Some(a), Some(c), Some(g), Some(fr)) = (f.old_allspans, f.old_cap, f.old_gen, f.old_freed) {
+            let n = r.opt(f.nold).unwrap_or(a.count as u64).min(a.count as u64) as usize;
+            for k in 0..n {
+                if let (Some(addr), Some(cap), Some(gen), Some(freed)) = (r.get_at(a, k), r.get_at(c, k), r.get_at(g, k), r.get_at(fr, k)) {
+                    old.push(OldSpans { addr, cap, gen, freed: freed != 0 });
+                }
+            }
+        }
+        let mut hv = HeapView {
+            arena_start: r.opt(f.arena_start),
+            arena_end: r.opt(f.arena_end),
+            arena_used: r.opt(f.arena_used),
+            pagesize: r.opt(f.pagesize),
+            allspans: r.opt(f.allspans),
+            nspan: r.opt(f.nspan),
+            nspancap: r.opt(f.nspancap),
+            allspans_gen: r.opt(f.allspans_gen),
+            gcspans: r.opt(f.gcspans),
+            sweepgen,
+            sweepdone: r.opt(f.sweepdone).map(|v| v != 0),
+            nfree: r.opt(f.nfree),
+            nstackpool: r.opt(f.nstackpool),
+            stacks_inuse: r.opt(f.stacks_inuse),
+            mappings: r.opt(f.mappings),
+            max_map_count: r.opt(f.max_map_count),
+            old_allspans: old,
+            spans: Vec::new(),
+        };
+        hv.spans = self.spans(&hv);
+        hv
+    }
+
+    fn spans(&mut self, h: &HeapView) -> Vec<SpanView> {
+        let (Some(addr), Some(mut n)) = (h.allspans, h.nspan) else { return Vec::new() };
+        if addr == 0 || n == 0 {
+            return Vec::new();
+        }
+        if let Some(cap) = h.nspancap {
+            if n > cap {
+                self.disagree(|| "mheap.allspans".into(), format!("nspan {n} exceeds nspancap {cap}"));
+                n = cap;
+            }
+        }
+        let arena_len = self.img.len(SectionKind::Arena);
+        if n > arena_len / 8 {
+            self.corrupt(|| "mheap.allspans".into(), format!("nspan {n} does not fit the {arena_len}-byte arena"));
+            n = arena_len / 8;
+        }
+        let Some(bytes) = self.img.bytes_at(SectionKind::Arena, addr, (n * 8) as usize) else {
+            self.corrupt(|| "mheap.allspans".into(), format!("the allspans array at {addr:#x} ({n} entries) is not inside the table's arena"));
+            return Vec::new();
+        };
+        let bytes = bytes.to_vec();
+        let sf = self.f.span;
+        let mut out = Vec::with_capacity(n as usize);
+        for (pos, ch) in bytes.chunks_exact(8).enumerate() {
+            let pos = pos as u64;
+            let p = u64::from_ne_bytes(ch.try_into().unwrap_or([0; 8]));
+            let record = self.link(SectionKind::Span, Some(p), || format!("allspans[{pos}]"));
+            let r = record.index().and_then(|i| self.rec(SectionKind::Span, i));
+            let get = |f: Option<FieldRef>| r.and_then(|r| r.opt(f));
+            let state = get(sf.state);
+            let state_name = if r.is_some() {
+                self.enum_name(|n| &n.spanstate, state, || format!("span {pos}.state"))
+            } else {
+                Text::new("?")
+            };
+            let sg = get(sf.sweepgen).map(|v| v as u32);
+            let sweep = match (sg, h.sweepgen) {
+                (Some(s), Some(hs)) => Some(if s == hs.wrapping_sub(2) {
+                    SweepState::NeedsSweeping
+                } else if s == hs.wrapping_sub(1) {
+                    SweepState::BeingSwept
+                } else if s == hs {
+                    SweepState::Swept
+                } else {
+                    SweepState::Stale { span: s, heap: hs }
+                }),
+                _ => None,
+            };
+            let owner = self.link(SectionKind::G, get(sf.owner), || format!("span {pos}.owner"));
+            out.push(SpanView {
+                pos,
+                record,
+                base: get(sf.base),
+                npages: get(sf.npages),
+                state: state.map(|v| v as u32),
+                state_name,
+                sweepgen: sg,
+                sweep,
+                owner,
+                guard: get(sf.guard),
+            });
+        }
+        out
+    }
+}
+
+/// The short name of a section ("g", "sudog", "arena").
+pub fn section_name(k: SectionKind) -> &'static str {
+    match k {
+        SectionKind::Desc => "desc",
+        SectionKind::Strings => "strings",
+        SectionKind::Arena => "arena",
+        other => other.record_name().unwrap_or("?"),
+    }
+}
+
+// --- raw tables ------------------------------------------------------------
+
+/// The raw bytes of a captured table: the header and the used part of every
+/// section, enough to rebuild the same [`Image`] later (by newer code, or
+/// with the process gone).
+///
+/// File format (`.grtraw`), little-endian framing, table bytes verbatim:
+/// `b"GRTRAW\0\x01"`, `size: u64` (the table size), `captured_mono_ns: u64`,
+/// `captured_unix_ns: u64`, `nchunks: u32`, `0u32`, then per chunk
+/// `offset: u64`, `len: u64` and `len` bytes. Chunk 0 is the header; bytes
+/// no chunk covers read as zero. The header's section lengths are rewritten
+/// to what was copied, so a reload never reads past the captured records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawTable {
+    pub size: u64,
+    pub captured_mono_ns: u64,
+    pub captured_unix_ns: u64,
+    /// (table offset, bytes), sorted by offset, not overlapping.
+    pub chunks: Vec<(u64, Vec<u8>)>,
+}
+
+const RAW_MAGIC: [u8; 8] = *b"GRTRAW\0\x01";
+const RAW_MAX_CHUNKS: u32 = 64;
+
+impl RawTable {
+    /// The raw form of an image (its header rebuilt from the decoded one).
+    pub fn from_image(img: &Image) -> RawTable {
+        let h = &img.header;
+        let mut hb = vec![0u8; size_of::<Header>()];
+        let put32 = |b: &mut [u8], off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+        let put64 = |b: &mut [u8], off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+        hb[..8].copy_from_slice(&grt_table::MAGIC);
+        put32(&mut hb, offset_of!(Header, abi_version), h.abi_version);
+        put32(&mut hb, offset_of!(Header, header_size), size_of::<Header>() as u32);
+        put64(&mut hb, offset_of!(Header, layout_hash), h.layout_hash);
+        put32(&mut hb, offset_of!(Header, pid), h.pid);
+        put64(&mut hb, offset_of!(Header, base), h.base);
+        put64(&mut hb, offset_of!(Header, size), h.size);
+        put64(&mut hb, offset_of!(Header, start_unix_ns), h.start_unix_ns);
+        put64(&mut hb, offset_of!(Header, start_mono_ns), h.start_mono_ns);
+        put64(&mut hb, offset_of!(Header, bugs), h.bugs);
+        put64(&mut hb, offset_of!(Header, flags), h.flags);
+        put64(&mut hb, offset_of!(Header, stack_size), h.stack_size);
+        put32(&mut hb, offset_of!(Header, ready), h.ready as u32);
+        put32(&mut hb, offset_of!(Header, exiting), h.exiting as u32);
+        put32(&mut hb, offset_of!(Header, exit_code), h.exit_code);
+        put64(&mut hb, offset_of!(Header, heartbeat), h.heartbeat);
+        let mut chunks = vec![(0u64, Vec::new())];
+        let nsec = img.segments.len().min(MAX_SECTIONS);
+        for (i, s) in img.segments.iter().take(nsec).enumerate() {
+            let so = offset_of!(Header, sections) + i * size_of::<Section>();
+            put32(&mut hb, so + offset_of!(Section, kind), s.info.kind as u32);
+            put32(&mut hb, so + offset_of!(Section, stride), s.info.stride as u32);
+            put64(&mut hb, so + offset_of!(Section, offset), s.info.offset);
+            put64(&mut hb, so + offset_of!(Section, capacity), s.info.capacity);
+            put64(&mut hb, so + offset_of!(Section, len), s.info.len);
+            if !s.bytes.is_empty() {
+                chunks.push((s.info.offset, s.bytes.clone()));
+            }
+        }
+        put32(&mut hb, offset_of!(Header, nsections), nsec as u32);
+        chunks[0].1 = hb;
+        chunks.sort_by_key(|c| c.0);
+        RawTable { size: h.size, captured_mono_ns: mono_now(), captured_unix_ns: wall_now(), chunks }
+    }
+
+    /// Reads `len` bytes at table offset `off` (zeros where no chunk is).
+    pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>, String> {
+        let end = off.checked_add(len as u64).filter(|&e| e <= self.size).ok_or_else(|| format!("read of {len} bytes at {off:#x} is past the table's {} bytes", self.size))?;
+        let mut out = vec![0u8; len];
+        for (co, cb) in &self.chunks {
+            let ce = co.saturating_add(cb.len() as u64);
+            let (s, e) = (off.max(*co), end.min(ce));
+            if s < e {
+                let (d, c) = ((s - off) as usize, (s - co) as usize);
+                let n = (e - s) as usize;
+                out[d..d + n].copy_from_slice(&cb[c..c + n]);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds the image.
+    pub fn image(&self) -> Result<Image, ViewError> {
+        Image::load(|o, l| self.read(o, l), self.size, u64::MAX)
+    }
+
+    /// Decodes the table as a saved capture (wait times relative to the capture).
+    pub fn snapshot(&self, include_dead: bool) -> Result<Snapshot, ViewError> {
+        let img = self.image()?;
+        let opts = DecodeOptions { include_dead, capture: Capture::Saved, now_mono_ns: Some(self.captured_mono_ns) };
+        Ok(Snapshot::decode(&img, &opts))
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let total: usize = self.chunks.iter().map(|c| 16 + c.1.len()).sum();
+        let mut out = Vec::with_capacity(40 + total);
+        out.extend_from_slice(&RAW_MAGIC);
+        out.extend_from_slice(&self.size.to_le_bytes());
+        out.extend_from_slice(&self.captured_mono_ns.to_le_bytes());
+        out.extend_from_slice(&self.captured_unix_ns.to_le_bytes());
+        out.extend_from_slice(&(self.chunks.len() as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        for (o, b) in &self.chunks {
+            out.extend_from_slice(&o.to_le_bytes());
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+        out
+    }
+
+    /// Parses the file format; `Err` says what is wrong.
+    pub fn from_bytes(b: &[u8]) -> Result<RawTable, String> {
+        let u64at = |o: usize| -> Result<u64, String> {
+            b.get(o..o + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]))).ok_or_else(|| "file ends early".to_string())
+        };
+        if b.get(..8) != Some(&RAW_MAGIC[..]) {
+            return Err("bad magic".into());
+        }
+        let size = u64at(8)?;
+        let mono = u64at(16)?;
+        let unix = u64at(24)?;
+        let n = b.get(32..36).map(|s| u32::from_le_bytes(s.try_into().unwrap_or([0; 4]))).ok_or("file ends early")?;
+        if n > RAW_MAX_CHUNKS {
+            return Err(format!("{n} chunks (at most {RAW_MAX_CHUNKS})"));
+        }
+        let mut at = 40usize;
+        let mut chunks = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let off = u64at(at)?;
+            let len = u64at(at + 8)?;
+            at += 16;
+            let end = off.checked_add(len).filter(|&e| e <= size).ok_or("a chunk lies outside the table")?;
+            let _ = end;
+            let l = usize::try_from(len).map_err(|_| "chunk too large")?;
+            let bytes = b.get(at..at.checked_add(l).ok_or("chunk too large")?).ok_or("file ends early")?;
+            chunks.push((off, bytes.to_vec()));
+            at += l;
+        }
+        Ok(RawTable { size, captured_mono_ns: mono, captured_unix_ns: unix, chunks })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), FileError> {
+        std::fs::write(path, self.to_bytes()).map_err(|e| FileError::io(path, "write", e))
+    }
+
+    pub fn load(path: &Path) -> Result<RawTable, FileError> {
+        let b = std::fs::read(path).map_err(|e| FileError::io(path, "read", e))?;
+        RawTable::from_bytes(&b).map_err(|why| FileError::NotARawTable { path: path.display().to_string(), why })
+    }
+}
