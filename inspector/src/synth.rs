@@ -33,6 +33,8 @@ pub struct Synth {
     nchan: u64,
     nspan: u64,
     nsite: u64,
+    /// Bytes used in the Strings section.
+    nstr: u64,
     next_goid: u64,
     next_chan_id: u64,
     /// Span record indices, in allspans order.
@@ -55,6 +57,7 @@ impl Synth {
             nchan: 0,
             nspan: 0,
             nsite: 1, // site 0 is "unknown"
+            nstr: 0,
             next_goid: 1,
             next_chan_id: 1,
             allspans: Vec::new(),
@@ -101,13 +104,26 @@ impl Synth {
     /// Interns a source location (kind 0) or type name (kind 1).
     pub fn site(&mut self, name: &str, line: u32, kind: u32) -> u32 {
         let i = Self::bump(&mut self.nsite, self.cap, "site");
-        let off = self.b.add_string(name);
+        let off = self.add_string(name);
         self.set::<Site>(SectionKind::Site, i, "kind", kind as u64);
         self.set::<Site>(SectionKind::Site, i, "line", line as u64);
         self.set::<Site>(SectionKind::Site, i, "name_off", off as u64);
         self.set::<Site>(SectionKind::Site, i, "name_len", name.len() as u64);
         self.b.set_len(SectionKind::Site, self.nsite);
         i as u32
+    }
+
+    /// Appends bytes to the Strings section; returns their offset in it.
+    /// (TableBuilder::add_string reads the section length from the wrong
+    /// header offset, so this keeps its own count.)
+    pub fn add_string(&mut self, text: &str) -> u32 {
+        let at = (self.addr(SectionKind::Strings, 0) - self.b.base + self.nstr) as usize;
+        assert!(self.nstr + text.len() as u64 <= 4096, "synthetic Strings section full");
+        self.b.bytes[at..at + text.len()].copy_from_slice(text.as_bytes());
+        let off = self.nstr as u32;
+        self.nstr += text.len() as u64;
+        self.b.set_len(SectionKind::Strings, self.nstr);
+        off
     }
 
     /// Adds an M with its id = index.
