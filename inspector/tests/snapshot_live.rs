@@ -29,7 +29,13 @@ fn parked_snapshot(pid: i32) -> Snapshot {
     loop {
         let s = src.snapshot(false).expect("snapshot the child");
         let shared_full = s.chans.iter().any(|c| c.recvq.len() == N);
-        if shared_full && count(&s, "chan send") == N / 2 && count(&s, "sync.Mutex.Lock") == 2 && count(&s, "select") == 1 {
+        let main_asleep = s.goroutine(1).is_some_and(|g| g.waitreason_name.as_deref() == Some("sleep"));
+        if shared_full
+            && main_asleep
+            && count(&s, "chan send") == N / 2
+            && count(&s, "sync.Mutex.Lock") == 2
+            && count(&s, "select") == 1
+        {
             return s;
         }
         assert!(t.elapsed() < Duration::from_secs(10), "the child's goroutines did not all park: {:?}", s.count_by_state());
