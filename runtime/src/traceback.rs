@@ -13,7 +13,7 @@
 //! handler, so symbolization may allocate. `schedtrace` prints Go's
 //! `SCHED` line with per-P and per-M detail.
 
-use crate::os::{nanotime, write_err, StackBuf};
+use crate::os::{nanotime, write_err};
 use crate::proc::r;
 use crate::status::{table, table_ready};
 use core::fmt::Write;
@@ -157,73 +157,80 @@ pub fn dump_all(crashed: &Crashed) {
     }
 }
 
-/// Prints Go's schedtrace line and, with `detail`, one line per P and M
-/// (GODEBUG=schedtrace,scheddetail style).
+/// Prints Go's schedtrace line and, with `detail`, one line per P, M and
+/// G (GODEBUG=schedtrace,scheddetail style), in the shared format of
+/// `grt_table::schedtrace`.
 pub fn schedtrace(detail: bool) {
+    use grt_table::schedtrace::{GLine, MLine, PLine, SchedLine};
     if !table_ready() {
         return;
     }
-    use crate::status::sched;
     let t = table();
-    let s = sched();
-    let start = t.header().start_mono_ns as i64;
-    let mut b = StackBuf::<1024>::new();
+    let s = crate::status::sched();
     let gmp = s.gomaxprocs.load(Relaxed);
-    let _ = writeln!(
-        b,
-        "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} needspinning={} idlethreads={} runqueue={} gcwaiting={} nmidlelocked={} stopwait={} sysmonwait={}",
-        (nanotime() - start) / 1_000_000,
-        gmp,
-        s.npidle.load(Relaxed),
-        s.mnext.load(Relaxed),
-        s.nmspinning.load(Relaxed),
-        s.needspinning.load(Relaxed),
-        s.nmidle.load(Relaxed),
-        s.runqsize.load(Relaxed),
-        s.gcwaiting.load(Relaxed) != 0,
-        s.nmidlelocked.load(Relaxed),
-        s.stopwait.load(Relaxed),
-        s.sysmonwait.load(Relaxed) != 0
-    );
-    write_err(b.as_bytes());
-    if !detail {
-        return;
+    let mut out = String::new();
+    let line = SchedLine {
+        ms: (nanotime() - t.header().start_mono_ns as i64) / 1_000_000,
+        gomaxprocs: gmp as i64,
+        idleprocs: s.npidle.load(Relaxed) as i64,
+        threads: s.mnext.load(Relaxed),
+        spinningthreads: s.nmspinning.load(Relaxed) as i64,
+        needspinning: s.needspinning.load(Relaxed) as u64,
+        idlethreads: s.nmidle.load(Relaxed) as i64,
+        runqueue: s.runqsize.load(Relaxed) as i64,
+        gcwaiting: s.gcwaiting.load(Relaxed) != 0,
+        nmidlelocked: s.nmidlelocked.load(Relaxed) as i64,
+        stopwait: s.stopwait.load(Relaxed) as i64,
+        sysmonwait: s.sysmonwait.load(Relaxed) != 0,
+    };
+    let _ = writeln!(out, "{line}");
+    if detail {
+        let mid = |m: *mut grt_table::M| if m.is_null() { None } else { Some(r(m).id.load(Relaxed)) };
+        for i in 0..gmp.max(0) as usize {
+            let pp = t.p(i);
+            let p = PLine {
+                id: i as i64,
+                status: pp.status.load(Relaxed),
+                schedtick: pp.schedtick.load(Relaxed) as u64,
+                syscalltick: pp.syscalltick.load(Relaxed) as u64,
+                m: mid(pp.m.load(Relaxed)),
+                runqsize: crate::proc::runqlen(pp) as u64,
+                gfreecnt: pp.ngfree.load(Relaxed) as i64,
+                timerslen: 0,
+            };
+            let _ = writeln!(out, "{p}");
+        }
+        for i in 0..t.len(SectionKind::M) as usize {
+            let mp = t.m(i);
+            let pp = mp.p.load(Relaxed);
+            let g = mp.curg.load(Relaxed);
+            let m = MLine {
+                id: mp.id.load(Relaxed),
+                p: if pp.is_null() { None } else { Some(r(pp).id.load(Relaxed) as i64) },
+                curg: if g.is_null() { None } else { Some(r(g).goid.load(Relaxed)) },
+                throwing: mp.throwing.load(Relaxed),
+                locks: mp.locks.load(Relaxed) as i64,
+                dying: mp.dying.load(Relaxed),
+                spinning: mp.spinning.load(Relaxed) != 0,
+                blocked: mp.blocked.load(Relaxed) != 0,
+                lockedg: None,
+            };
+            let _ = writeln!(out, "{m}");
+        }
+        for i in 0..t.len(SectionKind::G) as usize {
+            let gp = t.g(i);
+            let st = gp.atomicstatus.load(Relaxed);
+            if st & !G_SCAN == G_DEAD || st == G_IDLE {
+                continue;
+            }
+            let reason = if st & !G_SCAN == G_WAITING {
+                waitreason::NAMES.get(gp.waitreason.load(Relaxed) as usize).copied().unwrap_or("")
+            } else {
+                ""
+            };
+            let gl = GLine { goid: gp.goid.load(Relaxed), status: st, waitreason: reason.into(), m: mid(gp.m.load(Relaxed)), lockedm: None };
+            let _ = writeln!(out, "{gl}");
+        }
     }
-    for i in 0..gmp.max(0) as usize {
-        let pp = t.p(i);
-        let m = pp.m.load(Relaxed);
-        let next = pp.runnext.load(Relaxed);
-        b.clear();
-        let _ = writeln!(
-            b,
-            "  P{}: status={} schedtick={} syscalltick={} m={} runqsize={} runnext={} gfreecnt={} timerslen=0",
-            i,
-            pp.status.load(Relaxed),
-            pp.schedtick.load(Relaxed),
-            pp.syscalltick.load(Relaxed),
-            if m.is_null() { "nil".to_string() } else { r(m).id.load(Relaxed).to_string() },
-            crate::proc::runqlen(pp),
-            if next.is_null() { 0 } else { r(next).goid.load(Relaxed) },
-            pp.ngfree.load(Relaxed)
-        );
-        write_err(b.as_bytes());
-    }
-    for i in 0..t.len(SectionKind::M) as usize {
-        let mp = t.m(i);
-        let pp = mp.p.load(Relaxed);
-        let g = mp.curg.load(Relaxed);
-        b.clear();
-        let _ = writeln!(
-            b,
-            "  M{}: p={} curg={} mallocing=0 throwing={} preemptoff= locks={} dying=0 spinning={} blocked={} lockedg=nil",
-            mp.id.load(Relaxed),
-            if pp.is_null() { "nil".to_string() } else { r(pp).id.load(Relaxed).to_string() },
-            if g.is_null() { "nil".to_string() } else { r(g).goid.load(Relaxed).to_string() },
-            mp.throwing.load(Relaxed),
-            mp.locks.load(Relaxed),
-            mp.spinning.load(Relaxed) != 0,
-            mp.blocked.load(Relaxed) != 0
-        );
-        write_err(b.as_bytes());
-    }
+    write_err(out.as_bytes());
 }

@@ -30,6 +30,7 @@ pub mod build;
 pub mod desc;
 pub mod header;
 pub mod records;
+pub mod schedtrace;
 pub mod view;
 
 pub use consts::*;
