@@ -11,6 +11,7 @@
 //! - `stacks`, `dump`: unwinding and Go-format dumps.
 
 pub mod control;
+pub mod dump;
 pub mod find;
 pub mod race;
 pub mod snapshot;

@@ -124,9 +124,25 @@ fn block(syms: Option<&ProcessSymbols>, mem: &SelfMemory, gp: &G, crashed: &Cras
     }
     let parent = gp.parentgoid.load(Relaxed);
     if parent != 0 {
-        b.created_by = tb::created_by(syms, gp.gopc.get(), parent);
+        let site = site_of(gp);
+        b.created_by = tb::created_by(syms, gp.gopc.get(), parent, site.as_ref().map(|(f, l)| (f.as_str(), *l)));
     }
     b
+}
+
+/// The file and line the runtime recorded for gp's `go` call.
+fn site_of(gp: &G) -> Option<(String, u32)> {
+    let t = table();
+    let i = gp.site.load(Relaxed) as u64;
+    if i == 0 || i >= t.len(SectionKind::Site) {
+        return None;
+    }
+    // SAFETY: i < len of the Site section; records below len are initialized.
+    let s = unsafe { &*t.sites.add(i as usize) };
+    let (off, len) = (s.name_off.load(Relaxed) as usize, s.name_len.load(Relaxed) as usize);
+    // SAFETY: the name lies in the Strings section, written once at interning.
+    let name = unsafe { core::slice::from_raw_parts(t.strings.add(off), len) };
+    Some((String::from_utf8_lossy(name).into_owned(), s.line.load(Relaxed)))
 }
 
 /// Prints every live goroutine, the crashed one first, separated by blank

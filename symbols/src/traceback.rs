@@ -239,34 +239,53 @@ pub fn elide_runtime_frames(frames: &mut Vec<TraceFrame>) {
     }
 }
 
-/// Where a goroutine was created, from the code address of its `go` call:
-/// the first frame at `gopc` that is not the runtime's `go` itself.
-pub fn created_by(syms: &ProcessSymbols, gopc: u64, parent: u64) -> Option<CreatedBy> {
-    if gopc == 0 {
-        return None;
+/// Where a goroutine was created (Go's "created by F in goroutine N").
+///
+/// `F` is the function that executed the `go` call. The runtime's `go` is
+/// inlined into its caller, so the frames at `gopc` are, innermost first,
+/// the runtime's `go` and then the caller (itself perhaps inlined further,
+/// for example a closure inlined into the runtime's `run_thunk`). Runtime
+/// frames are skipped; of the rest, the innermost frame in the file of the
+/// recorded call `site` is taken (the optimizer can blur the pc's inline
+/// attribution, but not the file:line the runtime recorded through
+/// `#[track_caller]`), else the innermost frame outside the standard
+/// library, else the outermost frame. File and line come from `site` when
+/// given.
+pub fn created_by(syms: &ProcessSymbols, gopc: u64, parent: u64, site: Option<(&str, u32)>) -> Option<CreatedBy> {
+    fn is_runtime(name: &str) -> bool {
+        name.starts_with("grt::proc::") || name.starts_with("grt::asm::") || name == "grt::run"
     }
-    let s = syms.symbolize(gopc).ok()?;
-    let entry = s.symbol().map(|sym| sym.address);
-    let f = s.frames().iter().find(|f| {
-        let name = f.function.as_deref().map(crate::strip_hash).unwrap_or("");
-        !(name.starts_with("grt::proc::go") || name == "grt::run" || name.starts_with("grt::asm::"))
-    });
-    match f {
-        Some(f) => Some(CreatedBy {
-            function: f.function.as_deref().map(|x| crate::strip_hash(x).to_string()).unwrap_or_else(|| "?".into()),
-            parent,
-            file: f.file.as_deref().unwrap_or("?").to_string(),
-            line: f.line.unwrap_or(0),
-            offset: entry.map_or(0, |e| gopc.wrapping_sub(e)),
-        }),
-        None => s.symbol().map(|sym| CreatedBy {
-            function: crate::strip_hash(&sym.name).to_string(),
-            parent,
-            file: s.object_name().to_string(),
-            line: 0,
-            offset: gopc.wrapping_sub(sym.address),
-        }),
+    fn is_std(name: &str) -> bool {
+        ["core::", "std::", "alloc::", "<core::", "<std::", "<alloc::"].iter().any(|p| name.starts_with(p))
     }
+    let s = if gopc != 0 { syms.symbolize(gopc).ok() } else { None };
+    let entry = s.as_ref().and_then(|s| s.symbol().map(|sym| sym.address));
+    let name_of = |f: &crate::Frame| f.function.as_deref().map(|x| crate::strip_hash(x).to_string()).unwrap_or_else(|| "?".into());
+    let (function, file, line) = match s.as_ref() {
+        Some(s) => {
+            let cands: Vec<&crate::Frame> = s.frames().iter().filter(|f| !is_runtime(&name_of(f))).collect();
+            let by_site = site.and_then(|(sf, _)| {
+                cands.iter().find(|f| {
+                    f.file.as_deref().is_some_and(|ff| !sf.is_empty() && (ff == sf || ff.ends_with(&format!("/{sf}"))))
+                })
+            });
+            let pick = by_site.or_else(|| cands.iter().find(|f| !is_std(&name_of(f)))).or(cands.last());
+            match pick {
+                Some(f) => (name_of(f), f.file.as_deref().unwrap_or("?").to_string(), f.line.unwrap_or(0)),
+                None => match s.symbol() {
+                    Some(sym) => (crate::strip_hash(&sym.name).to_string(), s.object_name().to_string(), 0),
+                    None => ("?".to_string(), s.object_name().to_string(), 0),
+                },
+            }
+        }
+        None if site.is_some() => ("?".to_string(), String::new(), 0),
+        None => return None,
+    };
+    let (file, line) = match site {
+        Some((f, l)) if !f.is_empty() => (f.to_string(), l),
+        _ => (file, line),
+    };
+    Some(CreatedBy { function, parent, file, line, offset: entry.map_or(0, |e| gopc.wrapping_sub(e)) })
 }
 
 #[cfg(test)]
