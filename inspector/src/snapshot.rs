@@ -35,7 +35,7 @@
 
 use crate::waitfor;
 use grt_table::header::{Header, Section, SectionKind, FLAG_DEBUG, FLAG_GUARD_MADVISE, MAX_SECTIONS};
-use grt_table::view::{Error as ViewError, FieldRef, Image, Layout, Rec};
+use grt_table::view::{Error as ViewError, FieldRef, Image, Layout};
 use grt_table::desc::Kind;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{HashMap, HashSet};
@@ -53,44 +53,104 @@ pub const MAX_DAMAGE: usize = 1000;
 
 // --- small shared types ----------------------------------------------------
 
-/// A shared, immutable string (a status name, a wait reason, a creation
-/// site): cloning it is a reference-count increment. Serialized as a plain
-/// JSON string.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Text(Arc<str>);
+/// An immutable string shared between views (a status name, a wait
+/// reason, a creation site). Names that match the compiled-in lists of
+/// `grt_table` are `&'static str` (cloning costs nothing); others are
+/// reference counted. Serialized as a plain JSON string.
+#[derive(Clone)]
+pub struct Text(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+/// Every name the compiled-in table lists know.
+fn static_names() -> impl Iterator<Item = &'static str> {
+    use grt_table::*;
+    G_STATUS_NAMES
+        .iter()
+        .chain(P_STATUS_NAMES.iter())
+        .chain(waitreason::NAMES.iter())
+        .chain(mrole::NAMES.iter())
+        .chain(mstate::NAMES.iter())
+        .chain(spanstate::NAMES.iter())
+        .chain(gcphase::NAMES.iter())
+        .chain(bugs::NAMES.iter())
+        .chain(STW_REASONS.iter())
+        .copied()
+}
 
 impl Text {
     pub fn new(s: &str) -> Text {
-        Text(Arc::from(s))
+        Text(Repr::Shared(Arc::from(s)))
+    }
+
+    /// A text for a name from a table list: static when it is a known name.
+    pub fn name(s: &str) -> Text {
+        match static_names().find(|n| *n == s) {
+            Some(n) => Text(Repr::Static(n)),
+            None => Text::new(s),
+        }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Static(s) => s,
+            Repr::Shared(s) => s,
+        }
     }
 }
 
 impl Default for Text {
     fn default() -> Text {
-        Text::new("")
+        Text(Repr::Static(""))
     }
 }
 
 impl std::ops::Deref for Text {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, o: &Text) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, o: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, o: &Text) -> std::cmp::Ordering {
+        self.as_str().cmp(o.as_str())
     }
 }
 
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -102,31 +162,31 @@ impl From<&str> for Text {
 
 impl From<String> for Text {
     fn from(s: String) -> Text {
-        Text(Arc::from(s))
+        Text(Repr::Shared(Arc::from(s)))
     }
 }
 
 impl PartialEq<str> for Text {
     fn eq(&self, o: &str) -> bool {
-        &*self.0 == o
+        self.as_str() == o
     }
 }
 
 impl PartialEq<&str> for Text {
     fn eq(&self, o: &&str) -> bool {
-        &*self.0 == *o
+        self.as_str() == *o
     }
 }
 
 impl Serialize for Text {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
-        String::deserialize(d).map(Text::from)
+        String::deserialize(d).map(|s| Text::name(&s))
     }
 }
 
@@ -671,12 +731,13 @@ impl Snapshot {
         let mut cx = Cx::new(img, opts, now);
         let mut s = Snapshot { format: SNAPSHOT_FORMAT, ..Default::default() };
         s.header = cx.header();
+        // Gs first (they fill the G cache), channels before sudogs (the channel ids).
+        s.gs = cx.gs();
         s.ms = cx.ms();
         s.ps = cx.ps();
-        s.gs = cx.gs();
-        s.sudogs = cx.sudogs();
         s.chans = cx.chans();
-        s.locks = cx.locks(&mut s.ms, &s.chans);
+        s.sudogs = cx.sudogs();
+        s.locks = cx.locks(&mut s.ms);
         s.sched = cx.sched();
         s.heap = cx.heap();
         s.damage = cx.damage;
@@ -769,14 +830,106 @@ fn wall_now() -> u64 {
 
 // --- field sets ------------------------------------------------------------
 
+/// A field resolved for reading: where one element is and how wide it is.
+/// (The decoder reads fields through this rather than `view::Rec`, so that
+/// every read inlines: decoding 100k goroutines is a few million reads.)
+#[derive(Clone, Copy, Debug)]
+struct Fx {
+    off: usize,
+    /// Bytes of one element: 1, 2, 4 or 8.
+    size: usize,
+    count: usize,
+    signed: bool,
+}
+
+/// A descriptor's field as an `Fx`; nested records (Struct) are not read directly.
+fn fx(f: FieldRef) -> Option<Fx> {
+    let (size, signed) = match f.kind {
+        Kind::U8 => (1, false),
+        Kind::U16 => (2, false),
+        Kind::U32 => (4, false),
+        Kind::I32 => (4, true),
+        Kind::U64 | Kind::Ptr | Kind::Addr => (8, false),
+        Kind::I64 => (8, true),
+        Kind::Struct => return None,
+    };
+    (f.elem_size == size).then_some(Fx { off: f.offset, size, count: f.count, signed })
+}
+
+/// The bytes of one record.
+#[derive(Clone, Copy, Debug)]
+struct R<'a>(&'a [u8]);
+
+impl R<'_> {
+    /// Element `i` of a field as u64 (signed kinds sign-extended); `None`
+    /// when the field is absent or does not fit the record.
+    #[inline]
+    fn get_at(&self, f: Fx, i: usize) -> Option<u64> {
+        if i >= f.count {
+            return None;
+        }
+        let off = f.off.checked_add(i.checked_mul(f.size)?)?;
+        let b = self.0.get(off..off.checked_add(f.size)?)?;
+        Some(match (f.size, f.signed) {
+            (8, _) => u64::from_ne_bytes(b.try_into().ok()?),
+            (4, false) => u32::from_ne_bytes(b.try_into().ok()?) as u64,
+            (4, true) => i32::from_ne_bytes(b.try_into().ok()?) as i64 as u64,
+            (2, _) => u16::from_ne_bytes(b.try_into().ok()?) as u64,
+            _ => *b.first()? as u64,
+        })
+    }
+
+    #[inline]
+    fn opt(&self, f: Option<Fx>) -> Option<u64> {
+        self.get_at(f?, 0)
+    }
+}
+
+/// A section of the image, for O(1) record access and pointer translation.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sec<'a> {
+    bytes: &'a [u8],
+    stride: u64,
+    /// Records (bytes) copied.
+    len: u64,
+    /// Address of record 0 in the target; `None` if base + offset overflows
+    /// (then no address translates into the section).
+    start: Option<u64>,
+    /// ceil(2^64 / stride), for dividing 32-bit offsets without a `div`
+    /// (Lemire, Kaser and Kurz, "Faster remainder by direct computation").
+    magic: u64,
+}
+
+impl Sec<'_> {
+    /// (n / stride, n % stride).
+    #[inline]
+    fn divmod(&self, n: u64) -> (u64, u64) {
+        if n <= u32::MAX as u64 && self.stride <= u32::MAX as u64 && self.magic != 0 {
+            let q = ((self.magic as u128 * n as u128) >> 64) as u64;
+            (q, n - q * self.stride)
+        } else {
+            (n / self.stride, n % self.stride)
+        }
+    }
+}
+
+/// ceil(2^64 / d) for 1 < d < 2^32 (0 otherwise: use plain division).
+fn div_magic(d: u64) -> u64 {
+    if d <= 1 || d > u32::MAX as u64 {
+        0
+    } else {
+        (u64::MAX / d).wrapping_add(1)
+    }
+}
+
 macro_rules! fieldset {
     ($(#[$m:meta])* $name:ident for $rec:literal { $($f:ident: $path:literal),* $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, Default)]
-        struct $name { $($f: Option<FieldRef>),* }
+        struct $name { $($f: Option<Fx>),* }
         impl $name {
             fn resolve(l: &Layout) -> $name {
-                $name { $($f: l.field_path($rec, $path)),* }
+                $name { $($f: l.field_path($rec, $path).and_then(fx)),* }
             }
         }
     };
@@ -877,7 +1030,7 @@ struct Names {
 }
 
 fn names_of(l: &Layout, name: &str) -> Vec<Text> {
-    l.enum_list(name).map(|v| v.iter().map(|s| Text::new(s)).collect()).unwrap_or_default()
+    l.enum_list(name).map(|v| v.iter().map(|s| Text::name(s)).collect()).unwrap_or_default()
 }
 
 /// A lock field in a record: its name and offset.
@@ -887,9 +1040,9 @@ struct LockField {
     offset: u64,
 }
 
-fn shifted(f: Option<FieldRef>, by: u64) -> Option<FieldRef> {
+fn shifted(f: Option<Fx>, by: u64) -> Option<Fx> {
     let f = f?;
-    Some(FieldRef { offset: f.offset.checked_add(usize::try_from(by).ok()?)?, ..f })
+    Some(Fx { off: f.off.checked_add(usize::try_from(by).ok()?)?, ..f })
 }
 
 // --- the decoder -----------------------------------------------------------
@@ -912,8 +1065,28 @@ struct Cx<'a> {
     /// Lock fields of sched, mheap and hchan records.
     sched_locks: Vec<LockField>,
     heap_locks: Vec<LockField>,
-    /// Sudog index -> (chan index, is recv) for every sudog found on a queue.
-    on_queue: HashMap<u64, (u64, bool)>,
+    /// Per sudog record: already found on a channel queue.
+    queued: Vec<bool>,
+    /// The image's sections by kind.
+    secs: [Sec<'a>; 16],
+    /// Per G record (dead ones too), filled by the G pass: its goid, stack
+    /// bounds and status, so links to Gs need no random read of the record.
+    gcache: Vec<GInfo>,
+    /// Per hchan record, filled by the channel pass: its id.
+    chan_ids: Vec<Option<u64>>,
+    /// Channels (record indices) whose lock is held, from the channel pass.
+    held_chans: Vec<u64>,
+    /// A reusable buffer for chain walks.
+    scratch: Vec<u64>,
+}
+
+/// What links to a G need from its record.
+#[derive(Clone, Copy, Debug, Default)]
+struct GInfo {
+    goid: Option<u64>,
+    lo: Option<u64>,
+    hi: Option<u64>,
+    status: Option<u32>,
 }
 
 impl<'a> Cx<'a> {
@@ -957,8 +1130,22 @@ impl<'a> Cx<'a> {
             lock_rec,
             sched_locks: Vec::new(),
             heap_locks: Vec::new(),
-            on_queue: HashMap::new(),
+            queued: Vec::new(),
+            secs: [Sec::default(); 16],
+            gcache: Vec::new(),
+            chan_ids: Vec::new(),
+            held_chans: Vec::new(),
+            scratch: Vec::new(),
         };
+        for seg in &img.segments {
+            let i = &seg.info;
+            let start = img.header.base.checked_add(i.offset);
+            if let Some(slot) = cx.secs.get_mut(i.kind as usize) {
+                let stride = i.stride.max(1);
+                *slot = Sec { bytes: &seg.bytes, stride, len: i.len, start, magic: div_magic(stride) };
+            }
+        }
+        cx.queued = vec![false; cx.seclen(SectionKind::Sudog).min(1 << 28) as usize];
         cx.sched_locks = cx.lock_fields("sched");
         cx.heap_locks = cx.lock_fields("mheap");
         let nsites = img.len(SectionKind::Site).min(1 << 24) as usize;
@@ -1022,7 +1209,7 @@ impl<'a> Cx<'a> {
         if i >= self.sites.len() {
             return None;
         }
-        let r = self.img.record(SectionKind::Site, i as u64)?;
+        let r = self.rec(SectionKind::Site, i as u64)?;
         let sf = self.f.site;
         let (off, len) = (r.opt(sf.name_off), r.opt(sf.name_len));
         let text = match (off, len) {
@@ -1043,12 +1230,56 @@ impl<'a> Cx<'a> {
 
     // --- records and pointers
 
-    fn rec(&self, kind: SectionKind, index: u64) -> Option<Rec<'a>> {
-        self.img.record(kind, index)
+    fn sec(&self, kind: SectionKind) -> Sec<'a> {
+        self.secs.get(kind as usize).copied().unwrap_or_default()
+    }
+
+    /// Records (bytes) of a section in the image.
+    fn seclen(&self, kind: SectionKind) -> u64 {
+        self.sec(kind).len
+    }
+
+    #[inline]
+    fn rec(&self, kind: SectionKind, index: u64) -> Option<R<'a>> {
+        let s = self.secs.get(kind as usize)?;
+        if index >= s.len {
+            return None;
+        }
+        let off = usize::try_from(index.checked_mul(s.stride)?).ok()?;
+        Some(R(s.bytes.get(off..off.checked_add(s.stride as usize)?)?))
+    }
+
+    /// `Image::ptr_index` in O(1): nil is `Ok(None)`, the start of a copied
+    /// record of `kind` is its index, anything else `Err(())`.
+    #[inline]
+    fn index_of(&self, kind: SectionKind, addr: u64) -> Result<Option<u64>, ()> {
+        if addr == 0 {
+            return Ok(None);
+        }
+        let s = self.secs.get(kind as usize).ok_or(())?;
+        let rel = addr.checked_sub(s.start.ok_or(())?).ok_or(())?;
+        let (q, r) = s.divmod(rel);
+        if q >= s.len || r != 0 {
+            return Err(());
+        }
+        Ok(Some(q))
     }
 
     /// The id a Link carries for a record.
     fn id_of(&self, kind: SectionKind, index: u64) -> u64 {
+        match kind {
+            SectionKind::G => {
+                if let Some(g) = self.gcache.get(index as usize) {
+                    return g.goid.unwrap_or(index);
+                }
+            }
+            SectionKind::Hchan => {
+                if let Some(c) = self.chan_ids.get(index as usize) {
+                    return c.unwrap_or(index);
+                }
+            }
+            _ => {}
+        }
         let f = match kind {
             SectionKind::G => self.f.g.goid,
             SectionKind::M => self.f.m.id,
@@ -1059,12 +1290,27 @@ impl<'a> Cx<'a> {
         self.rec(kind, index).and_then(|r| r.opt(f)).unwrap_or(index)
     }
 
+    /// What the G pass saw of G record `i` (read from the record before it ran).
+    fn ginfo(&self, i: u64) -> Option<GInfo> {
+        if let Some(g) = self.gcache.get(i as usize) {
+            return Some(*g);
+        }
+        let r = self.rec(SectionKind::G, i)?;
+        let gf = self.f.g;
+        Some(GInfo {
+            goid: r.opt(gf.goid),
+            lo: r.opt(gf.stack_lo),
+            hi: r.opt(gf.stack_hi),
+            status: r.opt(gf.atomicstatus).map(|v| v as u32),
+        })
+    }
+
     /// Translates a pointer to a record of `kind`. A pointer that does not
     /// translate is damage: torn when it points past the copied records of
     /// its section in a live capture (allocated after the copy).
     fn link(&mut self, kind: SectionKind, addr: Option<u64>, place: impl FnOnce() -> String) -> Link {
         let Some(addr) = addr else { return Link::Nil };
-        match self.img.ptr_index(kind, addr) {
+        match self.index_of(kind, addr) {
             Ok(None) => Link::Nil,
             Ok(Some(index)) => Link::Rec { index, id: self.id_of(kind, index) },
             Err(()) => {
@@ -1095,7 +1341,7 @@ impl<'a> Cx<'a> {
             if addr >= self.img.header.base && off >= s.offset && off < end && (off - s.offset) % s.stride == 0 {
                 let idx = (off - s.offset) / s.stride;
                 return (
-                    format!("pointer {addr:#x} names {kn} record {idx}, past the {} records in use", self.img.len(kind)),
+                    format!("pointer {addr:#x} names {kn} record {idx}, past the {} records in use", self.seclen(kind)),
                     true,
                 );
             }
@@ -1105,21 +1351,27 @@ impl<'a> Cx<'a> {
 
     /// Address of record `index` of `kind` in the target.
     fn rec_addr(&self, kind: SectionKind, index: u64) -> Option<u64> {
-        let s = self.img.segment(kind)?;
-        self.img.header.base.checked_add(s.info.offset)?.checked_add(index.checked_mul(s.info.stride)?)
+        let s = self.sec(kind);
+        s.start?.checked_add(index.checked_mul(s.stride)?)
     }
 
     /// Follows a chain of records of `kind` linked through `next`, from the
     /// address `start`, for at most the section's length. Returns the
     /// record indices; a bad pointer, a loop or excess length ends the walk
     /// with a damage entry.
-    fn walk(&mut self, kind: SectionKind, start: Option<u64>, next: Option<FieldRef>, place: &dyn Fn() -> String) -> Vec<u64> {
+    fn walk(&mut self, kind: SectionKind, start: Option<u64>, next: Option<Fx>, place: &dyn Fn() -> String) -> Vec<u64> {
         let mut out = Vec::new();
-        let Some(mut cur) = start else { return out };
-        let limit = self.img.len(kind);
+        self.walk_into(kind, start, next, place, &mut out);
+        out
+    }
+
+    /// `walk`, appending to `out` (which must start empty).
+    fn walk_into(&mut self, kind: SectionKind, start: Option<u64>, next: Option<Fx>, place: &dyn Fn() -> String, out: &mut Vec<u64>) {
+        let Some(mut cur) = start else { return };
+        let limit = self.seclen(kind);
         let mut seen: Option<HashSet<u64>> = None;
         loop {
-            let idx = match self.img.ptr_index(kind, cur) {
+            let idx = match self.index_of(kind, cur) {
                 Ok(None) => break,
                 Ok(Some(i)) => i,
                 Err(()) => {
@@ -1163,7 +1415,6 @@ impl<'a> Cx<'a> {
                 None => break,
             }
         }
-        out
     }
 
     fn links(&self, kind: SectionKind, idx: &[u64]) -> Vec<Link> {
@@ -1229,7 +1480,7 @@ impl<'a> Cx<'a> {
     // --- Ms
 
     fn ms(&mut self) -> Vec<MView> {
-        let n = self.img.len(SectionKind::M);
+        let n = self.seclen(SectionKind::M);
         let mf = self.f.m;
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n {
@@ -1310,7 +1561,7 @@ impl<'a> Cx<'a> {
     // --- Ps
 
     fn ps(&mut self) -> Vec<PView> {
-        let n = self.img.len(SectionKind::P);
+        let n = self.seclen(SectionKind::P);
         let pf = self.f.p;
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n {
@@ -1363,20 +1614,23 @@ impl<'a> Cx<'a> {
     // --- Gs
 
     fn gs(&mut self) -> Vec<GView> {
-        let n = self.img.len(SectionKind::G);
+        let n = self.seclen(SectionKind::G);
         let gf = self.f.g;
         let sf = self.f.sudog;
         let mut out = Vec::with_capacity(n as usize);
         let status_names = std::mem::take(&mut self.n.gstatus);
         let reason_names = std::mem::take(&mut self.n.waitreason);
+        let mut cache = Vec::with_capacity(n as usize);
         for i in 0..n {
             let Some(r) = self.rec(SectionKind::G, i) else { break };
             let status = r.opt(gf.atomicstatus).map(|v| v as u32);
+            let goid = r.opt(gf.goid);
+            let (lo, hi) = (r.opt(gf.stack_lo), r.opt(gf.stack_hi));
+            cache.push(GInfo { goid, lo, hi, status });
             let base = status.map(|s| s & !grt_table::G_SCAN);
             if !self.include_dead && matches!(base, Some(grt_table::G_DEAD) | Some(grt_table::G_IDLE)) {
                 continue;
             }
-            let goid = r.opt(gf.goid);
             let place = move || match goid {
                 Some(id) => format!("g {i} (goroutine {id})"),
                 None => format!("g {i}"),
@@ -1405,7 +1659,6 @@ impl<'a> Cx<'a> {
                 _ => None,
             };
             let waitsince = r.opt(gf.waitsince).map(|v| v as i64);
-            let (lo, hi) = (r.opt(gf.stack_lo), r.opt(gf.stack_hi));
             let sched = match (r.opt(gf.sp), r.opt(gf.pc), r.opt(gf.bp)) {
                 (Some(sp), Some(pc), Some(bp)) => Some(Context { sp, pc, bp }),
                 _ => None,
@@ -1427,7 +1680,7 @@ impl<'a> Cx<'a> {
             for &s in &waiting {
                 let back = self.rec(SectionKind::Sudog, s).and_then(|sr| sr.opt(sf.g));
                 if let Some(b) = back {
-                    if self.img.ptr_index(SectionKind::G, b) != Ok(Some(i)) {
+                    if self.index_of(SectionKind::G, b) != Ok(Some(i)) {
                         self.disagree(|| format!("{}.waiting", place()), format!("sudog {s} on its waiting list belongs to {b:#x}"));
                     }
                 }
@@ -1469,15 +1722,15 @@ impl<'a> Cx<'a> {
         }
         self.n.gstatus = status_names;
         self.n.waitreason = reason_names;
+        self.gcache = cache;
         out
     }
 
     // --- sudogs
 
     fn sudogs(&mut self) -> Vec<SudogView> {
-        let n = self.img.len(SectionKind::Sudog);
+        let n = self.seclen(SectionKind::Sudog);
         let sf = self.f.sudog;
-        let gf = self.f.g;
         let mut out = Vec::new();
         for i in 0..n {
             let Some(r) = self.rec(SectionKind::Sudog, i) else { break };
@@ -1493,10 +1746,7 @@ impl<'a> Cx<'a> {
             let waitlink = self.link(SectionKind::Sudog, r.opt(sf.waitlink), || format!("sudog {i}.waitlink"));
             let elem = r.opt(sf.elem);
             let elem_in_stack = match (elem, g.index()) {
-                (Some(e), Some(gi)) if e != 0 => self.rec(SectionKind::G, gi).and_then(|gr| {
-                    let (lo, hi) = (gr.opt(gf.stack_lo)?, gr.opt(gf.stack_hi)?);
-                    Some(e >= lo && e < hi)
-                }),
+                (Some(e), Some(gi)) if e != 0 => self.ginfo(gi).and_then(|gi| Some(e >= gi.lo? && e < gi.hi?)),
                 _ => None,
             };
             out.push(SudogView {
@@ -1518,9 +1768,15 @@ impl<'a> Cx<'a> {
     // --- channels
 
     fn chans(&mut self) -> Vec<ChanView> {
-        let n = self.img.len(SectionKind::Hchan);
+        let n = self.seclen(SectionKind::Hchan);
         let hf = self.f.hchan;
         let mut out = Vec::new();
+        let mut ids = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let Some(r) = self.rec(SectionKind::Hchan, i) else { break };
+            ids.push(r.opt(hf.id));
+        }
+        self.chan_ids = ids;
         for i in 0..n {
             let Some(r) = self.rec(SectionKind::Hchan, i) else { break };
             if r.opt(hf.inuse) == Some(0) {
@@ -1532,6 +1788,9 @@ impl<'a> Cx<'a> {
             let sendq = self.queue(i, id, &r, hf.sendq_first, hf.sendq_last, false, &mut ok);
             let key = r.opt(hf.lock_key).map(|v| v as u32);
             let lock_state = self.lock_state(key, || format!("hchan {i} lock"));
+            if matches!(lock_state, LockState::Held | LockState::Contended) {
+                self.held_chans.push(i);
+            }
             let lock_owner = self.link(SectionKind::M, r.opt(hf.lock_owner), || format!("hchan {i} lock.owner"));
             let (cap, qcount) = (r.opt(hf.dataqsiz), r.opt(hf.qcount));
             if let (Some(c), Some(q)) = (cap, qcount) {
@@ -1569,9 +1828,9 @@ impl<'a> Cx<'a> {
         &mut self,
         ci: u64,
         id: Option<u64>,
-        r: &Rec<'a>,
-        first: Option<FieldRef>,
-        last: Option<FieldRef>,
+        r: &R<'a>,
+        first: Option<Fx>,
+        last: Option<Fx>,
         recv: bool,
         ok: &mut bool,
     ) -> Vec<QueueEntry> {
@@ -1582,7 +1841,9 @@ impl<'a> Cx<'a> {
             None => format!("hchan {ci} {qn}"),
         };
         let nd = self.damage.len() + self.dropped as usize;
-        let idx = self.walk(SectionKind::Sudog, r.opt(first), sf.next, &place);
+        let mut idx = std::mem::take(&mut self.scratch);
+        idx.clear();
+        self.walk_into(SectionKind::Sudog, r.opt(first), sf.next, &place, &mut idx);
         if self.damage.len() + self.dropped as usize != nd {
             *ok = false;
         }
@@ -1604,7 +1865,7 @@ impl<'a> Cx<'a> {
             }
             let g = self.link(SectionKind::G, sr.opt(sf.g), || format!("sudog {s}.g"));
             if let Some(gi) = g.index() {
-                let st = self.rec(SectionKind::G, gi).and_then(|gr| gr.opt(self.f.g.atomicstatus));
+                let st = self.ginfo(gi).and_then(|g| g.status);
                 if let Some(st) = st {
                     if st as u32 & !grt_table::G_SCAN != grt_table::G_WAITING {
                         *ok = false;
@@ -1612,7 +1873,8 @@ impl<'a> Cx<'a> {
                     }
                 }
             }
-            if self.on_queue.insert(s, (ci, recv)).is_some() {
+            let _ = recv;
+            if std::mem::replace(self.queued.get_mut(s as usize).unwrap_or(&mut false), true) {
                 *ok = false;
                 self.corrupt(place, format!("sudog {s} is on two channel queues"));
             }
@@ -1626,6 +1888,7 @@ impl<'a> Cx<'a> {
                 self.disagree(place, format!("{qn}_last is {l:#x}, the walk ended at {want_last:#x}"));
             }
         }
+        self.scratch = idx;
         out
     }
 
@@ -1707,7 +1970,7 @@ impl<'a> Cx<'a> {
         (key, rank, state, owner)
     }
 
-    fn locks(&mut self, ms: &mut [MView], chans: &[ChanView]) -> Vec<LockView> {
+    fn locks(&mut self, ms: &mut [MView]) -> Vec<LockView> {
         let mut out: Vec<LockView> = Vec::new();
         let mut at: HashMap<u64, usize> = HashMap::new();
         let mut add = |cx: &mut Cx<'a>, out: &mut Vec<LockView>, addr: u64| -> usize {
@@ -1753,11 +2016,9 @@ impl<'a> Cx<'a> {
         // Channel locks that are held.
         let chan_locks = self.lock_fields("hchan");
         if let Some(off) = chan_locks.iter().find(|f| &*f.name == "lock").or(chan_locks.first()).map(|f| f.offset) {
-            for c in chans {
-                if matches!(c.lock_state, LockState::Held | LockState::Contended) {
-                    if let Some(a) = self.rec_addr(SectionKind::Hchan, c.index).and_then(|b| b.checked_add(off)) {
-                        add(self, &mut out, a);
-                    }
+            for ci in std::mem::take(&mut self.held_chans) {
+                if let Some(a) = self.rec_addr(SectionKind::Hchan, ci).and_then(|b| b.checked_add(off)) {
+                    add(self, &mut out, a);
                 }
             }
         }
@@ -1925,7 +2186,7 @@ impl<'a> Cx<'a> {
                 n = cap;
             }
         }
-        let arena_len = self.img.len(SectionKind::Arena);
+        let arena_len = self.seclen(SectionKind::Arena);
         if n > arena_len / 8 {
             self.corrupt(|| "mheap.allspans".into(), format!("nspan {n} does not fit the {arena_len}-byte arena"));
             n = arena_len / 8;
@@ -1942,7 +2203,7 @@ impl<'a> Cx<'a> {
             let p = u64::from_ne_bytes(ch.try_into().unwrap_or([0; 8]));
             let record = self.link(SectionKind::Span, Some(p), || format!("allspans[{pos}]"));
             let r = record.index().and_then(|i| self.rec(SectionKind::Span, i));
-            let get = |f: Option<FieldRef>| r.and_then(|r| r.opt(f));
+            let get = |f: Option<Fx>| r.and_then(|r| r.opt(f));
             let state = get(sf.state);
             let state_name = if r.is_some() {
                 self.enum_name(|n| &n.spanstate, state, || format!("span {pos}.state"))
@@ -2139,5 +2400,28 @@ impl RawTable {
     pub fn load(path: &Path) -> Result<RawTable, FileError> {
         let b = std::fs::read(path).map_err(|e| FileError::io(path, "read", e))?;
         RawTable::from_bytes(&b).map_err(|why| FileError::NotARawTable { path: path.display().to_string(), why })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_division_matches_div() {
+        let mut x: u64 = 0x9E3779B97F4A7C15;
+        for d in [2u64, 3, 7, 24, 40, 72, 96, 184, 264, 2888, 4095, 65537, u32::MAX as u64 - 1, u32::MAX as u64] {
+            let s = Sec { stride: d, magic: div_magic(d), ..Default::default() };
+            for n in [0u64, 1, d - 1, d, d + 1, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
+                assert_eq!(s.divmod(n), (n / d, n % d), "{n} / {d}");
+            }
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let n = x >> (x % 40);
+                assert_eq!(s.divmod(n), (n / d, n % d), "{n} / {d}");
+            }
+        }
     }
 }

@@ -190,6 +190,46 @@ impl Report {
     }
 }
 
+/// Sudog index -> (channel index, receive side): a dense vector when the
+/// indices are compact (always, for a decoded table), a hash map otherwise
+/// (a hand-edited snapshot file).
+enum SudogMap {
+    Dense(Vec<Option<(u64, bool)>>),
+    Sparse(HashMap<u64, (u64, bool)>),
+}
+
+impl SudogMap {
+    fn new(s: &Snapshot) -> SudogMap {
+        let max = s.chans.iter().flat_map(|c| c.recvq.iter().chain(&c.sendq)).map(|q| q.sudog).max().unwrap_or(0);
+        let n = s.sudogs.len() as u64;
+        if max <= n.saturating_mul(4).saturating_add(1024) {
+            SudogMap::Dense(vec![None; max.saturating_add(1).min(1 << 32) as usize])
+        } else {
+            SudogMap::Sparse(HashMap::new())
+        }
+    }
+
+    fn insert(&mut self, k: u64, v: (u64, bool)) {
+        match self {
+            SudogMap::Dense(d) => {
+                if let Some(slot) = d.get_mut(k as usize) {
+                    *slot = Some(v);
+                }
+            }
+            SudogMap::Sparse(m) => {
+                m.insert(k, v);
+            }
+        }
+    }
+
+    fn get(&self, k: u64) -> Option<(u64, bool)> {
+        match self {
+            SudogMap::Dense(d) => d.get(usize::try_from(k).ok()?).copied().flatten(),
+            SudogMap::Sparse(m) => m.get(&k).copied(),
+        }
+    }
+}
+
 /// Builds the wait-for report of a snapshot.
 pub fn analyze(s: &Snapshot) -> Report {
     let mut edges = Vec::new();
@@ -236,7 +276,7 @@ pub fn analyze(s: &Snapshot) -> Report {
     }
     let nthread_edges = edges.len();
     // Goroutines parked on channels.
-    let mut queue_of: HashMap<u64, (u64, bool)> = HashMap::new();
+    let mut queue_of = SudogMap::new(s);
     for c in &s.chans {
         for q in &c.recvq {
             queue_of.insert(q.sudog, (c.index, true));
@@ -250,8 +290,8 @@ pub fn analyze(s: &Snapshot) -> Report {
             continue;
         }
         for &sg in &g.waiting {
-            let (c, recv) = match queue_of.get(&sg) {
-                Some(&(c, r)) => (c, r),
+            let (c, recv) = match queue_of.get(sg) {
+                Some((c, r)) => (c, r),
                 None => match s.sudog(sg).and_then(|v| v.chan.index()) {
                     Some(c) => (c, !g.waitreason_name.as_deref().is_some_and(|r| r.contains("send"))),
                     None => continue,
