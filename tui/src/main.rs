@@ -1,5 +1,62 @@
-//! grt-tui: the command line and terminal UI over the inspector.
+//! grt-tui: the command line over the inspector: `ps`, `dump`.
+//!
+//! Every failure ends with a one-line message naming the cause and the
+//! remedy and a non-zero exit status (1 for a problem with the target, 2 for
+//! bad usage).
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Watch, dump and step the goroutines of grt programs.
+#[derive(Parser, Debug)]
+#[command(name = "grt-tui", version, about, long_about = None)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// List the grt processes you may inspect.
+    Ps,
+    /// Print every goroutine of a process in Go's SIGQUIT format.
+    Dump {
+        /// Process id of a grt program.
+        pid: i32,
+        /// Print the same content as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print Go's schedtrace line with scheddetail P, M and G lines instead.
+        #[arg(long)]
+        schedtrace: bool,
+        /// Also print every thread: idle Ms as goroutine 0 and all registers.
+        #[arg(long)]
+        threads: bool,
+        /// Read the table live without stopping the target (running
+        /// goroutines then have no stack).
+        #[arg(long)]
+        live: bool,
+        /// Go traceback level: 2 adds gp/m/mp and fp/sp/pc fields.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        level: u8,
+        /// Also save the decoded snapshot (JSON) to this file.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+    },
+}
+
 fn main() {
-    eprintln!("grt-tui: no commands yet");
-    std::process::exit(2);
+    let args = Args::parse();
+    let r = match args.cmd {
+        Cmd::Ps => cli::ps::run(),
+        Cmd::Dump { pid, json, schedtrace, threads, live, level, save } => {
+            cli::dump::run(cli::dump::Opts { pid, json, schedtrace, threads, live, level, save })
+        }
+    };
+    if let Err(e) = r {
+        eprintln!("grt-tui: {e}");
+        std::process::exit(1);
+    }
 }
