@@ -31,6 +31,11 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The per-section copy limit [`TableSource::snapshot`] uses: above the
+/// used part of any real table (2M goroutines are ~0.6 GiB of G records),
+/// and a bound on what a hostile memfd can make the inspector allocate.
+pub const MAX_SECTION: u64 = 4 << 30;
+
 /// Why a table could not be opened or read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -413,7 +418,7 @@ impl TableSource {
 
     /// Loads and decodes a live snapshot (the target keeps running).
     pub fn snapshot(&self, include_dead: bool) -> Result<Snapshot, FindError> {
-        let img = self.load_image(u64::MAX)?;
+        let img = self.load_image(MAX_SECTION)?;
         Ok(Snapshot::decode(&img, &DecodeOptions { include_dead, capture: Capture::Live, now_mono_ns: None }))
     }
 

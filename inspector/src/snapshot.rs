@@ -1148,7 +1148,9 @@ impl<'a> Cx<'a> {
         cx.queued = vec![false; cx.seclen(SectionKind::Sudog).min(1 << 28) as usize];
         cx.sched_locks = cx.lock_fields("sched");
         cx.heap_locks = cx.lock_fields("mheap");
-        let nsites = img.len(SectionKind::Site).min(1 << 24) as usize;
+        // Sites are few (one per go statement and channel creation); a
+        // hostile table could claim millions: cache the first 64k only.
+        let nsites = img.len(SectionKind::Site).min(1 << 16) as usize;
         cx.sites = vec![None; nsites];
         cx
     }
@@ -1206,9 +1208,6 @@ impl<'a> Cx<'a> {
         if let Some(Some(t)) = self.sites.get(i) {
             return t.clone();
         }
-        if i >= self.sites.len() {
-            return None;
-        }
         let r = self.rec(SectionKind::Site, i as u64)?;
         let sf = self.f.site;
         let (off, len) = (r.opt(sf.name_off), r.opt(sf.name_len));
@@ -1224,7 +1223,9 @@ impl<'a> Cx<'a> {
             }
             _ => None,
         };
-        self.sites[i] = Some(text.clone());
+        if let Some(slot) = self.sites.get_mut(i) {
+            *slot = Some(text.clone());
+        }
         text
     }
 
@@ -1338,7 +1339,7 @@ impl<'a> Cx<'a> {
         if let Some(s) = self.img.header.section(kind) {
             let off = addr.wrapping_sub(self.img.header.base);
             let end = s.offset.saturating_add(s.capacity.saturating_mul(s.stride));
-            if addr >= self.img.header.base && off >= s.offset && off < end && (off - s.offset) % s.stride == 0 {
+            if addr >= self.img.header.base && off >= s.offset && off < end && (off - s.offset).is_multiple_of(s.stride) {
                 let idx = (off - s.offset) / s.stride;
                 return (
                     format!("pointer {addr:#x} names {kn} record {idx}, past the {} records in use", self.seclen(kind)),
@@ -1503,11 +1504,10 @@ impl<'a> Cx<'a> {
             // Held locks: up to nheld entries of held[] (debug builds).
             let mut held = Vec::new();
             if let (Some(hf), Some(nh)) = (mf.held, r.opt(mf.nheld)) {
-                if nh > hf.count as u64 {
-                    if nh > 1 << 20 {
-                        self.corrupt(place, format!("nheld {nh} is implausible"));
-                    }
-                    // More locks than the array holds: the runtime stops recording.
+                // More locks than the array holds: the runtime stops
+                // recording them, but not by a million.
+                if nh > hf.count as u64 && nh > 1 << 20 {
+                    self.corrupt(place, format!("nheld {nh} is implausible"));
                 }
                 for k in 0..(nh.min(hf.count as u64)) as usize {
                     if let Some(a) = r.get_at(hf, k) {
@@ -1867,7 +1867,7 @@ impl<'a> Cx<'a> {
             if let Some(gi) = g.index() {
                 let st = self.ginfo(gi).and_then(|g| g.status);
                 if let Some(st) = st {
-                    if st as u32 & !grt_table::G_SCAN != grt_table::G_WAITING {
+                    if st & !grt_table::G_SCAN != grt_table::G_WAITING {
                         *ok = false;
                         self.disagree(place, format!("goroutine {} on the queue is not waiting (status {st:#x})", g.id().unwrap_or(0)));
                     }
@@ -2023,19 +2023,18 @@ impl<'a> Cx<'a> {
             }
         }
         // Everything an M holds or waits for.
-        for mi in 0..ms.len() {
-            let mlink = Link::Rec { index: ms[mi].index, id: ms[mi].id.map_or(ms[mi].index, |v| v as u64) };
-            if let Some(w) = ms[mi].waitlock.as_mut() {
+        for m in ms.iter_mut() {
+            let mlink = Link::Rec { index: m.index, id: m.id.map_or(m.index, |v| v as u64) };
+            if let Some(w) = m.waitlock.as_mut() {
                 let li = add(self, &mut out, w.addr);
                 w.lock = Some(li);
                 w.name = out[li].name.clone();
                 out[li].waiters.push(mlink);
             }
-            for k in 0..ms[mi].held.len() {
-                let a = ms[mi].held[k].addr;
-                let li = add(self, &mut out, a);
-                ms[mi].held[k].lock = Some(li);
-                ms[mi].held[k].name = out[li].name.clone();
+            for h in m.held.iter_mut() {
+                let li = add(self, &mut out, h.addr);
+                h.lock = Some(li);
+                h.name = out[li].name.clone();
                 let lv = &mut out[li];
                 if matches!(lv.place, LockPlace::Outside) && lv.owner.is_nil() {
                     lv.owner = mlink;
@@ -2045,11 +2044,10 @@ impl<'a> Cx<'a> {
             }
         }
         // Cross-checks: a free lock with an owner, a held one without.
-        for i in 0..out.len() {
-            let (st, owner, name) = (out[i].state, out[i].owner, out[i].name.clone());
-            if st == LockState::Free && !owner.is_nil() {
-                self.disagree(|| name.to_string(), "the lock is free but names an owner");
-            }
+        let free_owned: Vec<Text> =
+            out.iter().filter(|l| l.state == LockState::Free && !l.owner.is_nil()).map(|l| l.name.clone()).collect();
+        for name in free_owned {
+            self.disagree(|| name.to_string(), "the lock is free but names an owner");
         }
         out
     }

@@ -466,7 +466,7 @@ pub fn parked_scenario(n: u64) -> Synth {
                     s.park_select(g, &[(a, true), (b, false)]);
                     made += 1;
                 }
-                let g = s.add_g(grt_table::G_WAITING, waitreason::SLEEP as u32, file2);
+                let g = s.add_g(grt_table::G_WAITING, waitreason::SLEEP, file2);
                 let _ = g;
                 made += 1;
             }

@@ -19,7 +19,7 @@ const N: usize = 200;
 
 /// Counts of goroutines by wait reason (or status).
 fn count(s: &Snapshot, k: &str) -> usize {
-    s.count_by_state().into_iter().find(|(n, _)| n == &k).map_or(0, |x| x.1)
+    s.count_by_state().into_iter().find(|(n, _)| n == k).map_or(0, |x| x.1)
 }
 
 /// Snapshots `pid` until every goroutine of insp_parked is parked.

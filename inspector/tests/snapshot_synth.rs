@@ -43,7 +43,7 @@ fn decodes_a_busy_table() {
     assert_eq!(&*s.ms[1].role_name, "sysmon");
     // Goroutines by state.
     let by = s.count_by_state();
-    let get = |k: &str| by.iter().find(|(n, _)| n == &k).map_or(0, |x| x.1);
+    let get = |k: &str| by.iter().find(|(n, _)| n == k).map_or(0, |x| x.1);
     assert_eq!(get("running"), 2);
     assert_eq!(get("runnable"), 8);
     assert!(get("chan receive") > 100 && get("chan send") > 40 && get("select") > 10 && get("sleep") > 10, "{by:?}");
