@@ -56,6 +56,9 @@ fn measure(prefix: &str, mut load: impl FnMut() -> Image) -> Snapshot {
     stats(&format!("{prefix}_waitfor"), tw);
     stats(&format!("{prefix}_load_decode_waitfor"), tt);
     let s = last.unwrap_or_default();
+    for (name, us) in &s.taken.phases_us {
+        println!("{prefix}_decode_{}_ms_last={:.3}", name.replace('+', "_"), *us as f64 / 1e3);
+    }
     println!("{prefix}_goroutines={}", s.gs.len());
     println!("{prefix}_sudogs={}", s.sudogs.len());
     println!("{prefix}_chans={}", s.chans.len());

@@ -292,6 +292,8 @@ pub struct Taken {
     /// Time spent decoding records, and the wait-for analysis, in microseconds.
     pub decode_us: u64,
     pub waitfor_us: u64,
+    /// Decode time by phase ("g", "m+p", "chan", "sudog", "lock+sched", "heap"), in microseconds.
+    pub phases_us: Vec<(String, u64)>,
 }
 
 /// Options for [`Snapshot::decode`].
@@ -730,16 +732,28 @@ impl Snapshot {
         let now = opts.now_mono_ns.unwrap_or_else(mono_now);
         let mut cx = Cx::new(img, opts, now);
         let mut s = Snapshot { format: SNAPSHOT_FORMAT, ..Default::default() };
+        let mut phases = Vec::new();
+        let mut lap = Instant::now();
+        let mut phase = |name: &str| {
+            phases.push((name.to_string(), lap.elapsed().as_micros() as u64));
+            lap = Instant::now();
+        };
         s.header = cx.header();
         // Gs first (they fill the G cache), channels before sudogs (the channel ids).
         s.gs = cx.gs();
+        phase("g");
         s.ms = cx.ms();
         s.ps = cx.ps();
+        phase("m+p");
         s.chans = cx.chans();
+        phase("chan");
         s.sudogs = cx.sudogs();
+        phase("sudog");
         s.locks = cx.locks(&mut s.ms);
         s.sched = cx.sched();
+        phase("lock+sched");
         s.heap = cx.heap();
+        phase("heap");
         s.damage = cx.damage;
         s.damage_dropped = cx.dropped;
         let decode_us = t0.elapsed().as_micros() as u64;
@@ -751,6 +765,7 @@ impl Snapshot {
             mono_ns: now,
             decode_us,
             waitfor_us: t1.elapsed().as_micros() as u64,
+            phases_us: phases,
         };
         s
     }
