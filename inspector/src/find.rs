@@ -40,7 +40,7 @@ pub const MAX_SECTION: u64 = 4 << 30;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FindError {
-    /// /proc/<pid> does not exist.
+    /// `/proc/<pid>` does not exist.
     NoProcess { pid: i32 },
     /// The process has no `grt-status` memfd.
     NotGrt { pid: i32, command: String },
@@ -121,13 +121,13 @@ impl std::error::Error for FindError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcInfo {
     pub pid: i32,
-    /// Basename of argv[0], or /proc/<pid>/comm.
+    /// Basename of `argv[0]`, or `/proc/<pid>/comm`.
     pub command: String,
     pub uid: Option<u32>,
     pub gomaxprocs: Option<i64>,
     /// Goroutines that are not dead: the runtime's own count (sched.ngoroutines).
     pub goroutines: Option<i64>,
-    /// Threads of the process (/proc/<pid>/status).
+    /// Threads of the process (`/proc/<pid>/status`).
     pub threads: Option<u32>,
     pub uptime: Option<Duration>,
     /// Bug switches in force.
@@ -273,7 +273,11 @@ pub fn open_table(pid: i32) -> Result<TableSource, FindError> {
     if pid <= 0 {
         return Err(FindError::NoProcess { pid });
     }
-    let start = stat_of(pid).map(|s| s.0);
+    let stat = stat_of(pid);
+    if stat.is_some_and(|(_, state)| matches!(state, 'Z' | 'X' | 'x')) {
+        return Err(FindError::Exited { pid });
+    }
+    let start = stat.map(|s| s.0);
     let fds = memfd_links(pid)?;
     let command = command_of(pid);
     if fds.is_empty() {

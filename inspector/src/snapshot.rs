@@ -4,15 +4,23 @@
 //!
 //! Decoding is by field name: the descriptor blob in the table names every
 //! field, each record kind's `FieldRef`s are resolved once per snapshot
-//! ([`Fields`]) and then read per record, so a table written by an older or
+//! (`Fields`) and then read per record, so a table written by an older or
 //! newer runtime decodes as far as the fields agree and a missing field is
 //! `None`. Strings repeated per record (status names, wait reasons, creation
 //! sites) are shared [`Text`]s, interned once per snapshot.
 //!
+//! Speed: the decoder reads fields through its own inlined reader (`Fx`,
+//! `R`), translates pointers in O(1) per section with the same rule as
+//! `Image::ptr_index`, and caches what links need from G and channel records
+//! (goid, stack bounds, status, channel id) during one sequential pass, so
+//! that following a pointer never costs a random read of a large section.
+//! On 100k goroutines the cost is dominated by writing the views themselves
+//! (about 90 MB); `Taken::phases_us` says where the time went.
+//!
 //! Invariants:
 //! - [`Snapshot::decode`] never fails and never panics, whatever the image
-//!   holds. Every pointer is translated with `Image::ptr_index` and must land
-//!   on the start of a used record of the right section; every chain walk is
+//!   holds. Every pointer must land on the start of a copied record of the
+//!   right section (`Image::ptr_index`'s rule); every chain walk is
 //!   cycle-checked and bounded by the length of the section it walks; every
 //!   index, count and enum value is range-checked. What does not fit is a
 //!   [`Damage`] entry and the field shows as unknown ([`Link::Bad`], `None`,
@@ -2281,7 +2289,8 @@ pub struct RawTable {
     pub size: u64,
     pub captured_mono_ns: u64,
     pub captured_unix_ns: u64,
-    /// (table offset, bytes), sorted by offset, not overlapping.
+    /// (table offset, bytes), sorted by offset; where chunks overlap (a
+    /// hostile header's sections may), the later one wins.
     pub chunks: Vec<(u64, Vec<u8>)>,
 }
 
