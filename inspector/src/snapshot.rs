@@ -46,7 +46,7 @@ use grt_table::header::{Header, Section, SectionKind, FLAG_DEBUG, FLAG_GUARD_MAD
 use grt_table::view::{Error as ViewError, FieldRef, Image, Layout};
 use grt_table::desc::Kind;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::mem::{offset_of, size_of};
 use std::path::Path;
@@ -1101,6 +1101,9 @@ struct Cx<'a> {
     held_chans: Vec<u64>,
     /// A reusable buffer for chain walks.
     scratch: Vec<u64>,
+    /// Visit stamps of long chain walks, and the current walk's stamp.
+    stamps: Vec<u32>,
+    walk_id: u32,
 }
 
 /// What links to a G need from its record.
@@ -1159,6 +1162,8 @@ impl<'a> Cx<'a> {
             chan_ids: Vec::new(),
             held_chans: Vec::new(),
             scratch: Vec::new(),
+            stamps: Vec::new(),
+            walk_id: 0,
         };
         for seg in &img.segments {
             let i = &seg.info;
@@ -1393,7 +1398,9 @@ impl<'a> Cx<'a> {
     fn walk_into(&mut self, kind: SectionKind, start: Option<u64>, next: Option<Fx>, place: &dyn Fn() -> String, out: &mut Vec<u64>) {
         let Some(mut cur) = start else { return };
         let limit = self.seclen(kind);
-        let mut seen: Option<HashSet<u64>> = None;
+        // Loops: a linear search while the chain is short, then a stamp per
+        // record (`stamps[i] == walk` means visited in this walk).
+        let mut stamped = false;
         loop {
             let idx = match self.index_of(kind, cur) {
                 Ok(None) => break,
@@ -1405,20 +1412,19 @@ impl<'a> Cx<'a> {
                     break;
                 }
             };
-            let looped = match &mut seen {
-                Some(s) => !s.insert(idx),
-                None => {
-                    if out.contains(&idx) {
-                        true
-                    } else if out.len() >= 32 {
-                        let mut s: HashSet<u64> = out.iter().copied().collect();
-                        s.insert(idx);
-                        seen = Some(s);
-                        false
-                    } else {
-                        false
-                    }
+            let looped = if stamped {
+                !self.stamp(idx)
+            } else if out.contains(&idx) {
+                true
+            } else if out.len() >= 32 {
+                self.new_walk(limit);
+                for &k in out.iter() {
+                    self.stamp(k);
                 }
+                stamped = true;
+                !self.stamp(idx)
+            } else {
+                false
             };
             if looped {
                 let msg = format!("chain loops back to {} record {idx} after {} links", section_name(kind), out.len());
@@ -1438,6 +1444,31 @@ impl<'a> Cx<'a> {
                 Some(n) => cur = n,
                 None => break,
             }
+        }
+    }
+
+    /// Starts a stamped walk over a section of `len` records.
+    fn new_walk(&mut self, len: u64) {
+        let len = len as usize;
+        if self.stamps.len() < len {
+            self.stamps.resize(len, 0);
+        }
+        self.walk_id = self.walk_id.wrapping_add(1);
+        if self.walk_id == 0 {
+            self.stamps.iter_mut().for_each(|s| *s = 0);
+            self.walk_id = 1;
+        }
+    }
+
+    /// Marks record `i` visited in the current walk; false if it already was.
+    fn stamp(&mut self, i: u64) -> bool {
+        match self.stamps.get_mut(i as usize) {
+            Some(s) if *s == self.walk_id => false,
+            Some(s) => {
+                *s = self.walk_id;
+                true
+            }
+            None => true,
         }
     }
 
