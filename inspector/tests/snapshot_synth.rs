@@ -356,3 +356,32 @@ fn dead_goroutines_only_when_asked() {
     assert_eq!(&*with.g(g).unwrap().status_name, "dead");
     assert_eq!(with.gs.len(), without.gs.len() + 1);
 }
+
+/// A loop far down a long queue (past the short-chain check) is found, and
+/// the queue's other waiters are still listed.
+#[test]
+fn loop_in_a_long_queue() {
+    let mut s = Synth::new(128);
+    let c = s.add_chan(0, 0, 0);
+    let mut sgs = Vec::new();
+    for _ in 0..60 {
+        let g = s.add_g(grt_table::G_WAITING, 0, 0);
+        sgs.push(s.park_on_chan(g, c, true));
+    }
+    let c2 = s.add_chan(0, 0, 0);
+    for _ in 0..40 {
+        let g = s.add_g(grt_table::G_WAITING, 0, 0);
+        s.park_on_chan(g, c2, false);
+    }
+    s.set::<Sudog>(SectionKind::Sudog, sgs[59], "next", s.addr(SectionKind::Sudog, sgs[10]));
+    let snap = decode(&s.finish());
+    let d: Vec<_> = snap.damage.iter().filter(|d| d.place.contains("recvq")).collect();
+    assert!(d.iter().any(|d| d.kind == DamageKind::Corrupt && d.message == format!("chain loops back to sudog record {} after 60 links", sgs[10])), "{d:#?}");
+    let ch = snap.chan(c).unwrap();
+    assert_eq!(ch.recvq.len(), 60);
+    assert!(!ch.queues_ok);
+    // The other channel's long queue is intact.
+    let ch2 = snap.chan(c2).unwrap();
+    assert_eq!(ch2.sendq.len(), 40);
+    assert!(ch2.queues_ok);
+}
