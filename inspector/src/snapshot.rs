@@ -779,7 +779,8 @@ impl Snapshot {
     }
 
     /// Writes the snapshot as JSON.
-    pub fn save(&self, path: &Path) -> Result<(), FileError> {
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), FileError> {
+        let path = path.as_ref();
         let f = std::fs::File::create(path).map_err(|e| FileError::io(path, "create", e))?;
         let mut w = std::io::BufWriter::new(f);
         serde_json::to_writer(&mut w, self).map_err(|e| FileError::Io { path: path.display().to_string(), what: "write", error: e.to_string() })?;
@@ -787,7 +788,8 @@ impl Snapshot {
     }
 
     /// Reads a snapshot written by [`Snapshot::save`].
-    pub fn load(path: &Path) -> Result<Snapshot, FileError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Snapshot, FileError> {
+        let path = path.as_ref();
         let f = std::fs::File::open(path).map_err(|e| FileError::io(path, "open", e))?;
         let v: serde_json::Value = serde_json::from_reader(std::io::BufReader::new(f))
             .map_err(|e| FileError::NotASnapshot { path: path.display().to_string(), error: e.to_string() })?;
@@ -2446,11 +2448,13 @@ impl RawTable {
         Ok(RawTable { size, captured_mono_ns: mono, captured_unix_ns: unix, chunks })
     }
 
-    pub fn save(&self, path: &Path) -> Result<(), FileError> {
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), FileError> {
+        let path = path.as_ref();
         std::fs::write(path, self.to_bytes()).map_err(|e| FileError::io(path, "write", e))
     }
 
-    pub fn load(path: &Path) -> Result<RawTable, FileError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<RawTable, FileError> {
+        let path = path.as_ref();
         let b = std::fs::read(path).map_err(|e| FileError::io(path, "read", e))?;
         RawTable::from_bytes(&b).map_err(|why| FileError::NotARawTable { path: path.display().to_string(), why })
     }
