@@ -76,7 +76,8 @@ pub fn stop_the_world_with_sema(reason: u32) {
     s.stw_reason.store(reason, Relaxed);
     s.stopwait.store(gomaxprocs(), SeqCst);
     s.gcwaiting.store(1, SeqCst);
-    probe!(stw_gcwaiting, reason, mp.id.load(Relaxed));
+    let nsyscall = (0..gomaxprocs() as usize).filter(|&i| allp(i).status.load(SeqCst) == P_SYSCALL).count();
+    probe!(stw_gcwaiting, reason, mp.id.load(Relaxed), nsyscall);
     preemptall();
     // Stop the current P.
     let pp = r(mp.p.load(Relaxed));
@@ -142,7 +143,6 @@ pub fn start_the_world_with_sema() {
     s.gcwaiting.store(0, SeqCst);
     s.stw_reason.store(0, Relaxed);
     unlock(&s.lock);
-    probe!(starttheworld, procs);
     while !p1.is_null() {
         let pp = r(p1);
         p1 = pp.link.load(Relaxed);
@@ -160,6 +160,7 @@ pub fn start_the_world_with_sema() {
         }
     }
     proc::wakep();
+    probe!(starttheworld, procs);
 }
 
 fn p1_ptr(pp: &P) -> *mut P {

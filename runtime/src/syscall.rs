@@ -133,7 +133,8 @@ pub fn exitsyscall() {
         casgstatus(gp, G_SYSCALL, G_RUNNING);
         gp.syscallsp.set(0);
         mp.state.store(mstate::RUNNING, Relaxed);
-        proc::preempt_check();
+        // No yield here on a preemption request, as in Go: a goroutine that
+        // loops on system calls gives its P up to sysmon's retake instead.
         return;
     }
     mcall(exitsyscall0);

@@ -33,6 +33,8 @@ pub fn sysmon() -> ! {
         }
         delay = delay.min(10 * 1000);
         mp.state.store(mstate::SYSMON_SLEEP, Relaxed);
+        // A point where sysmon holds nothing: tools stop it here.
+        crate::probe!(sysmon_sleep, delay, idle);
         os::usleep(delay);
         mp.state.store(mstate::SCHEDULING, Relaxed);
         let now = crate::os::update_coarse_nanotime();
