@@ -79,6 +79,14 @@ fn main() {
     println!("synth_build_ms={:.1}", ms(t.elapsed()));
     println!("synth_table_bytes={}", bytes.len());
     let s = measure("synth", || synth::image(&bytes).expect("the synthetic table loads"));
+    let img = synth::image(&bytes).expect("the synthetic table loads");
+    let mut v = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        std::hint::black_box(grt_inspector::snapshot::stack_ranges(&img));
+        v.push(ms(t.elapsed()));
+    }
+    stats("synth_stack_ranges", v);
     let t = Instant::now();
     let json = serde_json::to_vec(&s).expect("serialize");
     println!("synth_json_ms={:.1}", ms(t.elapsed()));

@@ -2295,6 +2295,47 @@ impl<'a> Cx<'a> {
     }
 }
 
+/// A goroutine's stack as a freezer needs it (see [`stack_ranges`]).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackRange {
+    /// G record index.
+    pub index: u64,
+    pub goid: Option<u64>,
+    /// Saved context sp (parked goroutines) and system call sp.
+    pub sp: Option<u64>,
+    pub syscallsp: Option<u64>,
+    pub lo: Option<u64>,
+    pub hi: Option<u64>,
+}
+
+/// Every non-dead goroutine's stack pointers and bounds, read straight from
+/// the G records without decoding a snapshot: what a dump copies while the
+/// target is frozen (a few ms for 100k goroutines, against tens for a full
+/// decode, so the pause stays short). Values are as untrusted as the table:
+/// check them against the process's mappings before reading memory.
+pub fn stack_ranges(img: &Image) -> Vec<StackRange> {
+    let gf = GF::resolve(&img.layout);
+    let Some(seg) = img.segment(SectionKind::G) else { return Vec::new() };
+    let stride = seg.info.stride.max(1) as usize;
+    let mut out = Vec::new();
+    for (i, rec) in seg.bytes.chunks_exact(stride).enumerate() {
+        let r = R(rec);
+        let status = r.opt(gf.atomicstatus).map(|v| v as u32 & !grt_table::G_SCAN);
+        if matches!(status, Some(grt_table::G_DEAD) | Some(grt_table::G_IDLE)) {
+            continue;
+        }
+        out.push(StackRange {
+            index: i as u64,
+            goid: r.opt(gf.goid),
+            sp: r.opt(gf.sp).filter(|&v| v != 0),
+            syscallsp: r.opt(gf.syscallsp).filter(|&v| v != 0),
+            lo: r.opt(gf.stack_lo),
+            hi: r.opt(gf.stack_hi),
+        });
+    }
+    out
+}
+
 /// The short name of a section ("g", "sudog", "arena").
 pub fn section_name(k: SectionKind) -> &'static str {
     match k {

@@ -385,3 +385,18 @@ fn loop_in_a_long_queue() {
     assert_eq!(ch2.sendq.len(), 40);
     assert!(ch2.queues_ok);
 }
+
+/// The freezer's quick query agrees with the full decode.
+#[test]
+fn stack_ranges_match_the_snapshot() {
+    let mut s = synth::parked_scenario(50);
+    s.add_g(grt_table::G_DEAD, 0, 0);
+    let img = synth::image(&s.finish()).unwrap();
+    let snap = Snapshot::decode(&img, &DecodeOptions::default());
+    let ranges = grt_inspector::snapshot::stack_ranges(&img);
+    assert_eq!(ranges.len(), snap.gs.len());
+    for (r, g) in ranges.iter().zip(&snap.gs) {
+        assert_eq!((r.index, r.goid, r.lo, r.hi), (g.index, g.goid, g.stack_lo, g.stack_hi));
+        assert_eq!(r.sp, g.sched.map(|c| c.sp));
+    }
+}
