@@ -1,4 +1,5 @@
-//! grt-tui: the command line over the inspector: `ps`, `dump`.
+//! grt-tui: the command line over the inspector: `ps`, `dump`, and the
+//! interactive `attach` and `demo` (the library `grt_tui`).
 //!
 //! Every failure ends with a one-line message naming the cause and the
 //! remedy and a non-zero exit status (1 for a problem with the target, 2 for
@@ -21,6 +22,20 @@ struct Args {
 enum Cmd {
     /// List the grt processes you may inspect.
     Ps,
+    /// Watch a grt process live (without a pid: pick one from a list).
+    Attach {
+        /// Process id of a grt program.
+        pid: Option<i32>,
+        /// Screen refreshes per second (snapshots read from the table).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+        refresh_hz: u32,
+    },
+    /// Start the runtime's demo program and watch it (stopped on quit).
+    Demo {
+        /// Screen refreshes per second (snapshots read from the table).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+        refresh_hz: u32,
+    },
     /// Print every goroutine of a process in Go's SIGQUIT format.
     Dump {
         /// Process id of a grt program.
@@ -47,10 +62,16 @@ enum Cmd {
     },
 }
 
+fn ui_options(refresh_hz: u32) -> grt_tui::app::Options {
+    grt_tui::app::Options { refresh_hz, ..Default::default() }
+}
+
 fn main() {
     let args = Args::parse();
     let r = match args.cmd {
         Cmd::Ps => cli::ps::run(),
+        Cmd::Attach { pid, refresh_hz } => grt_tui::attach::attach(pid, ui_options(refresh_hz)),
+        Cmd::Demo { refresh_hz } => grt_tui::attach::demo(ui_options(refresh_hz), Vec::new()),
         Cmd::Dump { pid, json, schedtrace, threads, live, level, save } => {
             cli::dump::run(cli::dump::Opts { pid, json, schedtrace, threads, live, level, save })
         }

@@ -1,0 +1,96 @@
+//! The heap view: h.sweepgen, the allspans array (its generation, length
+//! and capacity, and the earlier arrays still referenced or freed), and
+//! every span with its state and where its sweepgen stands against the
+//! heap's; stack spans name their goroutine.
+
+use super::{facts, table, Theme};
+use crate::fmt;
+use crate::state::AppState;
+use grt_inspector::snapshot::SweepState;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row};
+
+pub fn sweep_text(s: Option<SweepState>) -> String {
+    match s {
+        Some(SweepState::NeedsSweeping) => "needs sweeping (h-2)".into(),
+        Some(SweepState::BeingSwept) => "being swept (h-1)".into(),
+        Some(SweepState::Swept) => "swept (h)".into(),
+        Some(SweepState::Stale { span, heap }) => format!("STALE: {span} vs h {heap}"),
+        None => "-".into(),
+    }
+}
+
+pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
+    let h = &st.snap.heap;
+    let nold = h.old_allspans.len().min(4) as u16;
+    let [sum, old, list] = Layout::vertical([Constraint::Length(2), Constraint::Length(nold + 1), Constraint::Min(1)]).areas(area);
+    let l1 = facts(
+        t,
+        &[
+            ("h.sweepgen", fmt::opt(h.sweepgen)),
+            ("sweepdone", fmt::yn(h.sweepdone).to_string()),
+            ("allspans", h.allspans.map_or("-".into(), |a| format!("{a:#x}"))),
+            ("gen", fmt::opt(h.allspans_gen)),
+            ("len", fmt::opt(h.nspan)),
+            ("cap", fmt::opt(h.nspancap)),
+        ],
+    );
+    let l2 = facts(
+        t,
+        &[
+            ("stacks in use", fmt::opt(h.stacks_inuse)),
+            ("stack pool", fmt::opt(h.nstackpool)),
+            ("free spans", fmt::opt(h.nfree)),
+            ("arena used", h.arena_used.map(fmt::size).unwrap_or_else(|| "-".into())),
+            ("mappings", format!("{} of {}", fmt::opt(h.mappings), fmt::opt(h.max_map_count))),
+        ],
+    );
+    buf.set_line(sum.x, sum.y, &l1, sum.width);
+    buf.set_line(sum.x, sum.y + 1, &l2, sum.width);
+    let head = if h.old_allspans.is_empty() { " earlier allspans arrays: none".to_string() } else { " earlier allspans arrays:".to_string() };
+    buf.set_stringn(old.x, old.y, head, old.width as usize, t.header_row());
+    for (i, o) in h.old_allspans.iter().take(4).enumerate() {
+        let state = if o.freed { Span::styled("freed", t.dim()) } else { Span::styled("STILL REFERENCED", t.warn()) };
+        let l = Line::from(vec![Span::raw(format!("   gen {:<4} cap {:<7} at {:#x}  ", o.gen, o.cap, o.addr)), state]);
+        buf.set_line(old.x, old.y + 1 + i as u16, &l, old.width);
+    }
+    let titles = ["POS", "BASE", "PAGES", "STATE", "SWEEPGEN", "SWEEP", "OWNER"];
+    let widths = [
+        Constraint::Length(6),
+        Constraint::Length(15),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(9),
+        Constraint::Length(24),
+        Constraint::Fill(1),
+    ];
+    let win = st.heap_cursor.window(list.height.saturating_sub(1) as usize, h.spans.len());
+    let sel = st.heap_cursor.selected.checked_sub(win.start);
+    let rows: Vec<Row> = h.spans[win]
+        .iter()
+        .map(|s| {
+            let sweep = sweep_text(s.sweep);
+            let style = match s.sweep {
+                Some(SweepState::Swept) => t.normal(),
+                Some(SweepState::Stale { .. }) => t.error(),
+                _ => t.warn(),
+            };
+            let owner = if s.owner.is_nil() { String::new() } else { format!("stack of {}", st.g_link(s.owner)) };
+            Row::new(vec![
+                Cell::from(s.pos.to_string()),
+                Cell::from(s.base.map_or("-".into(), |b| format!("{b:#x}"))),
+                Cell::from(fmt::opt(s.npages)),
+                Cell::from(s.state_name.to_string()),
+                Cell::from(fmt::opt(s.sweepgen)),
+                Cell::from(Span::styled(sweep, style)),
+                Cell::from(owner),
+            ])
+        })
+        .collect();
+    table(list, buf, t, &titles, None, &widths, rows, sel);
+    if h.spans.is_empty() {
+        super::empty(list, buf, t, "(no spans)");
+    }
+}
