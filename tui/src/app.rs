@@ -207,7 +207,8 @@ impl App {
                     s.send(Req::Stack(k, st));
                 }
             }
-            None => {}
+            // Nobody to ask (offline): say "not symbolized", not "symbolizing".
+            None => self.state.stacks.forget_pending(),
         }
     }
 
@@ -642,6 +643,9 @@ impl App {
     /// Applies one action.
     pub fn apply(&mut self, a: Action) {
         self.dirty = true;
+        // Lists must be current before a move or an open picks a row (a
+        // no-op when nothing changed).
+        self.prepare();
         if !matches!(a, Action::Say(_)) {
             self.state.message = None;
         }
@@ -740,6 +744,7 @@ impl App {
                     _ => {
                         gl.grouped = !gl.grouped;
                         gl.cursor.home();
+                        self.state.stacks_asked = None;
                     }
                 }
             }

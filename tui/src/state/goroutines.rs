@@ -61,6 +61,10 @@ pub struct Group {
     /// Positions in `snap.gs`, by goid.
     pub members: Vec<u32>,
     pub stack: Option<Arc<stacks::Stack>>,
+    /// The first member's label ("chan receive"), and how many members
+    /// have another one (same stack, different state).
+    pub label: String,
+    pub other_labels: usize,
 }
 
 /// Inputs of the last computation.
@@ -243,14 +247,18 @@ impl GoroutineList {
             for r in ordered {
                 let g = &gs[r as usize];
                 let st = stack_of(g);
+                let l = label(g);
                 let k = match st {
                     Some(s) => GroupKey::Stack(s.hash),
-                    None => GroupKey::NoStack(label(g)),
+                    None => GroupKey::NoStack(l.clone()),
                 };
                 let i = *at.entry(k.clone()).or_insert_with(|| {
-                    groups.push(Group { key: k, members: Vec::new(), stack: st.cloned() });
+                    groups.push(Group { key: k, members: Vec::new(), stack: st.cloned(), label: l.clone(), other_labels: 0 });
                     groups.len() - 1
                 });
+                if groups[i].label != l {
+                    groups[i].other_labels += 1;
+                }
                 groups[i].members.push(r);
             }
             groups.sort_by(|a: &Group, b: &Group| {

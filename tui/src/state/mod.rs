@@ -302,6 +302,8 @@ pub struct AppState {
     pub refresh_hz: u32,
     /// Titles of extension tabs, in order (`View::Extra(i)`).
     pub extra_tabs: Vec<String>,
+    /// The snapshot for which every stack was asked for (grouping).
+    pub stacks_asked: Option<u64>,
 }
 
 impl AppState {
@@ -332,6 +334,7 @@ impl AppState {
             paused: false,
             refresh_hz: 10,
             extra_tabs: Vec::new(),
+            stacks_asked: None,
         }
     }
 
@@ -378,8 +381,10 @@ impl AppState {
     pub fn prepare(&mut self) {
         let regs = &self.control.regs;
         let snap = &self.snap;
-        // Stacks the screen needs: all of them when grouping, the open one.
-        if self.goroutines.grouped {
+        // Stacks the screen needs: all of them when grouping (asked once
+        // per snapshot), the open one.
+        if self.goroutines.grouped && self.stacks_asked != Some(self.snap_gen) {
+            self.stacks_asked = Some(self.snap_gen);
             for g in &snap.gs {
                 let tid = self::m_of(snap, g).and_then(|m| m.tid);
                 if let Some((k, st)) = stacks::key_of(g, tid.and_then(|t| regs.get(&t).copied())) {

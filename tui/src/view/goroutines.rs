@@ -2,7 +2,7 @@
 
 use super::{empty, marked, table, Theme};
 use crate::fmt;
-use crate::state::{AppState, GCol, GroupKey};
+use crate::state::{stacks, AppState, GCol, GroupKey};
 use grt_inspector::snapshot::GView;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -93,16 +93,22 @@ fn render_groups(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
         .iter()
         .map(|grp| {
             let first = grp.members.first().and_then(|&p| snap.gs.get(p as usize));
-            let status = first.map(fmt::g_label).unwrap_or_default();
+            let mut status = grp.label.clone();
+            if grp.other_labels > 0 {
+                status = format!("{status} +{} other", grp.other_labels);
+            }
             let (top, at) = match (&grp.stack, &grp.key) {
                 (Some(s), _) => match s.top_user_frame() {
                     Some(f) => (f.function.clone(), format!("{}:{}", short_file(&f.file), f.line)),
                     None => ("(empty stack)".into(), String::new()),
                 },
                 (None, GroupKey::NoStack(_)) => {
-                    let why = match first {
-                        Some(g) if g.base_status == Some(grt_table::G_RUNNING) => "(running: freeze its thread)",
-                        Some(g) if g.goid.is_some_and(|_| st.stack_of(g).is_none()) && st.control.disabled.is_none() => "(symbolizing...)",
+                    let tid = first.and_then(|g| crate::state::m_of(snap, g)).and_then(|m| m.tid);
+                    let key = first.and_then(|g| stacks::key_of(g, tid.and_then(|t| st.control.regs.get(&t).copied())));
+                    let why = match (first, key) {
+                        (Some(g), None) if g.base_status == Some(grt_table::G_RUNNING) => "(running: freeze its thread)",
+                        (_, None) => "(no saved context)",
+                        (_, Some((k, _))) if st.stacks.is_pending(&k) => "(symbolizing...)",
                         _ => "(no stack)",
                     };
                     (why.into(), String::new())

@@ -1,0 +1,172 @@
+//! End to end, as a person would: the demo runs, `grt-tui attach <pid>`
+//! runs inside tmux; keys go in with `send-keys` and the screen comes back
+//! with `capture-pane`. Switch through every view, open a goroutine,
+//! freeze a thread (its M shows as frozen) and thaw it, quit; afterwards
+//! the demo is still running, untraced, and its heartbeat continues.
+//! Skipped (with a message) when tmux is not installed.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A tmux server on its own socket, killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-L").arg(&self.socket);
+        c
+    }
+
+    fn run(&self, args: &[&str]) {
+        let st = self.cmd().args(args).status().expect("run tmux");
+        assert!(st.success(), "tmux {args:?} failed");
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut a = vec!["send-keys", "-t", "e2e"];
+        a.extend_from_slice(keys);
+        self.run(&a);
+    }
+
+    fn screen(&self) -> String {
+        let o = self.cmd().args(["capture-pane", "-p", "-t", "e2e"]).output().expect("capture-pane");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `ok`; panics with the screen if not.
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if t0.elapsed() > Duration::from_secs(20) {
+                panic!("timed out waiting for {what}; the screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_text(&self, text: &str) -> String {
+        self.wait_for(text, |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").stderr(Stdio::null()).status();
+    }
+}
+
+fn tracer_of(pid: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse().ok())
+}
+
+fn thread_state(pid: i32, tid: u64) -> String {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap_or_default();
+    s.lines().find_map(|l| l.strip_prefix("State:")).unwrap_or("").trim().to_string()
+}
+
+#[test]
+fn attach_switch_views_open_freeze_thaw_quit() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run");
+        return;
+    }
+    let demo = common::example("demo");
+    let child = Command::new(&demo).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start the demo");
+    let mut kid = common::Kid(child);
+    let pid = kid.0.id() as i32;
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let out = kid.0.stdout.take().expect("piped stdout");
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(l);
+            }
+        });
+    }
+    // Wait for its first heartbeat (the runtime and its table are up).
+    let t0 = Instant::now();
+    while !lines.lock().unwrap().iter().any(|l| l.starts_with("demo: t=")) {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the demo printed no heartbeat");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let tui = env!("CARGO_BIN_EXE_grt-tui");
+    let tm = Tmux { socket: format!("grt-tui-e2e-{}-{pid}", std::process::id()) };
+    let cmd = format!("{tui} attach {pid}; echo GRT-TUI-EXIT=$?; sleep 60");
+    tm.run(&["new-session", "-d", "-s", "e2e", "-x", "160", "-y", "45", &cmd]);
+
+    // The goroutine list of the demo.
+    tm.wait_for("the goroutines view", |s| s.contains(&format!("pid {pid} demo")) && s.contains("WAITING FOR") && s.contains("demo.rs"));
+    // Every view.
+    for (key, marker) in [("2", "SCHEDTICK"), ("3", "ROLE"), ("4", "RECVQ"), ("5", "h.sweepgen"), ("6", "recent changes"), ("7", "PROBE"), ("1", "WAITING FOR")] {
+        tm.keys(&[key]);
+        tm.wait_text(marker);
+    }
+    tm.keys(&["Tab"]);
+    tm.wait_text("SCHEDTICK");
+    tm.keys(&["BTab"]);
+    tm.wait_text("WAITING FOR");
+    // Help.
+    tm.keys(&["?"]);
+    tm.wait_text("keys (? or Esc closes)");
+    tm.keys(&["Escape"]);
+    tm.wait_for("help closed", |s| !s.contains("keys (? or Esc closes)"));
+
+    // Open goroutine 27: the goroutine parked deep in a recursion.
+    tm.keys(&["/"]);
+    tm.keys(&["-l", "27"]);
+    tm.keys(&["Enter"]);
+    tm.wait_text("filter \"27\"");
+    tm.keys(&["Home", "Enter"]);
+    tm.wait_for("goroutine 27's symbolized stack", |s| s.contains("goroutine 27 [chan receive") && s.contains("demo::descend"));
+    // Its 40 frames of recursion fill the screen: scroll to the sudogs.
+    tm.keys(&["End"]);
+    let s = tm.wait_text("recvq of channel");
+    assert!(s.contains("on its own stack"), "its slot is on its stack:\n{s}");
+    assert!(s.contains("Could wake it"), "{s}");
+    tm.keys(&["Escape"]);
+    tm.wait_text("WAITING FOR");
+    tm.keys(&["Escape"]);
+    tm.wait_for("the filter cleared", |s| !s.contains("filter \"27\""));
+
+    // Freeze the sysmon thread (M1, the second row of the Ms view).
+    tm.keys(&["3"]);
+    let s = tm.wait_text("sysmon");
+    let row = s.lines().find(|l| l.contains(" sysmon ")).expect("sysmon's row").to_string();
+    let tid: u64 = row.split_whitespace().nth(1).and_then(|t| t.parse().ok()).expect("sysmon's tid");
+    tm.keys(&["Home", "j", "f"]);
+    let s = tm.wait_for("M1 frozen", |s| s.contains("M1 [F]") && s.contains("FROZEN"));
+    assert!(s.contains("ptrace attached, 1 held"), "{s}");
+    assert!(thread_state(pid, tid).starts_with('t'), "sysmon is in a tracing stop: {}", thread_state(pid, tid));
+    tm.keys(&["t"]);
+    let s = tm.wait_for("M1 thawed", |s| !s.contains("[F]") && s.contains("thawed"));
+    assert!(!s.contains("FROZEN"), "{s}");
+    assert!(!thread_state(pid, tid).starts_with('t'), "sysmon runs again: {}", thread_state(pid, tid));
+
+    // Quit: detached, the demo keeps running.
+    tm.keys(&["q"]);
+    let s = tm.wait_text("GRT-TUI-EXIT=");
+    assert!(s.contains("GRT-TUI-EXIT=0"), "grt-tui exited cleanly:\n{s}");
+    assert!(s.contains(&format!("process {pid} keeps running")), "{s}");
+    assert!(kid.0.try_wait().expect("try_wait").is_none(), "the demo is still running");
+    assert_eq!(tracer_of(pid), Some(0), "nobody traces the demo any more");
+    let before = lines.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(2500));
+    let after = lines.lock().unwrap().clone();
+    assert!(after.len() >= before + 2, "the demo's heartbeat goes on ({} -> {} lines)", before, after.len());
+    assert!(after.last().is_some_and(|l| l.starts_with("demo: t=")), "{:?}", after.last());
+    assert!(kid.0.try_wait().expect("try_wait").is_none(), "the demo is still running");
+}
