@@ -1,0 +1,180 @@
+//! Thin wrappers over the raw system calls control uses: ptrace requests,
+//! non-blocking waits, and the `/proc` files that describe threads. They
+//! return the errno so that callers can tell "thread gone" (ESRCH) from
+//! "not allowed" (EPERM).
+
+use core::ffi::c_void;
+
+pub type Errno = i32;
+
+fn errno() -> Errno {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// One ptrace request. Not for PEEK* (whose result may be -1).
+fn ptrace(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> Result<libc::c_long, Errno> {
+    // SAFETY: callers pass requests whose addr/data are integers or point
+    // at buffers of the size the request writes.
+    let r = unsafe { libc::ptrace(req, tid, addr as *mut c_void, data as *mut c_void) };
+    if r == -1 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+pub fn seize(tid: i32, options: i32) -> Result<(), Errno> {
+    ptrace(libc::PTRACE_SEIZE, tid, 0, options as usize).map(drop)
+}
+
+pub fn interrupt(tid: i32) -> Result<(), Errno> {
+    ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0).map(drop)
+}
+
+pub fn cont(tid: i32, sig: i32) -> Result<(), Errno> {
+    ptrace(libc::PTRACE_CONT, tid, 0, sig as usize).map(drop)
+}
+
+pub fn listen(tid: i32) -> Result<(), Errno> {
+    ptrace(libc::PTRACE_LISTEN, tid, 0, 0).map(drop)
+}
+
+pub fn singlestep(tid: i32, sig: i32) -> Result<(), Errno> {
+    ptrace(libc::PTRACE_SINGLESTEP, tid, 0, sig as usize).map(drop)
+}
+
+pub fn detach(tid: i32, sig: i32) -> Result<(), Errno> {
+    ptrace(libc::PTRACE_DETACH, tid, 0, sig as usize).map(drop)
+}
+
+pub fn getregs(tid: i32) -> Result<libc::user_regs_struct, Errno> {
+    // SAFETY: plain data, filled by the kernel.
+    let mut regs: libc::user_regs_struct = unsafe { core::mem::zeroed() };
+    ptrace(libc::PTRACE_GETREGS, tid, 0, &mut regs as *mut _ as usize)?;
+    Ok(regs)
+}
+
+pub fn setregs(tid: i32, regs: &libc::user_regs_struct) -> Result<(), Errno> {
+    ptrace(libc::PTRACE_SETREGS, tid, 0, regs as *const _ as usize).map(drop)
+}
+
+pub fn geteventmsg(tid: i32) -> Result<u64, Errno> {
+    let mut msg: libc::c_ulong = 0;
+    ptrace(libc::PTRACE_GETEVENTMSG, tid, 0, &mut msg as *mut _ as usize)?;
+    Ok(msg as u64)
+}
+
+pub fn getsiginfo(tid: i32) -> Result<libc::siginfo_t, Errno> {
+    // SAFETY: plain data, filled by the kernel.
+    let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
+    ptrace(libc::PTRACE_GETSIGINFO, tid, 0, &mut info as *mut _ as usize)?;
+    Ok(info)
+}
+
+/// `waitpid(tid, WNOHANG | __WALL)`: the thread's next state change, if
+/// it has one.
+pub fn wait_nohang(tid: i32) -> Result<Option<i32>, Errno> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer.
+        let r = unsafe { libc::waitpid(tid, &mut status, libc::WNOHANG | libc::__WALL) };
+        if r > 0 {
+            return Ok(Some(status));
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+pub fn gettid() -> i32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// The thread ids in `/proc/<pid>/task`.
+pub fn list_tasks(pid: i32) -> Result<Vec<i32>, Errno> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let mut v: Vec<i32> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// A field of `/proc/<pid>/status` or `/proc/<pid>/task/<tid>/status`.
+pub fn status_field(path: &str, field: &str) -> Result<Option<String>, Errno> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    Ok(text.lines().find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string())))
+}
+
+/// The tracer of a thread (`TracerPid`), 0 if none.
+pub fn tracer_of(pid: i32, tid: i32) -> Result<i32, Errno> {
+    let v = status_field(&format!("/proc/{pid}/task/{tid}/status"), "TracerPid")?;
+    Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+/// The one-letter state of `/proc/<pid>/task/<tid>/stat` ('R', 'S', 't', ...).
+pub fn task_state(pid: i32, tid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    s[s.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Whether SIGTRAP is pending for the thread itself (`SigPnd`).
+pub fn sigtrap_pending(pid: i32, tid: i32) -> bool {
+    let Ok(Some(v)) = status_field(&format!("/proc/{pid}/task/{tid}/status"), "SigPnd") else { return false };
+    u64::from_str_radix(&v, 16).is_ok_and(|m| m & (1 << (libc::SIGTRAP - 1)) != 0)
+}
+
+/// The thread's name (`comm`), if it can be read.
+pub fn comm(pid: i32, tid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok().map(|s| s.trim_end().to_string())
+}
+
+/// `pread` that fills `buf` completely or fails.
+pub fn pread_all(fd: i32, buf: &mut [u8], off: u64) -> Result<(), Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the buffer tail is valid for writes of its length.
+        let r = unsafe {
+            libc::pread(fd, buf[done..].as_mut_ptr() as *mut c_void, buf.len() - done, (off + done as u64) as i64)
+        };
+        if r < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Err(libc::EIO);
+        }
+        done += r as usize;
+    }
+    Ok(())
+}
+
+/// `pwrite` of all of `buf` or failure.
+pub fn pwrite_all(fd: i32, buf: &[u8], off: u64) -> Result<(), Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the buffer tail is valid for reads of its length.
+        let r = unsafe {
+            libc::pwrite(fd, buf[done..].as_ptr() as *const c_void, buf.len() - done, (off + done as u64) as i64)
+        };
+        if r < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Err(libc::EIO);
+        }
+        done += r as usize;
+    }
+    Ok(())
+}
