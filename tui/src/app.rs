@@ -233,11 +233,15 @@ impl App {
         if let Some(s) = &self.sampler {
             let mut latest = None;
             let mut gone = None;
+            let mut table_exit = None;
             for m in s.drain() {
                 match m {
                     Sample::Snap(s) => latest = Some(s),
                     Sample::Error(e) => self.state.error(format!("reading the table: {e}")),
-                    Sample::Gone(e) => gone = Some(e),
+                    Sample::Gone(e, code) => {
+                        gone = Some(e);
+                        table_exit = code;
+                    }
                 }
             }
             if let Some(s) = latest {
@@ -253,7 +257,7 @@ impl App {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 self.control_events();
-                self.target_gone();
+                self.target_gone(table_exit);
                 self.dirty = true;
             }
         }
@@ -345,14 +349,16 @@ impl App {
     }
 
     /// The target is gone: say how it ended, keep the last state.
-    fn target_gone(&mut self) {
+    fn target_gone(&mut self, table_exit: Option<u32>) {
         let pid = self.state.target.pid;
         let text = if let Some(s) = &self.exit_status {
             s.clone()
         } else if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait()) {
             format!("process {pid} {st}")
-        } else if self.state.snap.header.exiting {
-            format!("process {pid} exited with status {} (from its status table)", self.state.snap.header.exit_code)
+        } else if let Some(st) = zombie_status(pid) {
+            format!("process {pid} {st}")
+        } else if let Some(code) = table_exit.or(self.state.snap.header.exiting.then_some(self.state.snap.header.exit_code)) {
+            format!("process {pid} exited with status {code} (from its status table)")
         } else {
             format!("process {pid} exited (status unknown)")
         };
@@ -958,4 +964,18 @@ fn copy_stacks(pid: i32, snap: &Snapshot, regs: &[(i32, grt_inspector::control::
         copy(sp, top);
     }
     out
+}
+
+/// The exit status of a process that is a zombie (its parent has not
+/// reaped it yet): field 52 of /proc/<pid>/stat, a waitpid status word.
+fn zombie_status(pid: i32) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state).
+    if f.first() != Some(&"Z") {
+        return None;
+    }
+    let w: i32 = f.get(52 - 3)?.parse().ok()?;
+    Some(grt_inspector::control::ExitStatus::from_wait(w).to_string())
 }

@@ -27,7 +27,7 @@ pub fn dur(ns: u64) -> String {
 /// Bytes, short: "512", "12K", "1.5M", "1M", "3G".
 pub fn size(b: u64) -> String {
     fn unit(b: u64, u: u64, s: &str) -> String {
-        if b % u == 0 || b / u >= 10 {
+        if b.is_multiple_of(u) || b / u >= 10 {
             format!("{}{s}", b / u)
         } else {
             format!("{:.1}{s}", b as f64 / u as f64)

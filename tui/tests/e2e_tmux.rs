@@ -170,3 +170,35 @@ fn attach_switch_views_open_freeze_thaw_quit() {
     assert!(after.last().is_some_and(|l| l.starts_with("demo: t=")), "{:?}", after.last());
     assert!(kid.0.try_wait().expect("try_wait").is_none(), "the demo is still running");
 }
+
+#[test]
+fn target_exit_is_shown_and_the_last_state_kept() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run");
+        return;
+    }
+    let demo = common::example("demo");
+    // The demo exits (status 0) after its heartbeat at t=2s.
+    let child = Command::new(&demo).arg("2").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start the demo");
+    let kid = common::Kid(child);
+    let pid = kid.0.id() as i32;
+    let t0 = Instant::now();
+    while grt_inspector::find::open_table(pid).and_then(|s| s.load_image(64 << 10)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the demo did not start its runtime");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tui = env!("CARGO_BIN_EXE_grt-tui");
+    let tm = Tmux { socket: format!("grt-tui-e2e-exit-{}-{pid}", std::process::id()) };
+    let cmd = format!("{tui} attach {pid}; echo GRT-TUI-EXIT=$?; sleep 60");
+    tm.run(&["new-session", "-d", "-s", "e2e", "-x", "160", "-y", "45", &cmd]);
+    tm.wait_text("WAITING FOR");
+    let s = tm.wait_text("TARGET GONE");
+    assert!(s.contains(&format!("process {pid} exited with status 0")), "{s}");
+    assert!(s.contains("demo.rs"), "the last goroutines stay readable:\n{s}");
+    tm.keys(&["3"]);
+    tm.wait_text("ROLE");
+    tm.keys(&["q"]);
+    let s = tm.wait_text("GRT-TUI-EXIT=");
+    assert!(s.contains("GRT-TUI-EXIT=0"), "{s}");
+    drop(kid);
+}

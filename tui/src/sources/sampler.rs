@@ -16,8 +16,18 @@ pub enum Sample {
     Snap(Box<Snapshot>),
     /// Reading failed but the process is alive (a transient problem).
     Error(FindError),
-    /// The process is gone (exited, or its pid was reused).
-    Gone(FindError),
+    /// The process is gone (exited, or its pid was reused), with the exit
+    /// status its runtime wrote into the table on the way out, if it did.
+    Gone(FindError, Option<u32>),
+}
+
+/// The exit status in the table's header, read through the memfd we still
+/// hold open (it outlives the process while we do).
+fn exit_code(src: &TableSource) -> Option<u32> {
+    let mut b = vec![0u8; std::mem::size_of::<grt_table::Header>()];
+    src.read_at(0, &mut b).ok()?;
+    let h = grt_table::view::HeaderInfo::parse(&b).ok()?;
+    h.exiting.then_some(h.exit_code)
 }
 
 pub struct Sampler {
@@ -52,7 +62,7 @@ fn run(src: TableSource, tx: SyncSender<Sample>, stop: Arc<AtomicBool>, period: 
             Ok(s) => Sample::Snap(Box::new(s)),
             Err(e) => {
                 if matches!(e, FindError::Exited { .. } | FindError::NoProcess { .. }) || !src.alive() {
-                    let _ = tx.send(Sample::Gone(e));
+                    let _ = tx.send(Sample::Gone(e, exit_code(&src)));
                     return;
                 }
                 Sample::Error(e)

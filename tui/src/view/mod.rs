@@ -273,7 +273,8 @@ fn status_line(st: &AppState, t: &Theme, a: Rect, buf: &mut Buffer) {
 
 /// A table of the visible rows: a header row with the sort column marked,
 /// then `rows` (already cut to the window), `sel` the selected row among
-/// them.
+/// them. (Eight arguments, all of them different parts of one table.)
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn table(
     area: Rect,
     buf: &mut Buffer,
