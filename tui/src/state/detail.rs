@@ -79,8 +79,15 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
         fact("locked to", st.m_label(g.lockedm));
     }
 
-    // Sudogs.
-    for &si in &g.waiting {
+    // Sudogs: G.waiting, and sudogs that name it but are not on that list
+    // (semaphore waiters).
+    let mut sids: Vec<u64> = g.waiting.clone();
+    for sv in &snap.sudogs {
+        if sv.g.index() == Some(g.index) && !sids.contains(&sv.index) {
+            sids.push(sv.index);
+        }
+    }
+    for &si in &sids {
         let Some(sv) = snap.sudog(si) else {
             d.sudogs.push(format!("sudog {si}: not in the snapshot (damaged link)"));
             continue;
@@ -113,7 +120,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
 
     // What it waits for, and who could wake it.
     let goid = g.goid;
-    for &si in &g.waiting {
+    for &si in &sids {
         let Some(sv) = snap.sudog(si) else { continue };
         if let Some(&(ci, recv)) = st.derived.sudog_queue.get(&si) {
             let Some(c) = snap.chan(ci) else { continue };
@@ -153,7 +160,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
         }
     }
     match g.base_status {
-        Some(grt_table::G_WAITING) if g.waiting.is_empty() => {
+        Some(grt_table::G_WAITING) if sids.is_empty() => {
             let r = g.waitreason_name.as_deref().unwrap_or("");
             match r {
                 "sleep" => {

@@ -346,6 +346,7 @@ impl AppState {
         self.timeline.push(if self.snap_gen == 0 { None } else { Some(&prev) }, &s);
         self.derived = Derived::new(&s);
         self.snap_gen += 1;
+        self.stacks.tick = self.snap_gen;
         self.stacks.trim(s.gs.len());
     }
 

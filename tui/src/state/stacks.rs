@@ -51,13 +51,22 @@ pub struct Stack {
     pub note: Option<String>,
     /// Hash of the frames (functions and lines): equal stacks group together.
     pub hash: u64,
+    /// The walk reached the bottom of a goroutine (`goroutine_main`)
+    /// without an error. A live walk can go wrong when the goroutine runs
+    /// while its stack is read; an incomplete stack is asked for again
+    /// later (see [`StackCache::want`]).
+    pub complete: bool,
 }
+
+/// Snapshots after which an incomplete stack is asked for again.
+pub const RETRY_AFTER: u64 = 10;
 
 impl Stack {
     pub fn new(frames: Vec<Frame>, note: Option<String>) -> Stack {
         let mut h = DefaultHasher::new();
         frames.hash(&mut h);
-        Stack { hash: h.finish(), frames, note }
+        let complete = note.is_none() && frames.last().is_some_and(|f| f.function == "grt::proc::goroutine_main");
+        Stack { hash: h.finish(), frames, note, complete }
     }
 
     /// The innermost frame that is not the runtime's (what the goroutine's
@@ -104,6 +113,10 @@ pub fn key_of(g: &GView, thread_regs: Option<(u64, u64, u64)>) -> Option<(StackK
 #[derive(Debug, Default)]
 pub struct StackCache {
     map: HashMap<StackKey, Arc<Stack>>,
+    /// The tick at which each incomplete stack arrived.
+    incomplete: HashMap<StackKey, u64>,
+    /// Advanced once per snapshot by the state.
+    pub tick: u64,
     pending: HashSet<StackKey>,
     wanted: Vec<(StackKey, Start)>,
     pub gen: u64,
@@ -128,13 +141,23 @@ impl StackCache {
 
     pub fn insert(&mut self, k: StackKey, s: Arc<Stack>) {
         self.pending.remove(&k);
+        if s.complete {
+            self.incomplete.remove(&k);
+        } else {
+            self.incomplete.insert(k, self.tick);
+        }
         self.map.insert(k, s);
         self.gen += 1;
     }
 
-    /// Asks for a stack (once per key).
+    /// Asks for a stack: once per key, and again now and then while what
+    /// came back is incomplete (the old one is shown meanwhile).
     pub fn want(&mut self, k: StackKey, st: Start) {
-        if !self.map.contains_key(&k) && self.pending.insert(k) {
+        let retry = self.incomplete.get(&k).is_some_and(|&t| self.tick >= t + RETRY_AFTER);
+        if (!self.map.contains_key(&k) || retry) && self.pending.insert(k) {
+            if retry {
+                self.incomplete.insert(k, self.tick);
+            }
             self.wanted.push((k, st));
         }
     }
@@ -156,7 +179,40 @@ impl StackCache {
     pub fn trim(&mut self, live: usize) {
         if self.map.len() > 4 * live + 4096 {
             self.map.clear();
+            self.incomplete.clear();
             self.gen += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(f: &str) -> Frame {
+        Frame { function: f.into(), file: "x.rs".into(), line: 1, inlined: false }
+    }
+
+    #[test]
+    fn asked_once_and_retried_only_when_incomplete() {
+        let mut c = StackCache::default();
+        let k = StackKey { goid: 7, generation: 1, pc: 0x10, sp: 0x20 };
+        let st = Start::Parked { sp: 0x20, pc: 0x10, bp: 0 };
+        c.want(k, st);
+        c.want(k, st);
+        assert_eq!(c.take_wanted().len(), 1, "asked once while pending");
+        // A torn live walk: incomplete.
+        c.insert(k, Arc::new(Stack::new(vec![frame("?")], None)));
+        c.want(k, st);
+        assert!(c.take_wanted().is_empty(), "not again at once");
+        c.tick += RETRY_AFTER;
+        c.want(k, st);
+        assert_eq!(c.take_wanted().len(), 1, "asked again later");
+        assert!(c.get(&k).is_some(), "the old stack is shown meanwhile");
+        c.insert(k, Arc::new(Stack::new(vec![frame("app::f"), frame("grt::proc::goroutine_main")], None)));
+        c.tick += 100;
+        c.want(k, st);
+        assert!(c.take_wanted().is_empty(), "a complete stack is final");
+        assert!(c.get(&k).unwrap().complete);
     }
 }

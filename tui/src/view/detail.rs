@@ -59,7 +59,7 @@ pub fn lines(st: &AppState, goid: u64, t: &Theme) -> (String, Vec<Line<'static>>
             out.push(Line::raw(format!("  {i}")));
         }
     };
-    section(&mut out, "Sudogs (G.waiting)", &d.sudogs, "none");
+    section(&mut out, "Sudogs", &d.sudogs, "none");
     section(&mut out, "Waits for", &d.waits_for, "nothing: it is not blocked");
     section(&mut out, "Could wake it", &d.wakers, "-");
     if !d.same_stack.is_empty() {
