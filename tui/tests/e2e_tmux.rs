@@ -156,6 +156,27 @@ fn attach_switch_views_open_freeze_thaw_quit() {
     assert!(!s.contains("FROZEN"), "{s}");
     assert!(!thread_state(pid, tid).starts_with('t'), "sysmon runs again: {}", thread_state(pid, tid));
 
+    // Freeze it again and arm a probe that every scheduling thread hits
+    // (grt:acquirep, the first of the list), then quit while threads are
+    // held: quitting detaches, restores every probe byte, and all runs.
+    tm.keys(&["f"]);
+    tm.wait_for("M1 frozen again", |s| s.contains("M1 [F]"));
+    tm.keys(&["7"]);
+    tm.wait_text("grt:acquirep");
+    tm.keys(&["Home", "Enter"]);
+    tm.wait_for("grt:acquirep armed", |s| s.lines().any(|l| l.starts_with("grt:acquirep") && l.contains("ARMED")));
+    let syms = grt_symbols::ProcessSymbols::load(pid).expect("the demo's symbols");
+    let sites: Vec<u64> = syms.probes().expect("probes").iter().filter(|p| p.provider == "grt").map(|p| p.address).collect();
+    assert!(!sites.is_empty());
+    let byte_at = |addr: u64| {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(format!("/proc/{pid}/mem")).expect("open the demo's memory");
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, addr).expect("read a probe site");
+        b[0]
+    };
+    assert!(sites.iter().any(|&a| byte_at(a) == 0xcc), "an armed probe site holds int3");
+
     // Quit: detached, the demo keeps running.
     tm.keys(&["q"]);
     let s = tm.wait_text("GRT-TUI-EXIT=");
@@ -163,6 +184,10 @@ fn attach_switch_views_open_freeze_thaw_quit() {
     assert!(s.contains(&format!("process {pid} keeps running")), "{s}");
     assert!(kid.0.try_wait().expect("try_wait").is_none(), "the demo is still running");
     assert_eq!(tracer_of(pid), Some(0), "nobody traces the demo any more");
+    for &a in &sites {
+        assert_eq!(byte_at(a), 0x90, "probe site {a:#x} is a nop again");
+    }
+    assert!(!thread_state(pid, tid).starts_with('t'), "sysmon runs: {}", thread_state(pid, tid));
     let before = lines.lock().unwrap().len();
     std::thread::sleep(Duration::from_millis(2500));
     let after = lines.lock().unwrap().clone();
