@@ -15,7 +15,13 @@
 //! - `exit CODE MS`: exits with CODE after MS milliseconds.
 //! - `signals`: counts SIGUSR1 in a handler; "usr1 <n>" and exit 0 once
 //!   one arrived (exit 1 after 20 s without).
-//! - `wait`: goroutines parked on a channel and a timer; runs until killed.
+//! - `wait`: goroutines parked on a channel and a timer; after "ready",
+//!   "sem <address>" names a u16 the tests use as a probe semaphore.
+//!   Runs until killed.
+//! - `overflow`: after "go", a goroutine overflows its stack (SIGSEGV in
+//!   the guard, "fatal error: stack overflow", exit 2).
+//! - `trap`: after "go", raises SIGTRAP (not a probe: the runtime reports
+//!   "unexpected SIGTRAP" and the process dies of it).
 //! - `threads N`: N goroutines loop in blocking system calls, so the
 //!   runtime keeps about N+3 threads; runs until killed.
 //! - `newthreads N`: after "go", N goroutines loop in blocking system
@@ -28,20 +34,25 @@
 //!   channels for S seconds; then "pingpong <round trips>" and exit 0.
 use grt::Chan;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 static USR1: AtomicU64 = AtomicU64::new(0);
+/// A stand-in semaphore for the tests (the runtime's probes have none).
+static SEMAPHORE: AtomicU16 = AtomicU16::new(0);
 
 fn ready() {
     println!("ready {}", std::process::id());
     let _ = std::io::stdout().flush();
 }
 
+/// Blocks (the thread, holding its P) until a line arrives on stdin. Not
+/// through `grt::syscall`: its `entersyscall` probe would fire after
+/// "ready", racing with a test that counts that probe from "go" on.
 fn wait_go() {
     let mut line = String::new();
-    let _ = grt::syscall(|| std::io::stdin().read_line(&mut line));
+    let _ = std::io::stdin().read_line(&mut line);
 }
 
 fn arg(i: usize, default: u64) -> u64 {
@@ -69,8 +80,25 @@ fn main() {
                 grt::time::sleep(Duration::from_millis(50));
             });
             ready();
+            println!("sem {:#x}", &SEMAPHORE as *const AtomicU16 as usize);
+            let _ = std::io::stdout().flush();
             grt::time::sleep(Duration::from_secs(3600));
             drop(c);
+        }
+        "overflow" => {
+            ready();
+            wait_go();
+            let c = Chan::<u64>::new(0);
+            let c2 = c.clone();
+            grt::go(move || c2.send(recurse(0)));
+            c.recv();
+        }
+        "trap" => {
+            ready();
+            wait_go();
+            // SAFETY: raise has no memory preconditions.
+            unsafe { libc::raise(libc::SIGTRAP) };
+            grt::time::sleep(Duration::from_secs(10));
         }
         "threads" => {
             for _ in 0..arg(2, 14) {
@@ -117,6 +145,15 @@ fn main() {
             std::process::exit(64);
         }
     })
+}
+
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    let pad = std::hint::black_box([n; 64]);
+    if n == u64::MAX {
+        return pad[0];
+    }
+    recurse(n + 1) + pad[1]
 }
 
 fn spin(n: u64) {

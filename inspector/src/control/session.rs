@@ -734,23 +734,21 @@ impl Session {
                 Some(t) => t.to_vec(),
                 None => self.threads.keys().copied().collect(),
             };
-            let mut waiting = None;
-            for tid in list {
-                let Some(t) = self.threads.get(&tid) else { continue };
-                if t.stopped.is_some() || (t.exiting && tid != self.pid) {
-                    continue;
-                }
-                if t.exiting {
-                    continue; // an exiting leader is reaped only after the others
-                }
-                self.collect(tid)?;
-                self.check_alive()?;
-                if let Some(t) = self.threads.get(&tid) {
-                    if t.stopped.is_none() && !t.exiting {
-                        waiting.get_or_insert(tid);
-                    }
+            for &tid in &list {
+                // Exiting threads never stop again (an exiting leader is
+                // reaped only after all the others): nothing to wait for.
+                if self.threads.get(&tid).is_some_and(|t| t.stopped.is_none() && !t.exiting) {
+                    self.collect(tid)?;
+                    self.check_alive()?;
                 }
             }
+            // Collecting may have found new threads (clone stops): they
+            // count too when waiting for every thread.
+            let pending = |tid: &i32| self.threads.get(tid).is_some_and(|t| t.stopped.is_none() && !t.exiting);
+            let waiting = match tids {
+                Some(_) => list.iter().copied().find(pending),
+                None => self.threads.keys().copied().find(pending),
+            };
             let Some(tid) = waiting else { return Ok(()) };
             let now = Instant::now();
             if now >= deadline {
