@@ -20,8 +20,8 @@
 //!   Runs until killed.
 //! - `overflow`: after "go", a goroutine overflows its stack (SIGSEGV in
 //!   the guard, "fatal error: stack overflow", exit 2).
-//! - `trap`: after "go", raises SIGTRAP (not a probe: the runtime reports
-//!   "unexpected SIGTRAP" and the process dies of it).
+//! - `trap`: after "go", raises SIGTRAP (not at a probe: the runtime
+//!   reports "unexpected SIGTRAP"), then "trapped" and exit 0.
 //! - `threads N`: N goroutines loop in blocking system calls, so the
 //!   runtime keeps about N+3 threads; runs until killed.
 //! - `newthreads N`: after "go", N goroutines loop in blocking system
@@ -98,7 +98,8 @@ fn main() {
             wait_go();
             // SAFETY: raise has no memory preconditions.
             unsafe { libc::raise(libc::SIGTRAP) };
-            grt::time::sleep(Duration::from_secs(10));
+            grt::time::sleep(Duration::from_millis(100));
+            println!("trapped");
         }
         "threads" => {
             for _ in 0..arg(2, 14) {

@@ -699,14 +699,20 @@ impl Session {
 
     // ---- freeze and thaw ----
 
-    /// Sends `PTRACE_INTERRUPT` to a thread that is not held and has none
-    /// pending.
+    /// Sends `PTRACE_INTERRUPT` to a thread that is not held. Sent even if
+    /// one may be pending: a pending trap can be dropped by the kernel (an
+    /// exec clears it), and a second request while one is pending still
+    /// gives one stop.
     fn send_interrupt(&mut self, tid: i32) -> Result<()> {
         let t = self.threads.get_mut(&tid).expect("known thread");
-        if t.stopped.is_some() || t.interrupt_pending || t.exiting || t.first_stop_pending {
+        if t.stopped.is_some() || t.exiting || t.first_stop_pending {
             return Ok(());
         }
-        match sys::interrupt(tid) {
+        let r = sys::interrupt(tid);
+        if trace_enabled() {
+            eprintln!("grt-ctl: pid {} interrupt {tid}: {r:?}", self.pid);
+        }
+        match r {
             Ok(()) => {
                 t.interrupt_pending = true;
                 Ok(())
@@ -759,6 +765,19 @@ impl Session {
                 std::thread::yield_now();
                 continue;
             }
+            // Every 100 ms, ask the threads that should stop again.
+            if rounds % 10 == 0 && op != "finish a single step" {
+                let late: Vec<i32> = match tids {
+                    Some(_) => list.iter().copied().filter(pending).collect(),
+                    None => self.threads.keys().copied().filter(pending).collect(),
+                };
+                for tid in late {
+                    if self.threads[&tid].want_frozen {
+                        self.send_interrupt(tid)?;
+                    }
+                }
+            }
+            rounds += 1;
             hub.wait_change(seen, &never, 0, deadline.min(now + Duration::from_millis(10)));
         }
     }
