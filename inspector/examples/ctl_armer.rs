@@ -41,7 +41,8 @@ fn main() {
         let r = match value("--sem") {
             Some(sem) if i == 0 => {
                 let sem = u64::from_str_radix(sem.trim_start_matches("0x"), 16).expect("sem address");
-                let mut p = s.probes().unwrap().iter().find(|p| p.provider == "grt" && p.name == *name).cloned().unwrap();
+                let mut p =
+                    s.probes().unwrap().iter().find(|p| p.provider == "grt" && p.name == *name).cloned().unwrap();
                 p.semaphore = sem;
                 s.arm(&p).map(|id| vec![id])
             }
@@ -68,7 +69,7 @@ fn main() {
             Ok(Some(Event::ProbeHit(h))) => {
                 hits += 1;
                 let _ = s.thaw(h.tid);
-                if hits % 50 == 0 {
+                if hits.is_multiple_of(50) {
                     println!("hits {hits}");
                     let _ = std::io::stdout().flush();
                 }

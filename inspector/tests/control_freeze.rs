@@ -234,3 +234,30 @@ fn thread_names_come_from_the_caller_or_comm() {
     }
     assert_eq!(th.len(), tids.len());
 }
+
+#[test]
+fn an_exited_thread_is_reported_and_remembered() {
+    let _s = serial();
+    let mut kid = target(&["threadexit"], &[]);
+    let mut s = Session::attach(kid.pid).unwrap();
+    kid.go();
+    let mut new = Vec::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < end, "no thread exit");
+        match s.wait_event(Duration::from_millis(50)).unwrap() {
+            Some(Event::NewThread { tid, .. }) => new.push(tid),
+            Some(Event::ThreadExited { tid, status }) => {
+                assert!(new.contains(&tid), "an exit of a thread we never saw created: {tid} not in {new:?}");
+                assert_eq!(status, grt_inspector::control::ExitStatus::Code(0));
+                assert_eq!(s.thread_state(tid).unwrap(), ThreadState::Exited(status));
+                assert!(!s.tids().contains(&tid));
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(pump_until_line(&mut s, &kid, "joined", Duration::from_secs(5)).is_some());
+    assert_eq!(s.tids(), tasks(kid.pid));
+    s.detach().unwrap();
+}

@@ -37,7 +37,9 @@ fn sigkill_with_armed_probes(hold: bool) {
     let st = a.wait_exit(Duration::from_secs(5)).expect("armer gone");
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(libc::SIGKILL));
     // The target goes on and finishes correctly.
-    let done = kid.line_starting("done ", Duration::from_secs(120)).unwrap_or_else(|| panic!("no done line: {}", kid.stderr()));
+    let done = kid
+        .line_starting("done ", Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("no done line: {}", kid.stderr()));
     let st = kid.wait_exit(Duration::from_secs(10)).expect("target exit");
     assert_eq!(st.code(), Some(0), "{done} {}", kid.stderr());
     assert_eq!(field(&done, "syscalls"), loopers * calls);
@@ -80,7 +82,11 @@ fn sigterm_with_exit_handlers_restores_every_site() {
     assert_eq!(read_sem(), 1);
     a.signal(libc::SIGTERM);
     let st = a.wait_exit(Duration::from_secs(5)).expect("armer gone");
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(libc::SIGTERM), "died of SIGTERM, as without handlers");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&st),
+        Some(libc::SIGTERM),
+        "died of SIGTERM, as without handlers"
+    );
     for &s in &sites {
         assert_eq!(byte_at(kid.pid, s), 0x90, "site {s:#x} not restored");
     }

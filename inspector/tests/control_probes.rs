@@ -163,7 +163,8 @@ fn detach_restores_every_byte_and_the_target_finishes_correctly() {
     for &a in &sites {
         assert_eq!(byte_at(kid.pid, a), 0x90, "probe site {a:#x} not restored");
     }
-    let done = kid.line_starting("done ", Duration::from_secs(60)).unwrap_or_else(|| panic!("no done line: {}", kid.stderr()));
+    let done =
+        kid.line_starting("done ", Duration::from_secs(60)).unwrap_or_else(|| panic!("no done line: {}", kid.stderr()));
     let st = kid.wait_exit(Duration::from_secs(10)).expect("exit");
     assert_eq!(st.code(), Some(0), "{done} {}", kid.stderr());
     assert_eq!(field(&done, "repairs"), 0, "a trap of ours reached the target after detach");

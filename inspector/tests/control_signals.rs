@@ -164,7 +164,9 @@ fn detach_in_a_group_stop_leaves_it_stopped() {
     let mut s = Session::attach(kid.pid).unwrap();
     kid.signal(libc::SIGSTOP);
     let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end && !s.tids().iter().all(|&t| matches!(s.thread_state(t), Ok(ThreadState::GroupStopped(_)))) {
+    while Instant::now() < end
+        && !s.tids().iter().all(|&t| matches!(s.thread_state(t), Ok(ThreadState::GroupStopped(_))))
+    {
         let _ = s.wait_event(Duration::from_millis(20)).unwrap();
     }
     s.detach().unwrap();

@@ -27,6 +27,8 @@
 //! - `newthreads N`: after "go", N goroutines loop in blocking system
 //!   calls, so the runtime starts new threads; after 500 ms "threads
 //!   <count>" and then runs until killed.
+//! - `threadexit`: after "go", starts a plain thread that ends at once,
+//!   joins it, prints "joined" and runs until killed.
 //! - `hot`: after "go", one goroutine calls `grt::syscall(|| ())` in a
 //!   loop (a probe hit per call when `entersyscall` is armed); every 100
 //!   ms "calls <n>". Runs until killed.
@@ -122,6 +124,14 @@ fn main() {
             grt::time::sleep(Duration::from_millis(500));
             let n = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0);
             println!("threads {n}");
+            let _ = std::io::stdout().flush();
+            grt::time::sleep(Duration::from_secs(3600));
+        }
+        "threadexit" => {
+            ready();
+            wait_go();
+            let _ = grt::syscall(|| std::thread::spawn(|| ()).join());
+            println!("joined");
             let _ = std::io::stdout().flush();
             grt::time::sleep(Duration::from_secs(3600));
         }

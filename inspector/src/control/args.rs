@@ -75,11 +75,12 @@ impl From<libc::user_regs_struct> for Regs {
 
 /// The 64-bit registers by number in the order of the 16 general ones
 /// (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8..r15), then rip.
-const NAMES64: [&str; 17] =
-    ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip"];
+const NAMES64: [&str; 17] = [
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip",
+];
 const NAMES32: [&str; 17] = [
-    "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d",
-    "eip",
+    "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d",
+    "r15d", "eip",
 ];
 const NAMES16: [&str; 16] =
     ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"];
@@ -102,8 +103,8 @@ impl Regs {
 
     fn by_index(&self, i: usize) -> u64 {
         [
-            self.rax, self.rcx, self.rdx, self.rbx, self.rsp, self.rbp, self.rsi, self.rdi, self.r8, self.r9,
-            self.r10, self.r11, self.r12, self.r13, self.r14, self.r15, self.rip,
+            self.rax, self.rcx, self.rdx, self.rbx, self.rsp, self.rbp, self.rsi, self.rdi, self.r8, self.r9, self.r10,
+            self.r11, self.r12, self.r13, self.r14, self.r15, self.rip,
         ][i]
     }
 
@@ -249,7 +250,8 @@ mod tests {
 
     #[test]
     fn decodes_registers_constants_and_memory() {
-        let r = Regs { rax: 0x1122_3344_5566_7788, rdi: 0xffff_ffff_ffff_fffe, r9: 7, rbp: 0x1000, ..Default::default() };
+        let r =
+            Regs { rax: 0x1122_3344_5566_7788, rdi: 0xffff_ffff_ffff_fffe, r9: 7, rbp: 0x1000, ..Default::default() };
         check("8@%rax 8@%rdi", &r, &[0x1122_3344_5566_7788, 0xffff_ffff_ffff_fffe]);
         check("-4@%edi 4@%edi", &r, &[(-2i64) as u64, 0xffff_fffe]);
         check("8@%r9 1@%al 1@%ah 2@%r9w", &r, &[7, 0x88, 0x77, 7]);

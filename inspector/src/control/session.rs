@@ -95,6 +95,8 @@ pub enum ThreadState {
     AtProbe(ProbeId),
     /// In a group-stop (SIGSTOP and friends), held or listening.
     GroupStopped(i32),
+    /// Gone (reaped), with its exit status.
+    Exited(ExitStatus),
 }
 
 /// One thread of the process.
@@ -127,22 +129,42 @@ pub struct ProbeHit {
 pub enum Event {
     ProbeHit(ProbeHit),
     /// An asynchronous `interrupt` completed: the thread is held.
-    ThreadStopped { tid: i32 },
+    ThreadStopped {
+        tid: i32,
+    },
     /// A thread was created (`parent` is known when its creator's clone
     /// stop was seen first). It is running, or held if the session is
     /// frozen.
-    NewThread { tid: i32, parent: Option<i32> },
-    ThreadExited { tid: i32, status: ExitStatus },
+    NewThread {
+        tid: i32,
+        parent: Option<i32>,
+    },
+    ThreadExited {
+        tid: i32,
+        status: ExitStatus,
+    },
     /// The process is gone; every later call returns
     /// `Error::ProcessExited`.
-    ProcessExited { pid: i32, status: ExitStatus },
+    ProcessExited {
+        pid: i32,
+        status: ExitStatus,
+    },
     /// A signal is being delivered to the thread (passed through).
-    SignalDelivered { tid: i32, signal: i32 },
+    SignalDelivered {
+        tid: i32,
+        signal: i32,
+    },
     /// The thread entered a group-stop (SIGSTOP, SIGTSTP, ...).
-    GroupStop { tid: i32, signal: i32 },
+    GroupStop {
+        tid: i32,
+        signal: i32,
+    },
     /// The process called execve; armed probes are gone with the old
     /// image.
-    Exec { pid: i32, former_tid: i32 },
+    Exec {
+        pid: i32,
+        former_tid: i32,
+    },
 }
 
 /// Wakes a session's `wait_event` from any thread (it returns `Ok(None)`).
@@ -221,6 +243,8 @@ pub struct Session {
     detached: bool,
     default_frozen: bool,
     names: HashMap<i32, String>,
+    /// Threads reaped so far (the most recent few thousand).
+    gone: HashMap<i32, ExitStatus>,
     probes: Option<Vec<Probe>>,
     poke: Arc<AtomicU64>,
     _not_send: PhantomData<*mut ()>,
@@ -286,6 +310,7 @@ impl Session {
             detached: false,
             default_frozen: false,
             names: HashMap::new(),
+            gone: HashMap::new(),
             probes: None,
             poke: Arc::new(AtomicU64::new(0)),
             _not_send: PhantomData,
@@ -392,12 +417,19 @@ impl Session {
     /// Every traced thread with its name and state.
     pub fn threads(&self) -> Result<Vec<ThreadInfo>> {
         self.check_alive()?;
-        Ok(self.threads.iter().map(|(&tid, t)| ThreadInfo { tid, name: self.thread_name(tid), state: t.state() }).collect())
+        Ok(self
+            .threads
+            .iter()
+            .map(|(&tid, t)| ThreadInfo { tid, name: self.thread_name(tid), state: t.state() })
+            .collect())
     }
 
-    /// One thread's state.
+    /// One thread's state (`Exited` for a thread reaped recently).
     pub fn thread_state(&self, tid: i32) -> Result<ThreadState> {
-        Ok(self.thread(tid)?.state())
+        match self.thread(tid) {
+            Err(Error::NoSuchThread { .. }) if self.gone.contains_key(&tid) => Ok(ThreadState::Exited(self.gone[&tid])),
+            r => Ok(r?.state()),
+        }
     }
 
     // ---- the event pump ----
@@ -425,7 +457,8 @@ impl Session {
             }
             // Wake up every 100 ms anyway: a missed wake-up costs latency,
             // never a hang.
-            let (pid, poked) = hub.wait_change(seen, &self.poke, seen_poke, deadline.min(now + Duration::from_millis(100)));
+            let (pid, poked) =
+                hub.wait_change(seen, &self.poke, seen_poke, deadline.min(now + Duration::from_millis(100)));
             if poked {
                 return Ok(None);
             }
@@ -492,6 +525,10 @@ impl Session {
             self.mem = None;
             self.events.push_back(Event::ProcessExited { pid: self.pid, status });
         } else if self.threads.remove(&tid).is_some() {
+            if self.gone.len() >= 4096 {
+                self.gone.clear();
+            }
+            self.gone.insert(tid, status);
             self.events.push_back(Event::ThreadExited { tid, status });
         }
     }
@@ -520,7 +557,8 @@ impl Session {
             // A new thread whose first stop came before its creator's
             // clone stop.
             let want_frozen = self.default_frozen;
-            self.threads.insert(tid, Thread { first_stop_pending: true, announced: true, want_frozen, ..Thread::default() });
+            self.threads
+                .insert(tid, Thread { first_stop_pending: true, announced: true, want_frozen, ..Thread::default() });
             self.events.push_back(Event::NewThread { tid, parent: None });
         }
         let t = self.threads.get_mut(&tid).expect("thread just inserted");
@@ -553,10 +591,11 @@ impl Session {
                 if let Ok(child) = sys::geteventmsg(tid) {
                     let child = child as i32;
                     let want_frozen = self.default_frozen;
-                    let c = self
-                        .threads
-                        .entry(child)
-                        .or_insert_with(|| Thread { first_stop_pending: true, want_frozen, ..Thread::default() });
+                    let c = self.threads.entry(child).or_insert_with(|| Thread {
+                        first_stop_pending: true,
+                        want_frozen,
+                        ..Thread::default()
+                    });
                     if !c.announced {
                         c.announced = true;
                         self.events.push_back(Event::NewThread { tid: child, parent: Some(tid) });
@@ -765,14 +804,16 @@ impl Session {
                 std::thread::yield_now();
                 continue;
             }
-            // Every 100 ms, ask the threads that should stop again.
-            if rounds % 10 == 0 && op != "finish a single step" {
+            // Every 100 ms, ask the threads that should stop again (not a
+            // thread in a single step: its step is the stop we wait for).
+            if rounds.is_multiple_of(10) {
                 let late: Vec<i32> = match tids {
                     Some(_) => list.iter().copied().filter(pending).collect(),
                     None => self.threads.keys().copied().filter(pending).collect(),
                 };
                 for tid in late {
-                    if self.threads[&tid].want_frozen {
+                    let t = &self.threads[&tid];
+                    if t.want_frozen && !t.stepping {
                         self.send_interrupt(tid)?;
                     }
                 }
@@ -913,7 +954,8 @@ impl Session {
 
     /// Arms every site of the runtime's probe `grt:<name>`.
     pub fn arm_named(&mut self, name: &str, on_hit: OnHit) -> Result<Vec<ProbeId>> {
-        let sites: Vec<Probe> = self.probes()?.iter().filter(|p| p.provider == "grt" && p.name == name).cloned().collect();
+        let sites: Vec<Probe> =
+            self.probes()?.iter().filter(|p| p.provider == "grt" && p.name == name).cloned().collect();
         if sites.is_empty() {
             return Err(Error::NoSuchProbe { pid: self.pid });
         }
@@ -990,11 +1032,7 @@ impl Session {
     /// resumed as usual.
     pub fn disarm(&mut self, id: ProbeId) -> Result<()> {
         self.check_alive()?;
-        let a = self
-            .armed
-            .get_mut(id.0 as usize)
-            .and_then(|a| a.take())
-            .ok_or(Error::ProbeNotArmed { addr: 0 })?;
+        let a = self.armed.get_mut(id.0 as usize).and_then(|a| a.take()).ok_or(Error::ProbeNotArmed { addr: 0 })?;
         self.by_addr.remove(&a.probe.address);
         let mut r = self.unpatch(a.byte_slot, a.probe.address, patch::Kind::Byte, NOP as u64);
         if let Some(s) = a.sem_slot {

@@ -92,7 +92,9 @@ impl Drop for Kid {
 pub fn target(args: &[&str], env: &[(&str, &str)]) -> Kid {
     let bin = example("grt", "ctl_target");
     let kid = spawn(&bin, args, env);
-    let line = kid.line(Duration::from_secs(20)).unwrap_or_else(|| panic!("no ready line from ctl_target {args:?}: {}", kid.stderr()));
+    let line = kid
+        .line(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no ready line from ctl_target {args:?}: {}", kid.stderr()));
     assert_eq!(line, format!("ready {}", kid.pid), "{}", kid.stderr());
     kid
 }
