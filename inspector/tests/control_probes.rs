@@ -280,3 +280,55 @@ fn semaphores_are_counted_up_and_down() {
     assert_eq!(read_sem(), 0);
     assert_eq!(byte_at(kid.pid, ps[1].address), 0x90);
 }
+
+#[test]
+fn single_steps_run_into_an_armed_probe_without_executing_int3() {
+    let _s = serial();
+    let mut kid = target(&["hot"], &[("GRT_MAXPROCS", "1")]);
+    kid.go();
+    assert!(kid.line_starting("calls ", Duration::from_secs(5)).is_some());
+    let mut s = Session::attach(kid.pid).unwrap();
+    let ids = s.arm_named("entersyscall", OnHit::Hold).unwrap();
+    let sites: HashSet<u64> = s.armed().iter().map(|a| a.2).collect();
+    // A thread held just past the probe...
+    let end = Instant::now() + Duration::from_secs(10);
+    let h = loop {
+        assert!(Instant::now() < end, "no hit");
+        if let Some(Event::ProbeHit(h)) = s.wait_event(Duration::from_millis(100)).unwrap() {
+            break h;
+        }
+    };
+    let tid = h.tid;
+    assert_eq!(s.regs(tid).unwrap().rip, h.address + 1);
+    // ...is stepped around its loop until it is at the probe again. The
+    // step over the probe reports the hit and moves past the nop.
+    let mut steps = 0;
+    loop {
+        let pc = s.regs(tid).unwrap().rip;
+        let npc = s.step(tid).unwrap();
+        steps += 1;
+        assert!(steps < 200_000, "never came back to the probe");
+        if sites.contains(&pc) {
+            assert_eq!(npc, pc + 1);
+            match s.pending_events().pop() {
+                Some(Event::ProbeHit(h2)) => {
+                    assert_eq!((h2.tid, h2.address), (tid, pc));
+                    assert!(ids.contains(&h2.probe));
+                }
+                other => panic!("no hit reported for the step over the probe: {other:?}"),
+            }
+            assert_eq!(
+                s.thread_state(tid).unwrap(),
+                ThreadState::AtProbe(s.armed().iter().find(|a| a.2 == pc).unwrap().0)
+            );
+            break;
+        }
+    }
+    s.thaw(tid).unwrap();
+    // The target goes on, and no trap of ours reached it.
+    s.detach().unwrap();
+    let a: u64 = kid.line_starting("calls ", Duration::from_secs(5)).unwrap()[6..].parse().unwrap();
+    let b: u64 = kid.line_starting("calls ", Duration::from_secs(5)).unwrap()[6..].parse().unwrap();
+    assert!(b > a);
+    assert!(!kid.stderr().contains("SIGTRAP"), "{}", kid.stderr());
+}
