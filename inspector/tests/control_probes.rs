@@ -304,8 +304,8 @@ fn single_steps_run_into_an_armed_probe_without_executing_int3() {
     // step over the probe reports the hit and moves past the nop.
     let mut steps = 0;
     loop {
-        let pc = s.regs(tid).unwrap().rip;
-        let npc = s.step(tid).unwrap();
+        let pc = s.regs(tid).unwrap_or_else(|e| panic!("{e}: {}", kid.stderr())).rip;
+        let npc = s.step(tid).unwrap_or_else(|e| panic!("{e}: {}", kid.stderr()));
         steps += 1;
         assert!(steps < 200_000, "never came back to the probe");
         if sites.contains(&pc) {

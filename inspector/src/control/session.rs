@@ -167,7 +167,8 @@ pub enum Event {
     },
 }
 
-/// Wakes a session's `wait_event` from any thread (it returns `Ok(None)`).
+/// Wakes a session's `wait_event` from any thread: the current call, or
+/// else the next one, returns `Ok(None)`.
 #[derive(Debug, Clone)]
 pub struct WakeHandle {
     poke: Arc<AtomicU64>,
@@ -247,6 +248,8 @@ pub struct Session {
     gone: HashMap<i32, ExitStatus>,
     probes: Option<Vec<Probe>>,
     poke: Arc<AtomicU64>,
+    /// The poke count the last wake-up took.
+    seen_poke: u64,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -313,6 +316,7 @@ impl Session {
             gone: HashMap::new(),
             probes: None,
             poke: Arc::new(AtomicU64::new(0)),
+            seen_poke: 0,
             _not_send: PhantomData,
         };
         waiter::hub();
@@ -443,7 +447,13 @@ impl Session {
         }
         self.check_alive()?;
         let hub = waiter::hub();
-        let seen_poke = self.poke.load(Relaxed);
+        // A wake-up that came since the last one was taken ends this call
+        // at once, however early it came.
+        let seen_poke = self.seen_poke;
+        if self.poke.load(Relaxed) != seen_poke {
+            self.seen_poke = self.poke.load(Relaxed);
+            return Ok(None);
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let seen = hub.generation();
@@ -460,6 +470,7 @@ impl Session {
             let (pid, poked) =
                 hub.wait_change(seen, &self.poke, seen_poke, deadline.min(now + Duration::from_millis(100)));
             if poked {
+                self.seen_poke = self.poke.load(Relaxed);
                 return Ok(None);
             }
             if pid > 0 && self.owns(pid) {
@@ -638,7 +649,9 @@ impl Session {
             Err(libc::ESRCH) => return Ok(true), // killed meanwhile; the reap follows
             Err(e) => return Err(Error::Ptrace { op: "GETSIGINFO", tid, errno: e }),
         };
-        if was_stepping && info.si_code == libc::TRAP_TRACE {
+        // A step ends with TRAP_TRACE, or TRAP_BRKPT when the stepped
+        // instruction was `syscall` (x86 reports the step at syscall exit).
+        if was_stepping && (info.si_code == libc::TRAP_TRACE || info.si_code == libc::TRAP_BRKPT) {
             self.hold_or_resume(tid, Stop::Step)?;
             return Ok(true);
         }
