@@ -75,9 +75,10 @@ pub fn stop_the_world_with_sema(reason: u32) {
     lock(&s.lock);
     s.stw_reason.store(reason, Relaxed);
     s.stopwait.store(gomaxprocs(), SeqCst);
+    let seq = s.stw_seq.fetch_add(1, SeqCst) + 1;
     s.gcwaiting.store(1, SeqCst);
     let nsyscall = (0..gomaxprocs() as usize).filter(|&i| allp(i).status.load(SeqCst) == P_SYSCALL).count();
-    probe!(stw_gcwaiting, reason, mp.id.load(Relaxed), nsyscall);
+    probe!(stw_gcwaiting, reason, mp.id.load(Relaxed), nsyscall, seq);
     preemptall();
     // Stop the current P.
     let pp = r(mp.p.load(Relaxed));
@@ -141,6 +142,7 @@ pub fn start_the_world_with_sema() {
     }
     let mut p1 = procresize(procs);
     s.gcwaiting.store(0, SeqCst);
+    let seq = s.stw_seq.fetch_add(1, SeqCst) + 1;
     s.stw_reason.store(0, Relaxed);
     unlock(&s.lock);
     while !p1.is_null() {
@@ -160,7 +162,7 @@ pub fn start_the_world_with_sema() {
         }
     }
     proc::wakep();
-    probe!(starttheworld, procs);
+    probe!(starttheworld, procs, seq);
 }
 
 fn p1_ptr(pp: &P) -> *mut P {

@@ -81,7 +81,7 @@ pub fn entersyscall() {
     if sched().gcwaiting.load(SeqCst) != 0 {
         entersyscall_gcwait();
     }
-    probe!(entersyscall, gp.goid.load(Relaxed), pp.id.load(Relaxed), mp.id.load(Relaxed));
+    probe!(entersyscall, gp.goid.load(Relaxed), pp.id.load(Relaxed), mp.id.load(Relaxed), sched().stw_seq.load(SeqCst));
 }
 
 /// The world is being stopped: give our P to stopTheWorld right away.
@@ -89,8 +89,9 @@ pub fn entersyscall() {
 fn entersyscall_gcwait() {
     let mp = curm();
     let pp = r(mp.oldp.load(Relaxed));
-    probe!(entersyscall_gcwait, mp.id.load(Relaxed), pp.id.load(Relaxed));
     let s = sched();
+    // Which stop-the-world this thread saw (the one that set gcwaiting).
+    probe!(entersyscall_gcwait, mp.id.load(Relaxed), pp.id.load(Relaxed), s.stw_seq.load(SeqCst));
     lock(&s.lock);
     let mut took = 0u64;
     if s.stopwait.load(SeqCst) > 0 && pp.status.compare_exchange(P_SYSCALL, P_GCSTOP, SeqCst, SeqCst).is_ok() {

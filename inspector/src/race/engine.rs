@@ -41,6 +41,20 @@ impl std::fmt::Display for EngineError {
 
 impl std::error::Error for EngineError {}
 
+/// `GRT_RACE_TRACE=1` logs every event the engine handles to stderr.
+fn trace_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("GRT_RACE_TRACE").is_some())
+}
+
+macro_rules! trace {
+    ($($a:tt)*) => {
+        if trace_on() {
+            eprintln!("[race] {}", format!($($a)*));
+        }
+    };
+}
+
 fn err<T>(msg: impl Into<String>) -> Result<T, EngineError> {
     Err(EngineError(msg.into()))
 }
@@ -143,9 +157,18 @@ pub struct Engine {
     names: HashMap<i32, String>,
     /// Probes armed (Hold) by name: the current step's and the next one's.
     armed: HashMap<String, Vec<ProbeId>>,
-    /// Held hits of the next step's probe that arrived after the current
-    /// step matched, oldest first: the next step takes them before waiting.
+    /// Held hits of later steps' probes, oldest first: a step takes them
+    /// before waiting (see `queue_ahead`).
     pending: Vec<crate::control::ProbeHit>,
+    /// Per step k: the variables step k-1 would have saved from recent
+    /// instances of its probe that did not match it. A hit for step k that
+    /// matches its conditions under one of these belongs to such a stale
+    /// instance and is released.
+    stale: HashMap<usize, Vec<HashMap<String, u64>>>,
+    /// `hold` rules in force: (probe, conditions with values resolved).
+    holds: Vec<(String, Vec<(usize, u64)>)>,
+    /// Threads held by a `hold` rule.
+    hold_held: HashSet<i32>,
 }
 
 impl Engine {
@@ -186,6 +209,9 @@ impl Engine {
             names: HashMap::new(),
             armed: HashMap::new(),
             pending: Vec::new(),
+            stale: HashMap::new(),
+            holds: Vec::new(),
+            hold_held: HashSet::new(),
         };
         e.wait_ready()?;
         e.check_probes()?;
@@ -324,12 +350,15 @@ impl Engine {
     fn side_event(&mut self, ev: Event, log: &mut Vec<String>) {
         match ev {
             Event::ProbeHit(h) => {
+                if self.take_by_hold(&h) {
+                    return;
+                }
                 if self.expect_probes.contains(&h.probe) {
                     self.expect_hits.push((h.name.clone(), h.tid));
                     log.push(format!("{} reached probe {} (expected)", self.thread_name(h.tid), h.name));
                 }
-                if h.held && self.is_armed(&h.name) && self.lookahead_probe().as_deref() == Some(h.name.as_str()) {
-                    self.pending.push(h); // waits for the next step
+                if h.held && self.ahead_step_of(&h.name).is_some() {
+                    let _ = self.queue_ahead(h, 0); // waits for a later step
                 } else if h.held && !self.held.contains(&h.tid) {
                     let _ = self.ctl().thaw(h.tid);
                 }
@@ -356,6 +385,17 @@ impl Engine {
         let mut log = Vec::new();
         if last {
             self.arm_expectations(&mut log)?;
+        }
+        // Arm every probe this step waits on before any of its actions run
+        // (a `thaw x` followed by `run x to p` must not let x pass p unseen),
+        // after the look-ahead ones, the furthest first.
+        for q in self.lookahead_probes().into_iter().rev() {
+            self.arm(&q, step.line)?;
+        }
+        for a in step.actions.iter().rev() {
+            if let Action::Run { probe, .. } = &a.item {
+                self.arm(probe, a.line)?;
+            }
         }
         for a in &step.actions {
             self.action(a, &mut log)?;
@@ -385,9 +425,25 @@ impl Engine {
             Action::ThawAll => {
                 self.held.clear();
                 self.pending.clear();
+                self.holds.clear();
+                self.hold_held.clear();
                 self.disarm_all();
                 self.ctl().thaw_all().map_err(|e| EngineError(format!("{file}:{line}: thaw all: {e}")))?;
                 log.push("thawed every thread".into());
+            }
+            Action::Hold { probe, conds } => {
+                let mut resolved = Vec::new();
+                for c in conds {
+                    let v = self.value(&c.value).ok_or_else(|| EngineError(format!("{file}:{line}: variable not set")))?;
+                    resolved.push((c.arg, v));
+                }
+                self.arm(probe, line)?;
+                let desc: Vec<String> = resolved.iter().map(|(a, v)| format!("arg{a} == {v}")).collect();
+                log.push(format!(
+                    "holding every thread that reaches probe {probe}{}",
+                    if desc.is_empty() { String::new() } else { format!(" with {}", desc.join(" and ")) }
+                ));
+                self.holds.push((probe.clone(), resolved));
             }
             Action::Pause(d) => {
                 let end = Instant::now() + *d;
@@ -398,14 +454,15 @@ impl Engine {
                 }
             }
             Action::Run { who, probe, conds, actor, saves } => {
-                self.arm(probe, line)?;
-                // Look ahead: arm the next step's first probe now, so that a
-                // thread reaching it right after this step's match is held
-                // there and not missed (see `pending`).
-                let lookahead = self.lookahead_probe();
-                if let Some(q) = &lookahead {
-                    self.arm(q, line)?;
+                // Look ahead: arm the probes of the next steps that any thread
+                // may satisfy, so a thread reaching one right after this
+                // step's match (microseconds later, before the engine could
+                // react) is held there; see `queue_ahead`. The furthest first:
+                // a probe is never armed while the ones after it are not.
+                for q in self.lookahead_probes().into_iter().rev() {
+                    self.arm(&q, line)?;
                 }
+                self.arm(probe, line)?;
                 let only = match who {
                     Who::Any => None,
                     Who::Actor(x) => {
@@ -420,10 +477,11 @@ impl Engine {
                 let fits = |e: &Engine, h: &crate::control::ProbeHit| {
                     h.name == *probe && only.is_none_or(|t| t == h.tid) && e.matches(conds, &h.args)
                 };
-                // A hit queued while the previous step finished?
+                // A hit queued earlier, while previous steps ran?
                 let mut hit = None;
                 if let Some(i) = self.pending.iter().position(|h| fits(self, h)) {
                     hit = Some(self.pending.remove(i));
+                    trace!("step {} takes queued {probe} tid {}", self.next + 1, hit.as_ref().unwrap().tid);
                 }
                 // Queued hits of this probe that do not fit are released.
                 let stale: Vec<i32> = self.pending.iter().filter(|h| h.name == *probe).map(|h| h.tid).collect();
@@ -432,9 +490,21 @@ impl Engine {
                     let _ = self.ctl().thaw(t);
                 }
                 let deadline = Instant::now() + self.script.timeout;
+                // Liveness: a hit queued for a later step may hold a thread
+                // that holds what this step's thread needs (a lock). Those
+                // hits are optional (another instance will come), so after a
+                // while without this step matching they are let go.
+                let mut valve = Instant::now() + Self::PENDING_PATIENCE;
                 let hit = match hit {
                     Some(h) => h,
                     None => loop {
+                        if Instant::now() >= valve && !self.pending.is_empty() {
+                            for h in std::mem::take(&mut self.pending) {
+                                trace!("release queued {} tid {} args {:?} (this step is stuck; they may block it)", h.name, h.tid, h.args);
+                                let _ = self.ctl().thaw(h.tid);
+                            }
+                            valve = Instant::now() + Self::PENDING_PATIENCE;
+                        }
                         let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                             let who = match who {
                                 Who::Any => "no thread".to_string(),
@@ -447,13 +517,31 @@ impl Engine {
                                 self.where_threads_are()
                             ));
                         };
-                        match self.ctl().next_event(left) {
+                        let ev = self.ctl().next_event(left.min(Duration::from_millis(50)));
+                        if let Some(Event::ProbeHit(h)) = &ev {
+                            trace!("step {} wants {probe}: hit {} tid {} args {:?} pending {}", self.next + 1, h.name, h.tid, h.args, self.pending.len());
+                        }
+                        match ev {
                             Some(Event::ProbeHit(h)) if self.is_armed(&h.name) => {
                                 if fits(self, &h) {
                                     break h;
                                 }
-                                // Not this step's thread, or an early hit of
-                                // the next step's probe: let it go.
+                                if self.take_by_hold(&h) {
+                                    continue;
+                                }
+                                if h.name == *probe {
+                                    // Another instance of this step's probe went
+                                    // by: hits of the next step from that
+                                    // instance are stale.
+                                    self.note_stale(self.next, &h);
+                                } else if h.held && self.ahead_step_of(&h.name).is_some() {
+                                    // A later step's probe, reached before this
+                                    // step matched: ptrace may report stops out of
+                                    // order, so keep it until the steps before it
+                                    // have matched and its conditions can tell.
+                                    self.queue_ahead(h, line)?;
+                                    continue;
+                                }
                                 if h.held && !self.held.contains(&h.tid) {
                                     let _ = self.ctl().thaw(h.tid);
                                 }
@@ -480,19 +568,18 @@ impl Engine {
                         self.vars.insert(v.clone(), val);
                     }
                 }
-                // This step's probe is done unless the next step waits on it too.
-                if lookahead.as_deref() != Some(probe.as_str()) {
+                // Now that this step's variables are known, release queued
+                // hits that cannot satisfy the next step.
+                self.prune_pending();
+                // This step's probe is done unless a later step waits on it too.
+                if self.ahead_step_of(probe).is_none() {
                     self.disarm(probe);
                 }
-                // Collect what raced with the match: hits of the next step's
-                // probe stay held and queued; anything else is released.
+                // Collect what raced with the match.
                 while let Some(ev) = self.ctl().next_event(Duration::from_millis(2)) {
                     match ev {
-                        Event::ProbeHit(h) if lookahead.as_deref() == Some(h.name.as_str()) && h.held => self.pending.push(h),
-                        Event::ProbeHit(h) if self.is_armed(&h.name) || h.name == *probe => {
-                            if h.held && !self.held.contains(&h.tid) {
-                                let _ = self.ctl().thaw(h.tid);
-                            }
+                        Event::ProbeHit(h) if h.held && self.ahead_step_of(&h.name).is_some() && !self.holds.iter().any(|(p, _)| *p == h.name) => {
+                            self.queue_ahead(h, line)?
                         }
                         ev => self.side_event(ev, log),
                     }
@@ -510,13 +597,149 @@ impl Engine {
         Ok(())
     }
 
-    /// The probe of the first `run` of the step after the current one.
-    fn lookahead_probe(&self) -> Option<String> {
-        let next = self.script.steps.get(self.next + 1)?;
-        next.actions.iter().find_map(|a| match &a.item {
-            Action::Run { probe, .. } => Some(probe.clone()),
+    /// Whether a held hit falls under a `hold` rule; if so, keeps it held.
+    fn take_by_hold(&mut self, h: &crate::control::ProbeHit) -> bool {
+        let hit = self.holds.iter().any(|(p, conds)| *p == h.name && conds.iter().all(|(a, v)| h.args.get(*a) == Some(v)));
+        if hit && h.held {
+            trace!("hold {} tid {} args {:?} (hold rule)", h.name, h.tid, h.args);
+            self.hold_held.insert(h.tid);
+        }
+        hit && h.held
+    }
+
+    /// The first `run` of step `k`.
+    fn first_run(&self, k: usize) -> Option<(String, Vec<Cond>)> {
+        self.script.steps.get(k)?.actions.iter().find_map(|a| match &a.item {
+            Action::Run { probe, conds, .. } => Some((probe.clone(), conds.clone())),
             _ => None,
         })
+    }
+
+    /// How many steps ahead the engine arms `run any` probes.
+    const LOOKAHEAD: usize = 2;
+
+    /// The first run of step `k` if any thread may satisfy it (`run any`).
+    fn first_any_run(&self, k: usize) -> Option<(String, Vec<Cond>)> {
+        self.script.steps.get(k)?.actions.iter().find_map(|a| match &a.item {
+            Action::Run { who: Who::Any, probe, conds, .. } => Some((probe.clone(), conds.clone())),
+            _ => None,
+        })
+    }
+
+    /// Probes to arm ahead: the `run any` probes of the next LOOKAHEAD steps.
+    fn lookahead_probes(&self) -> Vec<String> {
+        (self.next + 1..=self.next + Self::LOOKAHEAD).filter_map(|k| self.first_any_run(k).map(|(p, _)| p)).collect()
+    }
+
+    /// The later step (within the look-ahead) whose `run any` waits on
+    /// `probe`, if that probe is armed.
+    fn ahead_step_of(&self, probe: &str) -> Option<usize> {
+        if !self.is_armed(probe) {
+            return None;
+        }
+        (self.next + 1..=self.next + Self::LOOKAHEAD).find(|&k| self.first_any_run(k).is_some_and(|(p, _)| p == probe))
+    }
+
+    /// Most hits queued for later steps; older ones are released.
+    const MAX_PENDING: usize = 16;
+
+    /// How long a step may wait without matching before the hits queued for
+    /// later steps are released (see the liveness note in `Run`).
+    const PENDING_PATIENCE: Duration = Duration::from_millis(300);
+
+    /// Queues a held hit for the later step that waits on its probe, unless
+    /// it cannot match that step.
+    fn queue_ahead(&mut self, h: crate::control::ProbeHit, line: usize) -> Result<(), EngineError> {
+        let _ = line;
+        let Some(k) = self.ahead_step_of(&h.name) else {
+            let _ = self.ctl().thaw(h.tid);
+            return Ok(());
+        };
+        let conds = self.first_any_run(k).map(|(_, c)| c).unwrap_or_default();
+        // It must pass its step's conditions that are known already, and
+        // must not be from a stale instance of the step before.
+        let known: Vec<Cond> = conds.iter().filter(|c| self.value(&c.value).is_some()).cloned().collect();
+        if !self.matches(&known, &h.args) {
+            trace!("release {} tid {} args {:?} (cannot match its step)", h.name, h.tid, h.args);
+            self.note_stale(k, &h);
+            let _ = self.ctl().thaw(h.tid);
+            return Ok(());
+        }
+        if self.is_stale(k, &conds, &h.args) {
+            trace!("release {} tid {} args {:?} (from a stale instance)", h.name, h.tid, h.args);
+            let _ = self.ctl().thaw(h.tid);
+            return Ok(());
+        }
+        trace!("queue {} tid {} args {:?} for step {}", h.name, h.tid, h.args, k + 1);
+        self.pending.push(h);
+        if self.pending.len() > Self::MAX_PENDING {
+            let old = self.pending.remove(0);
+            let _ = self.ctl().thaw(old.tid);
+        }
+        Ok(())
+    }
+
+    /// Whether `args` match step k's conditions on the variables of a stale
+    /// instance of step k-1 (only conditions that use such variables count).
+    fn is_stale(&self, k: usize, conds: &[Cond], args: &[u64]) -> bool {
+        let Some(sets) = self.stale.get(&k) else { return false };
+        sets.iter().any(|vars| {
+            let mut uses = false;
+            let ok = conds.iter().all(|c| match &c.value {
+                Value::Var(v) => match vars.get(v) {
+                    Some(&x) => {
+                        uses = true;
+                        args.get(c.arg) == Some(&x)
+                    }
+                    None => true,
+                },
+                Value::Int(n) => args.get(c.arg) == Some(n),
+            });
+            uses && ok
+        })
+    }
+
+    /// A hit of step j's probe that does not match step j: remember the
+    /// variables step j would have saved from it (they identify a stale
+    /// instance for step j+1) and release queued hits of step j+1 from it.
+    fn note_stale(&mut self, j: usize, h: &crate::control::ProbeHit) {
+        let saves: Vec<(String, usize)> = self.script.steps.get(j).and_then(|st| {
+            st.actions.iter().find_map(|a| match &a.item {
+                Action::Run { saves, .. } => Some(saves.clone()),
+                _ => None,
+            })
+        }).unwrap_or_default();
+        if saves.is_empty() {
+            return;
+        }
+        let vars: HashMap<String, u64> = saves.iter().filter_map(|(v, a)| Some((v.clone(), *h.args.get(*a)?))).collect();
+        let sets = self.stale.entry(j + 1).or_default();
+        sets.push(vars);
+        if sets.len() > 8 {
+            sets.remove(0);
+        }
+        let Some((probe, conds)) = self.first_any_run(j + 1) else { return };
+        let (gone, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|p| p.name == probe && self.is_stale(j + 1, &conds, &p.args));
+        self.pending = keep;
+        for p in gone {
+            trace!("release queued {} tid {} args {:?} (from a stale instance)", p.name, p.tid, p.args);
+            let _ = self.ctl().thaw(p.tid);
+        }
+    }
+
+    /// Releases queued hits that the next step's conditions rule out (only
+    /// conditions whose values are known now are applied).
+    fn prune_pending(&mut self) {
+        let Some((probe, conds)) = self.first_run(self.next + 1) else { return };
+        let known: Vec<Cond> = conds.into_iter().filter(|c| self.value(&c.value).is_some()).collect();
+        let (gone, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|h| h.name == probe && !self.matches(&known, &h.args));
+        self.pending = keep;
+        for h in gone {
+            trace!("release queued {} tid {} args {:?} (cannot match the next step)", h.name, h.tid, h.args);
+            let _ = self.ctl().thaw(h.tid);
+        }
     }
 
     fn is_armed(&self, name: &str) -> bool {
@@ -536,6 +759,9 @@ impl Engine {
     }
 
     fn disarm(&mut self, probe: &str) {
+        if self.holds.iter().any(|(p, _)| p == probe) {
+            return;
+        }
         if let Some(ids) = self.armed.remove(probe) {
             for id in ids {
                 let _ = self.ctl().disarm(id);

@@ -31,6 +31,9 @@
 //! - `freeze <actor>`, `thaw <actor>`, `thaw all`. `sysmon` is a built-in
 //!   actor: the thread whose M has the sysmon role.
 //! - `pause <duration>`: let the program run for a while.
+//! - `hold <probe> [where argN == <int|$var>]...`: from now until `thaw
+//!   all`, every thread that reaches the probe (and meets the conditions) is
+//!   held there: keeps threads out of a state the race depends on.
 //!
 //! Expectations (what the runtime must do, observed by the engine):
 //! - `throw "<message>" [or "<message>"]...`: the program dies with
@@ -90,6 +93,7 @@ pub enum Action {
     Thaw(String),
     ThawAll,
     Pause(Duration),
+    Hold { probe: String, conds: Vec<Cond> },
 }
 
 /// An action with the line it came from.
@@ -161,8 +165,9 @@ impl Script {
         let mut v = Vec::new();
         for s in &self.steps {
             for a in &s.actions {
-                if let Action::Run { probe, .. } = &a.item {
-                    v.push((a.line, probe.as_str()));
+                match &a.item {
+                    Action::Run { probe, .. } | Action::Hold { probe, .. } => v.push((a.line, probe.as_str())),
+                    _ => {}
                 }
             }
         }
@@ -328,7 +333,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 }
                 in_say = true;
             }
-            "run" | "freeze" | "thaw" | "pause" => {
+            "run" | "freeze" | "thaw" | "pause" | "hold" => {
                 let Some(step) = sc.steps.last_mut() else {
                     return Err(err(ln, format!("`{kw}` outside a step")));
                 };
@@ -386,6 +391,27 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
             [d] => Ok(Action::Pause(parse_duration(d).ok_or_else(|| format!("bad duration {d:?}"))?)),
             _ => Err("usage: pause <duration>".into()),
         },
+        "hold" => {
+            let usage = "usage: hold <probe> [where argN == <n|$var>]...";
+            let Some(probe) = w.first().filter(|p| is_ident(p)) else { return Err(usage.into()) };
+            let mut conds = Vec::new();
+            let mut i = 1;
+            while i < w.len() {
+                if (w[i] == "where" || w[i] == "and") && i + 3 < w.len() && w.get(i + 2).map(String::as_str) == Some("==") {
+                    let arg = parse_arg(&w[i + 1]).ok_or_else(|| format!("`where` wants arg0..arg3, not {:?}", w[i + 1]))?;
+                    let v = &w[i + 3];
+                    let value = match v.strip_prefix('$') {
+                        Some(var) => Value::Var(var.to_string()),
+                        None => Value::Int(parse_int(v).ok_or_else(|| format!("bad number {v:?}"))?),
+                    };
+                    conds.push(Cond { arg, value });
+                    i += 4;
+                } else {
+                    return Err(format!("unexpected {:?}; {usage}", w[i]));
+                }
+            }
+            Ok(Action::Hold { probe: probe.clone(), conds })
+        }
         _ => {
             // run <who> to <probe> [where argN == v]... [as actor] [save var = argN]...
             let usage = "usage: run <any|actor> to <probe> [where argN == <n|$var>]... [as <actor>] [save <var> = argN]...";
@@ -523,6 +549,15 @@ fn check_names(sc: &Script) -> Result<(), (usize, String)> {
                 Action::Freeze(x) | Action::Thaw(x) => {
                     if !known(x, &actors) {
                         return Err((ln, format!("unknown actor {x:?}")));
+                    }
+                }
+                Action::Hold { conds, .. } => {
+                    for c in conds {
+                        if let Value::Var(v) = &c.value {
+                            if !vars.contains(v) {
+                                return Err((ln, format!("unknown variable ${v} (save it first with `save {v} = argN`)")));
+                            }
+                        }
                     }
                 }
                 Action::ThawAll | Action::Pause(_) => {}

@@ -88,6 +88,10 @@ crate::records! {
         pub stopnote: AtomicU32,
         /// What the world is stopped for (a waitreason-like string index into STW_REASONS).
         pub stw_reason: AtomicU32,
+        /// Incremented when a stop-the-world sets gcwaiting and again when
+        /// startTheWorld clears it: the world epoch a thread saw (probes pass
+        /// it, so tools can tell events of one stop or one restart apart).
+        pub stw_seq: AtomicU64,
         pub sysmonwait: AtomicU32,
         pub sysmonnote: AtomicU32,
 
