@@ -17,3 +17,4 @@ pub mod race;
 pub mod snapshot;
 pub mod synth;
 pub mod waitfor;
+pub mod targets;

@@ -394,7 +394,7 @@ impl App {
                 ThreadState::Frozen => Mark::Frozen,
                 ThreadState::AtProbe(id) => Mark::AtProbe(self.probe_names.get(&id).cloned().unwrap_or_else(|| format!("probe #{}", id.0))),
                 ThreadState::GroupStopped(_) => Mark::GroupStopped,
-                ThreadState::Running => continue,
+                ThreadState::Running | ThreadState::Exited(_) => continue,
             };
             marks.insert(tid as u64, m);
         }

@@ -60,6 +60,27 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         save: Option<PathBuf>,
     },
+    /// Step through a documented race (`race list` lists them).
+    Race {
+        /// The race's name, or `list`.
+        name: String,
+        /// Which runtime to race: the historical code path or the fix.
+        #[arg(long, value_enum, default_value_t = VariantArg::Buggy)]
+        variant: VariantArg,
+        /// Run every step without a screen and report the outcome (exit 0 only
+        /// if the runtime did what the script expects).
+        #[arg(long)]
+        headless: bool,
+        /// Write a JSON transcript of the run to this file.
+        #[arg(long, value_name = "FILE")]
+        transcript: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum VariantArg {
+    Buggy,
+    Fixed,
 }
 
 fn ui_options(refresh_hz: u32) -> grt_tui::app::Options {
@@ -75,6 +96,27 @@ fn main() {
         Cmd::Dump { pid, json, schedtrace, threads, live, level, save } => {
             cli::dump::run(cli::dump::Opts { pid, json, schedtrace, threads, live, level, save })
         }
+        Cmd::Race { name, variant, headless, transcript } => {
+            let variant = match variant {
+                VariantArg::Buggy => grt_inspector::race::script::Variant::Buggy,
+                VariantArg::Fixed => grt_inspector::race::script::Variant::Fixed,
+            };
+            if name == "list" {
+                cli::race::list()
+            } else if headless {
+                match cli::race::headless(&name, variant, transcript) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => std::process::exit(1),
+                    Err(e) => Err(e),
+                }
+            } else {
+                Err("the interactive race view is not available yet: use --headless".to_string())
+            }
+        }
+    };
+    let r = match r {
+        Ok(()) => Ok(()),
+        Err(e) => Err(e),
     };
     if let Err(e) = r {
         eprintln!("grt-tui: {e}");

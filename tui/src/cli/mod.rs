@@ -2,6 +2,7 @@
 
 pub mod dump;
 pub mod ps;
+pub mod race;
 
 /// Writes to stdout; a closed pipe (`grt-tui dump | head`) ends the
 /// program quietly instead of panicking.
