@@ -332,3 +332,30 @@ fn single_steps_run_into_an_armed_probe_without_executing_int3() {
     assert!(b > a);
     assert!(!kid.stderr().contains("SIGTRAP"), "{}", kid.stderr());
 }
+
+#[test]
+fn a_panic_with_probes_armed_restores_every_byte() {
+    let _s = serial();
+    let mut kid = target(&["gc", "300", "2", "20000"], &[("GRT_MAXPROCS", "2")]);
+    let pid = kid.pid;
+    let sites: Vec<u64> = probes(pid, "entersyscall").iter().map(|p| p.address).collect();
+    kid.go();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut s = Session::attach(pid).unwrap();
+        s.arm_named("entersyscall", OnHit::Hold).unwrap();
+        // Some threads held at the probe when the panic comes.
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if let Some(Event::ProbeHit(_)) = s.wait_event(Duration::from_millis(100)).unwrap() {
+                break;
+            }
+        }
+        assert!(sites.iter().all(|&a| byte_at(pid, a) == 0xcc));
+        panic!("inspector bug");
+    }));
+    assert!(r.is_err());
+    assert!(sites.iter().all(|&a| byte_at(pid, a) == 0x90), "not restored after a panic");
+    let done = kid.line_starting("done ", Duration::from_secs(60)).unwrap_or_else(|| panic!("{}", kid.stderr()));
+    assert_eq!(field(&done, "repairs"), 0);
+    assert_eq!(kid.wait_exit(Duration::from_secs(10)).unwrap().code(), Some(0));
+}
