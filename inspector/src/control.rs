@@ -56,6 +56,9 @@
 //! the next state change without consuming it, and wakes the sessions;
 //! each session consumes only its own threads' changes with
 //! `waitpid(tid, WNOHANG)`. Every wait in this module ends at a deadline.
+//! When the target is a child of this process (the race engine spawns its
+//! targets), its exit is only peeked at (`waitid(WNOWAIT)`), so the code
+//! that spawned it still gets the status from its own `Child::wait`.
 //!
 //! # Exit paths
 //!

@@ -181,7 +181,7 @@ fn detach_in_a_group_stop_leaves_it_stopped() {
 #[test]
 fn exit_while_attached_is_reported_and_later_calls_fail() {
     let _s = serial();
-    let kid = target(&["exit", "3", "200"], &[]);
+    let mut kid = target(&["exit", "3", "200"], &[]);
     let pid = kid.pid;
     let mut s = Session::attach(pid).unwrap();
     let t = Instant::now();
@@ -199,6 +199,9 @@ fn exit_while_attached_is_reported_and_later_calls_fail() {
     assert_eq!(s.arm_named("gopark", OnHit::Hold).unwrap_err(), gone);
     assert_eq!(s.read_memory(0x1000, 1).unwrap_err(), gone);
     s.detach().unwrap();
+    // The session did not reap its parent's child: the parent's wait
+    // still gets the status.
+    assert_eq!(kid.wait_exit(Duration::from_secs(5)).and_then(|st| st.code()), Some(3));
 }
 
 #[test]

@@ -250,6 +250,9 @@ pub struct Session {
     poke: Arc<AtomicU64>,
     /// The poke count the last wake-up took.
     seen_poke: u64,
+    /// The target is a child of this process: its exit is peeked at, not
+    /// reaped, so that the code that spawned it can still wait for it.
+    parent_is_us: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -317,6 +320,11 @@ impl Session {
             probes: None,
             poke: Arc::new(AtomicU64::new(0)),
             seen_poke: 0,
+            parent_is_us: sys::status_field(&format!("/proc/{pid}/status"), "PPid")
+                .ok()
+                .flatten()
+                .and_then(|v| v.parse::<i32>().ok())
+                == Some(me),
             _not_send: PhantomData,
         };
         waiter::hub();
@@ -509,6 +517,14 @@ impl Session {
     fn collect(&mut self, tid: i32) -> Result<bool> {
         if self.exited.is_some() {
             return Ok(false);
+        }
+        if tid == self.pid && self.parent_is_us {
+            // Our own child: leave its zombie to our `Child::wait`.
+            if let Ok(Some(status)) = sys::peek_exit(tid) {
+                self.thread_gone(tid, status);
+                waiter::hub().ack();
+                return Ok(true);
+            }
         }
         match sys::wait_nohang(tid) {
             Ok(Some(status)) => {

@@ -91,6 +91,42 @@ pub fn wait_nohang(tid: i32) -> Result<Option<i32>, Errno> {
     }
 }
 
+/// If `tid` has exited, its status, *without* reaping it
+/// (`waitid(WNOWAIT)`): for a process whose parent is this process, so
+/// that the parent's own wait still gets the status.
+pub fn peek_exit(tid: i32) -> Result<Option<super::ExitStatus>, Errno> {
+    // SAFETY: siginfo_t is plain data filled by the kernel.
+    let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
+    loop {
+        // SAFETY: info is a valid out-pointer.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                tid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL,
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
+    // SAFETY: waitid filled a CLD_* siginfo (or left it zeroed).
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    Ok(match info.si_code {
+        libc::CLD_EXITED => Some(super::ExitStatus::Code(status)),
+        libc::CLD_KILLED | libc::CLD_DUMPED => Some(super::ExitStatus::Signal(status)),
+        _ => None, // a stop: collected as usual
+    })
+}
+
 pub fn gettid() -> i32 {
     // SAFETY: no preconditions.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
