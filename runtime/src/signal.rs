@@ -252,14 +252,42 @@ extern "C" fn on_trap(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
     let rip = ucontext_reg(ctx, libc::REG_RIP);
     let sites = PROBE_SITES.get().map(|v| v.as_slice()).unwrap_or(&[]);
     if rip > 0 && sites.binary_search(&(rip - 1)).is_ok() {
-        // An armed probe with no tracer: restore every site and go on (the
-        // thread is already past the one-byte probe).
-        repair_probe_sites(sites);
-        PROBE_REPAIRS.fetch_add(1, Relaxed);
+        // The thread is already past the one-byte probe: it can go on. With
+        // no tracer, the tracer that armed the site is gone: restore every
+        // site. With a tracer still attached, the probes are its own (it
+        // passed this trap on by mistake): leave them armed.
+        if !being_traced() {
+            repair_probe_sites(sites);
+            PROBE_REPAIRS.fetch_add(1, Relaxed);
+        }
         return;
     }
     write_err(b"runtime: unexpected SIGTRAP\n");
     chain(sig, info, ctx, core::ptr::null_mut());
+}
+
+/// Whether a tracer is attached to this thread (`TracerPid` in
+/// /proc/thread-self/status), read with async-signal-safe calls only.
+fn being_traced() -> bool {
+    let path = b"/proc/thread-self/status\0";
+    let mut buf = [0u8; 4096];
+    // SAFETY: open/read/close on a stack buffer: async-signal-safe.
+    let n = unsafe {
+        let fd = libc::open(path.as_ptr() as *const libc::c_char, libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len());
+        libc::close(fd);
+        n
+    };
+    if n <= 0 {
+        return false;
+    }
+    let text = &buf[..n as usize];
+    let key = b"TracerPid:";
+    let Some(i) = text.windows(key.len()).position(|w| w == key) else { return false };
+    text[i + key.len()..].iter().take_while(|&&c| c != b'\n').any(|&c| (b'1'..=b'9').contains(&c))
 }
 
 /// Writes `nop` over every probe site that holds `int3`.

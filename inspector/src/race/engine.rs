@@ -185,7 +185,7 @@ impl Engine {
         }
         let mut child = cmd
             .spawn()
-            .map_err(|e| EngineError(format!("{}: cannot start target {}: {e}", script.file, binary.display())))?;
+            .map_err(|e| EngineError(format!("{}:{}: cannot start target {}: {e}", script.file, script.target_line, binary.display())))?;
         let output = Arc::new(Mutex::new(Output::default()));
         collect(child.stdout.take().unwrap(), output.clone(), false);
         collect(child.stderr.take().unwrap(), output.clone(), true);
@@ -249,8 +249,9 @@ impl Engine {
             if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 let e = self.output.lock().unwrap().stderr.clone();
                 return err(format!(
-                    "{}: target {} exited ({st}) before its runtime started: {}",
+                    "{}:{}: target {} exited ({st}) before its runtime started: {}",
                     self.script.file,
+                    self.script.target_line,
                     self.script.target,
                     e.lines().last().unwrap_or("")
                 ));
@@ -262,8 +263,8 @@ impl Engine {
             }
             if t.elapsed() > self.script.timeout {
                 return err(format!(
-                    "{}: target {} did not start a grt runtime within {:?}",
-                    self.script.file, self.script.target, self.script.timeout
+                    "{}:{}: target {} did not start a grt runtime within {:?}",
+                    self.script.file, self.script.target_line, self.script.target, self.script.timeout
                 ));
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -626,15 +627,21 @@ impl Engine {
         })
     }
 
-    /// Probes to arm ahead: the `run any` probes of the next LOOKAHEAD steps.
+    /// Probes to arm ahead: the `run any` probes of the next LOOKAHEAD
+    /// steps, while the current step itself waits for any thread. While it
+    /// waits for a named actor, nothing is held ahead: the actor must be
+    /// free to progress, and a thread held ahead could hold a lock it needs.
     fn lookahead_probes(&self) -> Vec<String> {
+        if self.first_any_run(self.next).is_none() {
+            return Vec::new();
+        }
         (self.next + 1..=self.next + Self::LOOKAHEAD).filter_map(|k| self.first_any_run(k).map(|(p, _)| p)).collect()
     }
 
     /// The later step (within the look-ahead) whose `run any` waits on
     /// `probe`, if that probe is armed.
     fn ahead_step_of(&self, probe: &str) -> Option<usize> {
-        if !self.is_armed(probe) {
+        if !self.is_armed(probe) || self.first_any_run(self.next).is_none() {
             return None;
         }
         (self.next + 1..=self.next + Self::LOOKAHEAD).find(|&k| self.first_any_run(k).is_some_and(|(p, _)| p == probe))

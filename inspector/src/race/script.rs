@@ -146,6 +146,8 @@ pub struct Script {
     pub seed: String,
     pub upstream: String,
     pub target: String,
+    /// Line of the `target` line (for errors about the target).
+    pub target_line: usize,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub bug: String,
@@ -258,6 +260,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
         seed: String::new(),
         upstream: String::new(),
         target: String::new(),
+        target_line: 1,
         args: Vec::new(),
         env: Vec::new(),
         bug: String::new(),
@@ -304,6 +307,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             "target" => {
                 need(1, "an example name")?;
                 sc.target = w[0].clone();
+                sc.target_line = ln;
                 sc.args = w[1..].to_vec();
             }
             "env" => {

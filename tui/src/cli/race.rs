@@ -43,7 +43,7 @@ fn indent(s: &str, by: &str) -> String {
 /// Runs all steps without a screen; exits 0 only if the outcome was expected.
 pub fn headless(name: &str, variant: Variant, transcript: Option<PathBuf>) -> Result<bool, String> {
     let sc = find(name)?;
-    let bin = targets::example(&sc.target)?;
+    let bin = targets::example(&sc.target).map_err(|e| format!("{}:{}: {e}", sc.file, sc.target_line))?;
     let n = sc.steps.len();
     super::out(&format!("race {} ({}): {}\nseed {}\n\n", sc.name, variant.name(), sc.title, sc.seed));
     let mut eng = Engine::launch(sc, variant, &bin).map_err(|e| e.to_string())?;
