@@ -36,14 +36,22 @@ fn pump_until_line(s: &mut Session, kid: &Kid, prefix: &str, t: Duration) -> Opt
     None
 }
 
-/// Threads that used CPU during 100 ms of pumping.
+/// Threads that used CPU during 150 ms of pumping (tried a few times: the
+/// machine may be busy with something else).
 fn busy_threads(s: &mut Session, pid: i32) -> Vec<i32> {
-    let before: HashMap<i32, u64> = s.tids().iter().map(|&t| (t, cpu_ticks(pid, t).unwrap_or(0))).collect();
-    pump(s, Duration::from_millis(100));
-    s.tids()
-        .into_iter()
-        .filter(|t| cpu_ticks(pid, *t).unwrap_or(0) > before.get(t).copied().unwrap_or(u64::MAX))
-        .collect()
+    for _ in 0..10 {
+        let before: HashMap<i32, u64> = s.tids().iter().map(|&t| (t, cpu_ticks(pid, t).unwrap_or(0))).collect();
+        pump(s, Duration::from_millis(150));
+        let busy: Vec<i32> = s
+            .tids()
+            .into_iter()
+            .filter(|t| cpu_ticks(pid, *t).unwrap_or(0) > before.get(t).copied().unwrap_or(u64::MAX))
+            .collect();
+        if !busy.is_empty() {
+            return busy;
+        }
+    }
+    Vec::new()
 }
 
 /// The latest "count N" line printed by a spin target, pumping the
