@@ -56,4 +56,6 @@ pub enum Action {
     OpenGoroutine(u64),
     /// Show a message on the status line.
     Say(String),
+    /// Marks threads as held by another module's controller (tid -> mark).
+    SetMarks(std::collections::HashMap<u64, crate::state::Mark>),
 }

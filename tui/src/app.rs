@@ -787,6 +787,7 @@ impl App {
             }
             Action::Dump => self.dump(),
             Action::Say(m) => self.state.say(m),
+            Action::SetMarks(m) => self.set_marks(m),
         }
     }
 

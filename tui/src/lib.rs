@@ -35,6 +35,7 @@ pub mod app;
 pub mod attach;
 pub mod fmt;
 pub mod input;
+pub mod race;
 pub mod sources;
 pub mod state;
 pub mod terminal;

@@ -74,6 +74,9 @@ enum Cmd {
         /// Write a JSON transcript of the run to this file.
         #[arg(long, value_name = "FILE")]
         transcript: Option<PathBuf>,
+        /// Screen refreshes per second (interactive mode).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+        refresh_hz: u32,
     },
 }
 
@@ -96,7 +99,7 @@ fn main() {
         Cmd::Dump { pid, json, schedtrace, threads, live, level, save } => {
             cli::dump::run(cli::dump::Opts { pid, json, schedtrace, threads, live, level, save })
         }
-        Cmd::Race { name, variant, headless, transcript } => {
+        Cmd::Race { name, variant, headless, transcript, refresh_hz } => {
             let variant = match variant {
                 VariantArg::Buggy => grt_inspector::race::script::Variant::Buggy,
                 VariantArg::Fixed => grt_inspector::race::script::Variant::Fixed,
@@ -110,7 +113,7 @@ fn main() {
                     Err(e) => Err(e),
                 }
             } else {
-                Err("the interactive race view is not available yet: use --headless".to_string())
+                cli::race::interactive(&name, variant, refresh_hz)
             }
         }
     };

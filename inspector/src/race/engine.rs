@@ -230,6 +230,24 @@ impl Engine {
         &self.steps
     }
 
+    /// The threads the script holds, each with the actor name(s) it has.
+    pub fn held_threads(&self) -> Vec<(i32, String)> {
+        let mut v: Vec<(i32, String)> = self
+            .held
+            .iter()
+            .chain(self.hold_held.iter())
+            .map(|&t| {
+                let mut names: Vec<&str> = self.actors.iter().filter(|(_, &x)| x == t).map(|(a, _)| a.as_str()).collect();
+                names.sort_unstable();
+                let label = if names.is_empty() { "held".to_string() } else { names.join(",") };
+                (t, label)
+            })
+            .collect();
+        v.sort();
+        v.dedup_by_key(|(t, _)| *t);
+        v
+    }
+
     /// Index of the next step (== number of steps when all have run).
     pub fn next_step(&self) -> usize {
         self.next

@@ -87,3 +87,21 @@ pub fn headless(name: &str, variant: Variant, transcript: Option<PathBuf>) -> Re
     super::out(&o);
     Ok(outcome.met)
 }
+
+/// Runs the race under the engine with the live views and a narration
+/// panel; `n` runs the next step.
+pub fn interactive(name: &str, variant: Variant, refresh_hz: u32) -> Result<(), String> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err("the interactive race view needs a terminal; use --headless for text output".into());
+    }
+    let sc = find(name)?;
+    let bin = targets::example(&sc.target).map_err(|e| format!("{}:{}: {e}", sc.file, sc.target_line))?;
+    let eng = Engine::launch(sc, variant, &bin).map_err(|e| e.to_string())?;
+    let src = grt_inspector::find::open_table(eng.pid()).map_err(|e| e.to_string())?;
+    let opts = grt_tui::app::Options { refresh_hz, ..Default::default() };
+    let mut app = grt_tui::app::App::new(src, None, opts);
+    app.disable_control("the race engine controls this process: use n to step");
+    app.add_extension(Box::new(grt_tui::race::RacePanel::start(eng)));
+    grt_tui::attach::run_app(app)
+}

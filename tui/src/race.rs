@@ -1,0 +1,207 @@
+//! The interactive race view: the live views of the app with a narration
+//! panel. The engine runs on a thread of its own (it owns the target and
+//! the ptrace session); `n` asks it for the next step, and each finished
+//! step comes back as narration, what the engine did and saw, the
+//! scheduler state, and marks on the threads it holds.
+
+use crate::action::Action;
+use crate::app::Extension;
+use crate::state::{AppState, Mark};
+use crate::view::{Panel, Placement, Theme};
+use crossterm::event::{KeyCode, KeyEvent};
+use grt_inspector::race::engine::{Engine, Outcome, StepRecord};
+use grt_inspector::race::script::Variant;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
+use std::collections::HashMap;
+use std::sync::mpsc::{channel, Receiver, Sender};
+
+enum Msg {
+    Step(StepRecord, Vec<(i32, String)>),
+    Done(Outcome),
+    Error(String),
+}
+
+/// What the panel shows and the channel to the engine.
+pub struct RacePanel {
+    race: String,
+    title: String,
+    variant: Variant,
+    nsteps: usize,
+    titles: Vec<String>,
+    last: Option<StepRecord>,
+    outcome: Option<Outcome>,
+    error: Option<String>,
+    busy: bool,
+    tx: Sender<()>,
+    rx: Receiver<Msg>,
+    dirty: bool,
+}
+
+impl RacePanel {
+    /// Moves the engine to its own thread and returns the panel driving it.
+    pub fn start(engine: Engine) -> RacePanel {
+        let race = engine.script.name.clone();
+        let title = engine.script.title.clone();
+        let variant = engine.variant;
+        let titles: Vec<String> = engine.script.steps.iter().map(|s| s.title.clone()).collect();
+        let (tx, cmd_rx) = channel::<()>();
+        let (msg_tx, rx) = channel::<Msg>();
+        std::thread::Builder::new()
+            .name("race-engine".into())
+            .spawn(move || {
+                let mut engine = engine;
+                while cmd_rx.recv().is_ok() {
+                    if engine.done() {
+                        continue;
+                    }
+                    match engine.step() {
+                        Ok(r) => {
+                            let held = engine.held_threads();
+                            let _ = msg_tx.send(Msg::Step(r, held));
+                            if engine.done() {
+                                let o = engine.finish();
+                                let _ = msg_tx.send(Msg::Done(o));
+                            }
+                        }
+                        Err(e) => {
+                            let _ = msg_tx.send(Msg::Error(e.to_string()));
+                            break;
+                        }
+                    }
+                }
+                // Dropping the engine detaches and kills the target.
+            })
+            .expect("spawn the race engine thread");
+        RacePanel {
+            race,
+            title,
+            variant,
+            nsteps: titles.len(),
+            titles,
+            last: None,
+            outcome: None,
+            error: None,
+            busy: false,
+            tx,
+            rx,
+            dirty: true,
+        }
+    }
+
+    fn next_index(&self) -> usize {
+        self.last.as_ref().map_or(0, |r| r.index + 1)
+    }
+}
+
+impl Panel for RacePanel {
+    fn title(&self) -> String {
+        "Race".into()
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::Bottom(16)
+    }
+
+    fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
+        let mut lines: Vec<Line> = Vec::new();
+        let head = format!("race {} ({}): {}", self.race, self.variant.name(), self.title);
+        lines.push(Line::from(Span::styled(head, theme.title())));
+        let next = self.next_index();
+        let keys = if self.error.is_some() || self.outcome.is_some() {
+            "  [q: quit]".to_string()
+        } else if self.busy {
+            "  [running the step...]".to_string()
+        } else if next < self.nsteps {
+            format!("  [n: step {}/{}: {}]", next + 1, self.nsteps, self.titles[next])
+        } else {
+            "  [waiting for the outcome...]".to_string()
+        };
+        lines.push(Line::from(Span::styled(keys, theme.dim())));
+        if let Some(r) = &self.last {
+            lines.push(Line::from(Span::styled(format!("step {}/{}: {}", r.index + 1, self.nsteps, r.title), theme.title())));
+            for l in r.narration.lines() {
+                lines.push(Line::raw(format!("  {l}")));
+            }
+            for e in &r.events {
+                lines.push(Line::from(Span::styled(format!("  > {e}"), theme.warn())));
+            }
+            for s in &r.state {
+                lines.push(Line::from(Span::styled(format!("  | {s}"), theme.dim())));
+            }
+        } else {
+            lines.push(Line::raw("  The target runs freely. Press n to run the first step."));
+        }
+        if let Some(o) = &self.outcome {
+            for c in &o.checks {
+                let verdict = if c.met { "MET" } else { "NOT MET" };
+                lines.push(Line::from(Span::styled(format!("expected: {}: {verdict}: {}", c.expectation, c.observed), theme.title())));
+            }
+            let v = if o.met { "outcome: as expected" } else { "outcome: NOT as expected" };
+            lines.push(Line::from(Span::styled(v.to_string(), theme.title())));
+        }
+        if let Some(e) = &self.error {
+            lines.push(Line::from(Span::styled(format!("the run stopped: {e}"), theme.warn())));
+        }
+        // Keep the end (the newest information) visible.
+        let inner = area.height.saturating_sub(1) as usize;
+        let skip = lines.len().saturating_sub(inner);
+        let lines: Vec<Line> = if skip > 0 {
+            let mut v = lines[..2].to_vec();
+            v.extend(lines.into_iter().skip(skip + 2));
+            v
+        } else {
+            lines
+        };
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::TOP).title(" narration ").title_style(theme.title()))
+            .render(area, buf);
+    }
+}
+
+impl Extension for RacePanel {
+    fn on_key(&mut self, key: &KeyEvent, _state: &AppState) -> Option<Vec<Action>> {
+        if key.code != KeyCode::Char('n') {
+            return None;
+        }
+        if self.busy || self.error.is_some() || self.next_index() >= self.nsteps {
+            return Some(vec![]);
+        }
+        self.busy = true;
+        self.dirty = true;
+        let _ = self.tx.send(());
+        Some(vec![Action::Say(format!("running step {}...", self.next_index() + 1))])
+    }
+
+    fn poll(&mut self, _state: &AppState) -> Vec<Action> {
+        let mut out = Vec::new();
+        while let Ok(m) = self.rx.try_recv() {
+            self.dirty = true;
+            match m {
+                Msg::Step(r, held) => {
+                    self.busy = false;
+                    let marks: HashMap<u64, Mark> = held.into_iter().map(|(t, label)| (t as u64, Mark::AtProbe(label))).collect();
+                    out.push(Action::SetMarks(marks));
+                    out.push(Action::Say(format!("step {} done: {}", r.index + 1, r.title)));
+                    self.last = Some(r);
+                }
+                Msg::Done(o) => {
+                    out.push(Action::Say(if o.met { "the outcome is as expected".into() } else { "the outcome is NOT as expected".into() }));
+                    self.outcome = Some(o);
+                }
+                Msg::Error(e) => {
+                    self.busy = false;
+                    self.error = Some(e);
+                }
+            }
+        }
+        out
+    }
+
+    fn dirty(&self) -> bool {
+        self.dirty
+    }
+}
