@@ -16,7 +16,7 @@ for variant in buggy fixed; do
   ok=0; times=()
   for i in $(seq "$runs"); do
     start=$(date +%s%N)
-    if timeout 60 "$tui" race "$race" --variant "$variant" --headless > "$out/$variant.$i.log" 2>&1; then
+    if GRT_RACE_TRACE=1 timeout 60 "$tui" race "$race" --variant "$variant" --headless > "$out/$variant.$i.log" 2>&1; then
       ok=$((ok + 1))
     else
       echo "run $i ($variant) did not show the expected outcome: $out/$variant.$i.log" >&2

@@ -34,7 +34,6 @@ pub struct Synth {
     nspan: u64,
     nsite: u64,
     /// Bytes used in the Strings section.
-    nstr: u64,
     next_goid: u64,
     next_chan_id: u64,
     /// Span record indices, in allspans order.
@@ -57,7 +56,6 @@ impl Synth {
             nchan: 0,
             nspan: 0,
             nsite: 1, // site 0 is "unknown"
-            nstr: 0,
             next_goid: 1,
             next_chan_id: 1,
             allspans: Vec::new(),
@@ -114,16 +112,8 @@ impl Synth {
     }
 
     /// Appends bytes to the Strings section; returns their offset in it.
-    /// (TableBuilder::add_string reads the section length from the wrong
-    /// header offset, so this keeps its own count.)
     pub fn add_string(&mut self, text: &str) -> u32 {
-        let at = (self.addr(SectionKind::Strings, 0) - self.b.base + self.nstr) as usize;
-        assert!(self.nstr + text.len() as u64 <= 4096, "synthetic Strings section full");
-        self.b.bytes[at..at + text.len()].copy_from_slice(text.as_bytes());
-        let off = self.nstr as u32;
-        self.nstr += text.len() as u64;
-        self.b.set_len(SectionKind::Strings, self.nstr);
-        off
+        self.b.add_string(text)
     }
 
     /// Adds an M with its id = index.

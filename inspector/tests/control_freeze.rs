@@ -269,3 +269,24 @@ fn an_exited_thread_is_reported_and_remembered() {
     assert_eq!(s.tids(), tasks(kid.pid));
     s.detach().unwrap();
 }
+
+/// Attaching while threads are being created leaves none of them
+/// untraced: a thread inside clone(2) when its parent is seized would
+/// otherwise create its child untraced (and that child's chain after it).
+#[test]
+fn attach_during_thread_churn_traces_every_thread() {
+    let _s = serial();
+    let kid = target(&["churn", "2", "100"], &[]);
+    for round in 0..100 {
+        let mut s = Session::attach(kid.pid).unwrap();
+        s.freeze_all().unwrap();
+        for tid in tasks(kid.pid) {
+            let st = std::fs::read_to_string(format!("/proc/{}/task/{tid}/status", kid.pid)).unwrap_or_default();
+            let tracer = st.lines().find_map(|l| l.strip_prefix("TracerPid:")).map(|v| v.trim().to_string());
+            if let Some(t) = tracer {
+                assert_ne!(t, "0", "round {round}: thread {tid} is not traced:\n{st}");
+            }
+        }
+        s.detach().unwrap();
+    }
+}

@@ -29,6 +29,10 @@
 //!   <count>" and then runs until killed.
 //! - `threadexit`: after "go", starts a plain thread that ends at once,
 //!   joins it, prints "joined" and runs until killed.
+//! - `churn N US`: N chains of plain OS threads, each thread sleeping US
+//!   microseconds, starting the next and exiting, so that clone(2) is
+//!   often in flight; an untraced link makes the rest of its chain
+//!   untraced. Runs until killed.
 //! - `hot`: after "go", one goroutine calls `grt::syscall(|| ())` in a
 //!   loop (a probe hit per call when `entersyscall` is armed); every 100
 //!   ms "calls <n>". Runs until killed.
@@ -133,6 +137,19 @@ fn main() {
             let _ = grt::syscall(|| std::thread::spawn(|| ()).join());
             println!("joined");
             let _ = std::io::stdout().flush();
+            grt::time::sleep(Duration::from_secs(3600));
+        }
+        "churn" => {
+            static PAUSE_US: AtomicU64 = AtomicU64::new(0);
+            fn link() {
+                std::thread::sleep(Duration::from_micros(PAUSE_US.load(Relaxed)));
+                std::thread::spawn(link);
+            }
+            PAUSE_US.store(arg(2, 100), Relaxed);
+            for _ in 0..arg(1, 4) {
+                std::thread::spawn(link);
+            }
+            ready();
             grt::time::sleep(Duration::from_secs(3600));
         }
         "hot" => {

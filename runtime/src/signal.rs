@@ -258,7 +258,9 @@ extern "C" fn on_trap(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
         // passed this trap on by mistake): leave them armed.
         if !being_traced() {
             repair_probe_sites(sites);
-            PROBE_REPAIRS.fetch_add(1, Relaxed);
+            if PROBE_REPAIRS.fetch_add(1, Relaxed) == 0 {
+                write_err(b"runtime: a probe trapped with no tracer attached (the inspector that armed it is gone): probe sites restored\n");
+            }
         }
         return;
     }

@@ -227,3 +227,61 @@ fn target_exit_is_shown_and_the_last_state_kept() {
     assert!(s.contains("GRT-TUI-EXIT=0"), "{s}");
     drop(kid);
 }
+
+/// `grt-tui race foreachp-stopwait` by hand: press n for each of the nine
+/// steps, see each step's narration, the scheduler lines and the threads
+/// the script holds marked in the Ms view, then the runtime's own fatal
+/// error as the outcome; quitting leaves no target behind.
+#[test]
+fn race_stepped_by_hand_shows_each_step_and_the_outcome() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run");
+        return;
+    }
+    // The race's target, built next to grt-tui.
+    let _ = common::example("foreachp");
+    let tui = env!("CARGO_BIN_EXE_grt-tui");
+    let tm = Tmux { socket: format!("grt-tui-e2e-race-{}", std::process::id()) };
+    let cmd = format!("{tui} race foreachp-stopwait --variant buggy; echo GRT-TUI-EXIT=$?; sleep 60");
+    tm.run(&["new-session", "-d", "-s", "e2e", "-x", "200", "-y", "60", &cmd]);
+    tm.wait_text("Press n to run the first step");
+    let s = tm.wait_text("[n: step 1/9: Hold sysmon still]");
+    assert!(s.contains("race foreachp-stopwait (buggy)"), "{s}");
+    let pid = s
+        .lines()
+        .find_map(|l| l.split("pid ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse::<i32>().ok()))
+        .expect("the target's pid in the header");
+    for i in 1..=9 {
+        tm.keys(&["n"]);
+        let s = tm.wait_for(&format!("step {i}/9 done"), |s| {
+            s.contains(&format!("step {i}/9: ")) && !s.contains("[running the step...]") && !s.contains(&format!("[n: step {i}/9"))
+        });
+        assert!(!s.contains("the run stopped"), "step {i} failed:\n{s}");
+        match i {
+            1 => assert!(s.contains("stopped at probe sysmon_sleep"), "{s}"),
+            2 => {
+                assert!(s.contains("stopped at probe stw_gcwaiting") && s.contains("gcwaiting=1"), "{s}");
+                // The held thread is marked in the Ms view.
+                tm.keys(&["3"]);
+                tm.wait_for("the gc thread marked at its probe", |s| s.contains("ROLE") && s.contains("[P]"));
+                tm.keys(&["1"]);
+                tm.wait_text("WAITING FOR");
+            }
+            3 => assert!(s.contains("stopped at probe entersyscall_gcwait"), "{s}"),
+            8 => assert!(s.contains("stopped at probe entersyscall_gcwait_done"), "{s}"),
+            _ => {}
+        }
+    }
+    let s = tm.wait_for("the outcome", |s| s.contains("outcome: "));
+    assert!(s.contains("outcome: as expected"), "{s}");
+    assert!(s.contains("MET") && s.contains("fatal error: forEachP"), "the runtime's own error is shown:\n{s}");
+    tm.keys(&["q"]);
+    let s = tm.wait_text("GRT-TUI-EXIT=");
+    assert!(s.contains("GRT-TUI-EXIT=0"), "{s}");
+    // The target died of its fatal error, or was killed and reaped: gone.
+    let t0 = Instant::now();
+    while std::fs::metadata(format!("/proc/{pid}")).is_ok() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the race's target {pid} is still there");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

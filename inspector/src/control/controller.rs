@@ -34,6 +34,8 @@ pub enum Command {
     ArmNamed(String, OnHit),
     Disarm(ProbeId),
     ReadMemory(u64, usize),
+    /// The armed probe sites.
+    Armed,
     SetThreadNames(HashMap<i32, String>),
     Detach,
 }
@@ -48,6 +50,8 @@ pub enum Reply {
     Threads(Vec<ThreadInfo>),
     Probes(Vec<ProbeId>),
     Memory(Vec<u8>),
+    /// Armed probe sites: id, name, address.
+    Armed(Vec<(ProbeId, String, u64)>),
 }
 
 type Request = (Command, Sender<Result<Reply>>);
@@ -170,6 +174,12 @@ impl Controller {
             _ => Err(Error::ControllerGone),
         }
     }
+    pub fn armed(&self) -> Result<Vec<(ProbeId, String, u64)>> {
+        match self.call(Command::Armed)? {
+            Reply::Armed(v) => Ok(v),
+            _ => Err(Error::ControllerGone),
+        }
+    }
     pub fn read_memory(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
         match self.call(Command::ReadMemory(addr, len))? {
             Reply::Memory(m) => Ok(m),
@@ -214,6 +224,7 @@ fn execute(s: &mut Session, cmd: Command) -> Result<Reply> {
         Command::ArmNamed(n, h) => Reply::Probes(s.arm_named(&n, h)?),
         Command::Disarm(id) => s.disarm(id).map(|()| Reply::Done)?,
         Command::ReadMemory(a, n) => Reply::Memory(s.read_memory(a, n)?),
+        Command::Armed => Reply::Armed(s.armed()),
         Command::SetThreadNames(m) => {
             s.set_thread_names(m);
             Reply::Done

@@ -328,40 +328,55 @@ impl Session {
             _not_send: PhantomData,
         };
         waiter::hub();
+        while s.seize_new_threads(tracer, me)? > 0 {}
+        waiter::hub().ack();
+        // A thread that was inside clone(2) when its parent was seized may
+        // create its child untraced (the kernel decided on TRACECLONE when
+        // the call began), and the child may appear in /proc/<pid>/task
+        // only after the passes above read it. Such a thread would run
+        // into our int3s with nobody to catch them. Stopping every thread
+        // ends any clone in flight; a listing taken then is complete.
         loop {
-            let tids = sys::list_tasks(pid).map_err(|_| Error::NoSuchProcess { pid })?;
-            let mut new = 0;
-            for tid in tids {
-                if s.threads.contains_key(&tid) {
-                    continue;
-                }
-                match sys::seize(tid, SEIZE_OPTIONS) {
-                    Ok(()) => {
-                        s.threads.insert(tid, Thread::default());
-                        new += 1;
-                    }
-                    Err(libc::EPERM) => match sys::tracer_of(pid, tid) {
-                        // Seized by the kernel when a seized thread created it.
-                        Ok(t) if t == tracer || t == me => {
-                            s.threads.insert(tid, Thread { first_stop_pending: true, ..Thread::default() });
-                            new += 1;
-                        }
-                        Ok(t) if t != 0 => return Err(Error::AlreadyTraced { pid, tracer: t }),
-                        Ok(_) => return Err(Error::PermissionDenied { pid }),
-                        Err(_) if tid == pid => return Err(Error::NoSuchProcess { pid }),
-                        Err(_) => {} // the thread exited meanwhile
-                    },
-                    Err(libc::ESRCH) if tid == pid => return Err(Error::NoSuchProcess { pid }),
-                    Err(libc::ESRCH) => {}
-                    Err(e) => return Err(Error::Ptrace { op: "SEIZE", tid, errno: e }),
-                }
-            }
-            if new == 0 {
+            s.freeze_all()?;
+            if s.seize_new_threads(tracer, me)? == 0 {
                 break;
             }
         }
-        waiter::hub().ack();
+        s.thaw_all()?;
         Ok(s)
+    }
+
+    /// Seizes the threads of the process not yet traced; returns how many.
+    fn seize_new_threads(&mut self, tracer: i32, me: i32) -> Result<usize> {
+        let pid = self.pid;
+        let tids = sys::list_tasks(pid).map_err(|_| Error::NoSuchProcess { pid })?;
+        let mut new = 0;
+        for tid in tids {
+            if self.threads.contains_key(&tid) {
+                continue;
+            }
+            match sys::seize(tid, SEIZE_OPTIONS) {
+                Ok(()) => {
+                    self.threads.insert(tid, Thread::default());
+                    new += 1;
+                }
+                Err(libc::EPERM) => match sys::tracer_of(pid, tid) {
+                    // Seized by the kernel when a seized thread created it.
+                    Ok(t) if t == tracer || t == me => {
+                        self.threads.insert(tid, Thread { first_stop_pending: true, ..Thread::default() });
+                        new += 1;
+                    }
+                    Ok(t) if t != 0 => return Err(Error::AlreadyTraced { pid, tracer: t }),
+                    Ok(_) => return Err(Error::PermissionDenied { pid }),
+                    Err(_) if tid == pid => return Err(Error::NoSuchProcess { pid }),
+                    Err(_) => {} // the thread exited meanwhile
+                },
+                Err(libc::ESRCH) if tid == pid => return Err(Error::NoSuchProcess { pid }),
+                Err(libc::ESRCH) => {}
+                Err(e) => return Err(Error::Ptrace { op: "SEIZE", tid, errno: e }),
+            }
+        }
+        Ok(new)
     }
 
     /// The target's pid.

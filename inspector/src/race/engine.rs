@@ -169,6 +169,8 @@ pub struct Engine {
     holds: Vec<(String, Vec<(usize, u64)>)>,
     /// Threads held by a `hold` rule.
     hold_held: HashSet<i32>,
+    /// Events read while settling a stale instance, to handle next.
+    deferred: std::collections::VecDeque<Event>,
 }
 
 impl Engine {
@@ -212,6 +214,7 @@ impl Engine {
             stale: HashMap::new(),
             holds: Vec::new(),
             hold_held: HashSet::new(),
+            deferred: Default::default(),
         };
         e.wait_ready()?;
         e.check_probes()?;
@@ -255,6 +258,14 @@ impl Engine {
 
     pub fn done(&self) -> bool {
         self.next >= self.script.steps.len()
+    }
+
+    /// The next event: one deferred by `settle` first, then the controller's.
+    fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        match self.deferred.pop_front() {
+            Some(ev) => Some(ev),
+            None => self.ctl().next_event(timeout),
+        }
     }
 
     fn ctl(&self) -> &Controller {
@@ -339,13 +350,20 @@ impl Engine {
             return Ok(t);
         }
         if a == "sysmon" {
-            if let Some(s) = self.snapshot() {
-                if let Some(t) = s.ms.iter().find(|m| m.role_name == "sysmon").and_then(|m| m.tid) {
+            // The runtime writes sysmon's M record before the thread has
+            // started and stored its tid: wait for the tid.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                let tid = self.snapshot().and_then(|s| s.ms.iter().find(|m| m.role_name == "sysmon").and_then(|m| m.tid));
+                if let Some(t) = tid.filter(|&t| t != 0) {
                     self.actors.insert(a.to_string(), t as i32);
                     return Ok(t as i32);
                 }
+                if Instant::now() >= deadline {
+                    return err(format!("{}:{line}: the target has no sysmon thread", self.script.file));
+                }
+                std::thread::sleep(Duration::from_millis(2));
             }
-            return err(format!("{}:{line}: the target has no sysmon thread", self.script.file));
         }
         err(format!("{}:{line}: actor {a:?} has no thread yet", self.script.file))
     }
@@ -467,7 +485,7 @@ impl Engine {
             Action::Pause(d) => {
                 let end = Instant::now() + *d;
                 while let Some(left) = end.checked_duration_since(Instant::now()) {
-                    if let Some(ev) = self.ctl().next_event(left) {
+                    if let Some(ev) = self.next_event(left) {
                         self.side_event(ev, log);
                     }
                 }
@@ -529,14 +547,23 @@ impl Engine {
                                 Who::Any => "no thread".to_string(),
                                 Who::Actor(x) => format!("actor {x}"),
                             };
+                            let mut threads = self.where_threads_are();
+                            let stderr = self.output.lock().unwrap().stderr.clone();
+                            if !stderr.trim().is_empty() {
+                                let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+                                threads.push_str("the target's stderr ends:\n");
+                                for l in tail.into_iter().rev() {
+                                    threads.push_str(&format!("  {l}\n"));
+                                }
+                            }
+                            let state: String = self.state_lines().iter().map(|l| format!("  {l}\n")).collect();
                             return err(format!(
-                                "{file}:{line}: {who} reached probe {probe}{} within {:?}; where the threads were:\n{}",
+                                "{file}:{line}: {who} reached probe {probe}{} within {:?}; where the threads were:\n{threads}and the scheduler:\n{state}",
                                 if conds.is_empty() { "" } else { " with the step's conditions" },
                                 self.script.timeout,
-                                self.where_threads_are()
                             ));
                         };
-                        let ev = self.ctl().next_event(left.min(Duration::from_millis(50)));
+                        let ev = self.next_event(left.min(Duration::from_millis(50)));
                         if let Some(Event::ProbeHit(h)) = &ev {
                             trace!("step {} wants {probe}: hit {} tid {} args {:?} pending {}", self.next + 1, h.name, h.tid, h.args, self.pending.len());
                         }
@@ -553,6 +580,9 @@ impl Engine {
                                     // by: hits of the next step from that
                                     // instance are stale.
                                     self.note_stale(self.next, &h);
+                                    if h.held {
+                                        self.settle(&h, line)?;
+                                    }
                                 } else if h.held && self.ahead_step_of(&h.name).is_some() {
                                     // A later step's probe, reached before this
                                     // step matched: ptrace may report stops out of
@@ -595,7 +625,7 @@ impl Engine {
                     self.disarm(probe);
                 }
                 // Collect what raced with the match.
-                while let Some(ev) = self.ctl().next_event(Duration::from_millis(2)) {
+                while let Some(ev) = self.next_event(Duration::from_millis(2)) {
                     match ev {
                         Event::ProbeHit(h) if h.held && self.ahead_step_of(&h.name).is_some() && !self.holds.iter().any(|(p, _)| *p == h.name) => {
                             self.queue_ahead(h, line)?
@@ -667,6 +697,35 @@ impl Engine {
 
     /// Most hits queued for later steps; older ones are released.
     const MAX_PENDING: usize = 16;
+
+    /// How long a non-matching instance of a step's probe stays held so
+    /// that later steps' hits from it can be let go first (see `settle`).
+    const SETTLE: Duration = Duration::from_millis(1);
+
+    /// `h` is an instance of the current step's probe that does not match.
+    /// Threads that raced ahead into later steps' probes because of it
+    /// (look-ahead hits of the same instance) are stale and get released;
+    /// releasing them only after `h`'s thread has run on would have delayed
+    /// them behind it, which is itself an interleaving the script did not
+    /// ask for (in foreachp-stopwait: a thread entering sched.lock late, the
+    /// very bug). So `h`'s thread stays where it is for a moment while such
+    /// hits are collected and released; other events wait their turn.
+    fn settle(&mut self, h: &crate::control::ProbeHit, line: usize) -> Result<(), EngineError> {
+        if self.lookahead_probes().is_empty() {
+            return Ok(());
+        }
+        let end = Instant::now() + Self::SETTLE;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Some(ev) = self.ctl().next_event(left) else { break };
+            match ev {
+                Event::ProbeHit(h2) if h2.tid != h.tid && h2.held && h2.name != h.name && self.ahead_step_of(&h2.name).is_some() => {
+                    self.queue_ahead(h2, line)?
+                }
+                ev => self.deferred.push_back(ev),
+            }
+        }
+        Ok(())
+    }
 
     /// How long a step may wait without matching before the hits queued for
     /// later steps are released (see the liveness note in `Run`).
@@ -821,6 +880,18 @@ impl Engine {
             let held = if self.held.contains(&t.tid) { " [held by the script]" } else { "" };
             out.push_str(&format!("  {}{held}: {frames}\n", self.thread_name(t.tid)));
         }
+        // The armed probe sites and what they hold now (0xcc: armed).
+        if let Ok(armed) = self.ctl().armed() {
+            let mut sites: Vec<String> = armed
+                .iter()
+                .map(|(_, name, addr)| {
+                    let b = self.ctl().read_memory(*addr, 1).ok().and_then(|v| v.first().copied());
+                    format!("{name}@{addr:#x}={}", b.map_or("?".into(), |b| format!("{b:#04x}")))
+                })
+                .collect();
+            sites.sort();
+            out.push_str(&format!("  armed probe sites: {}\n", if sites.is_empty() { "none".into() } else { sites.join(" ") }));
+        }
         out
     }
 
@@ -903,7 +974,7 @@ impl Engine {
     fn wait_exit(&mut self, deadline: Instant, log: &mut Vec<String>) -> Option<ExitStatus> {
         while self.exit.is_none() {
             let left = deadline.checked_duration_since(Instant::now())?;
-            if let Some(ev) = self.ctl().next_event(left.min(Duration::from_millis(50))) {
+            if let Some(ev) = self.next_event(left.min(Duration::from_millis(50))) {
                 self.side_event(ev, log);
             }
         }
@@ -951,7 +1022,7 @@ impl Engine {
                         };
                         break Checked { expectation: format!("probe {probe} by {actor}"), met: false, observed: why };
                     }
-                    if let Some(ev) = self.ctl().next_event(Duration::from_millis(50)) {
+                    if let Some(ev) = self.next_event(Duration::from_millis(50)) {
                         self.side_event(ev, log);
                     }
                 }
@@ -978,7 +1049,7 @@ impl Engine {
                             observed: format!("numgc went from {start} to {}", cur.map_or("?".into(), |c| c.to_string())),
                         };
                     }
-                    if let Some(ev) = self.ctl().next_event(Duration::from_millis(20)) {
+                    if let Some(ev) = self.next_event(Duration::from_millis(20)) {
                         self.side_event(ev, log);
                     }
                 }
@@ -992,7 +1063,7 @@ impl Engine {
                 if self.exit.is_some() || Instant::now() >= deadline {
                     break Checked { expectation: format!("output {text:?}"), met: false, observed: "not printed".into() };
                 }
-                if let Some(ev) = self.ctl().next_event(Duration::from_millis(20)) {
+                if let Some(ev) = self.next_event(Duration::from_millis(20)) {
                     self.side_event(ev, log);
                 }
             },
@@ -1003,7 +1074,7 @@ impl Engine {
                 if self.exit.is_some() || Instant::now() >= deadline {
                     break Checked { expectation: "cycle".into(), met: false, observed: "no wait-for cycle in the table".into() };
                 }
-                if let Some(ev) = self.ctl().next_event(Duration::from_millis(20)) {
+                if let Some(ev) = self.next_event(Duration::from_millis(20)) {
                     self.side_event(ev, log);
                 }
             },
@@ -1048,7 +1119,7 @@ impl Engine {
             }
             let end = Instant::now() + Duration::from_millis(20);
             while let Some(left) = end.checked_duration_since(Instant::now()) {
-                if let Some(ev) = self.ctl().next_event(left) {
+                if let Some(ev) = self.next_event(left) {
                     self.side_event(ev, log);
                 }
             }

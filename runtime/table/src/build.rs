@@ -114,7 +114,8 @@ impl TableBuilder {
     pub fn add_string(&mut self, s: &str) -> u32 {
         let (i, o, _, cap) = self.section(SectionKind::Strings);
         let so = offset_of!(Header, sections) + i * size_of::<crate::header::Section>();
-        let len = u64::from_ne_bytes(self.bytes[so + 32..so + 40].try_into().unwrap());
+        let lo = so + offset_of!(crate::header::Section, len);
+        let len = u64::from_ne_bytes(self.bytes[lo..lo + 8].try_into().unwrap());
         assert!(len + s.len() as u64 <= cap);
         let at = (o + len) as usize;
         self.bytes[at..at + s.len()].copy_from_slice(s.as_bytes());

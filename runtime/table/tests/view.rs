@@ -133,3 +133,19 @@ fn random_damage_never_panics() {
         }
     }
 }
+
+/// Strings appended one after another keep their offsets, and the
+/// section's length is the sum of their lengths.
+#[test]
+fn builder_appends_strings() {
+    let mut b = TableBuilder::new(0x7f00_0000_0000, 16);
+    let a = b.add_string("runtime/proc.go");
+    let c = b.add_string("chan receive");
+    assert_eq!((a, c), (0, "runtime/proc.go".len() as u32));
+    let img = load(&b.bytes).expect("a built table loads");
+    assert_eq!(img.header.section(SectionKind::Strings).map(|s| s.len), Some(27));
+    assert_eq!(img.string(a, 15), Some("runtime/proc.go"));
+    assert_eq!(img.string(c, 12), Some("chan receive"));
+    // The next section's header is untouched.
+    assert_eq!(img.header.section(SectionKind::Arena).map(|s| s.len), Some(0));
+}
