@@ -145,12 +145,14 @@ impl Panel for RacePanel {
         if let Some(e) = &self.error {
             lines.push(Line::from(Span::styled(format!("the run stopped: {e}"), theme.warn())));
         }
-        // Keep the end (the newest information) visible.
+        // The race, the keys and the step's title always show; below them
+        // the end (the newest information) stays visible.
+        let keep = if self.last.is_some() { 3 } else { 2 };
         let inner = area.height.saturating_sub(1) as usize;
-        let skip = lines.len().saturating_sub(inner);
+        let skip = lines.len().saturating_sub(inner.max(keep));
         let lines: Vec<Line> = if skip > 0 {
-            let mut v = lines[..2].to_vec();
-            v.extend(lines.into_iter().skip(skip + 2));
+            let mut v = lines[..keep].to_vec();
+            v.extend(lines.into_iter().skip(skip + keep));
             v
         } else {
             lines

@@ -438,7 +438,7 @@ impl Engine {
             self.action(a, &mut log)?;
         }
         self.next += 1;
-        let rec = StepRecord { index: i, title: step.title.clone(), narration: step.narration.clone(), events: log, state: self.state_lines() };
+        let rec = StepRecord { index: i, title: step.title.clone(), narration: self.fill(&step.narration), events: log, state: self.state_lines() };
         self.steps.push(rec.clone());
         Ok(rec)
     }
@@ -911,6 +911,38 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Narration with `{actor}` replaced by the actor's M (or thread) and
+    /// `{var}` by the variable's value, for names known at this point;
+    /// anything else in braces stays as written.
+    fn fill(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find('{') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let Some(j) = after.find('}') else {
+                out.push_str(&rest[i..]);
+                return out;
+            };
+            let key = &after[..j];
+            let val = if let Some(&tid) = self.actors.get(key) {
+                Some(match self.names.get(&tid).and_then(|n| n.split_whitespace().next()) {
+                    Some(m) => m.to_string(),
+                    None => format!("thread {tid}"),
+                })
+            } else {
+                self.vars.get(key).map(|v| v.to_string())
+            };
+            match val {
+                Some(v) => out.push_str(&v),
+                None => out.push_str(&rest[i..i + j + 2]),
+            }
+            rest = &after[j + 1..];
+        }
+        out.push_str(rest);
+        out
     }
 
     /// The scheduler state the races are about, from the table.

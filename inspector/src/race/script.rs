@@ -16,7 +16,8 @@
 //! step 1. The collector stops the world    # a step: title, actions, narration
 //!   run any to stw_gcwaiting where arg0 == 1 as gc
 //!   say
-//!     | narration, one `|` line each
+//!     | narration, one `|` line each; {gc} becomes the actor's M
+//!     | ("M3") and {seq} a saved variable's value, once known
 //!
 //! expect buggy throw "msg" or "other msg"
 //! expect fixed probe foreachp_done by gc
