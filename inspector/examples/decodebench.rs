@@ -96,7 +96,10 @@ fn main() {
         let exe = std::env::current_exe().expect("current_exe");
         let prog = exe.with_file_name("insp_parked");
         if !prog.exists() {
-            eprintln!("decodebench: {} is missing; build it with cargo build -p grt --example insp_parked (same profile)", prog.display());
+            eprintln!(
+                "decodebench: {} is missing; build it with cargo build -p grt --example insp_parked (same profile)",
+                prog.display()
+            );
             std::process::exit(2);
         }
         // insp_parked N makes N receivers, N/2 senders and a few more.

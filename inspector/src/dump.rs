@@ -96,7 +96,15 @@ pub struct FrameOut {
 
 impl From<&TraceFrame> for FrameOut {
     fn from(f: &TraceFrame) -> Self {
-        FrameOut { function: f.function.clone(), file: f.file.clone(), line: f.line, offset: f.offset, pc: f.pc, sp: f.sp, inlined: f.inlined }
+        FrameOut {
+            function: f.function.clone(),
+            file: f.file.clone(),
+            line: f.line,
+            offset: f.offset,
+            pc: f.pc,
+            sp: f.sp,
+            inlined: f.inlined,
+        }
     }
 }
 
@@ -237,7 +245,10 @@ pub fn capture(pid: i32, opts: DumpOptions) -> Result<Dump, DumpError> {
         // Copy what the unwinder will read: every parked goroutine's used
         // stack and every thread's stack from its sp.
         if let Ok(img) = &img {
-            let snap = Snapshot::decode(img, &DecodeOptions { capture: Capture::Frozen { pause_us: 0 }, ..Default::default() });
+            let snap = Snapshot::decode(
+                img,
+                &DecodeOptions { capture: Capture::Frozen { pause_us: 0 }, ..Default::default() },
+            );
             let maps = read_maps(pid);
             for g in &snap.gs {
                 if let (Some(c), Some(hi)) = (g.sched, g.stack_hi) {
@@ -325,7 +336,8 @@ fn goroutine_block(
         scan: g.scan,
         wait_minutes: g.wait_ns.unwrap_or(0) / 60_000_000_000,
         locked: !g.lockedm.is_nil(),
-        gp: snap.header.base + snap.header.sections.iter().find(|s| s.kind == "g").map_or(0, |s| s.offset + g.index * s.stride),
+        gp: snap.header.base
+            + snap.header.sections.iter().find(|s| s.kind == "g").map_or(0, |s| s.offset + g.index * s.stride),
         m: m.and_then(|m| m.id),
         mp: 0,
         ..Default::default()
@@ -372,7 +384,9 @@ fn goroutine_block(
         let site = site.as_ref().map(|(f, l)| (f.as_str(), *l));
         b.created_by = match syms {
             Some(s) => tb::created_by(s, g.gopc.unwrap_or(0), parent, site),
-            None => site.map(|(file, line)| CreatedBy { function: "?".into(), parent, file: file.into(), line, offset: 0 }),
+            None => {
+                site.map(|(file, line)| CreatedBy { function: "?".into(), parent, file: file.into(), line, offset: 0 })
+            }
         };
     }
     let _ = level;
@@ -455,7 +469,12 @@ pub fn build(
                         m: t.m,
                         mp: m.map_or(0, |m| {
                             snap.header.base
-                                + snap.header.sections.iter().find(|s| s.kind == "m").map_or(0, |s| s.offset + m.index * s.stride)
+                                + snap
+                                    .header
+                                    .sections
+                                    .iter()
+                                    .find(|s| s.kind == "m")
+                                    .map_or(0, |s| s.offset + m.index * s.stride)
                         }),
                         frames,
                         note,

@@ -167,7 +167,9 @@ pub fn list_processes() -> Vec<ProcInfo> {
 /// Every grt process we can read, and how many processes we could not look at.
 pub fn scan_processes() -> ProcScan {
     let mut scan = ProcScan::default();
-    let Ok(rd) = std::fs::read_dir("/proc") else { return scan };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return scan;
+    };
     let mut pids: Vec<i32> = rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     pids.sort_unstable();
     for pid in pids {
@@ -207,8 +209,12 @@ fn memfd_links(pid: i32) -> Result<Vec<u32>, FindError> {
     let want = format!("/memfd:{MEMFD_NAME}");
     let mut out = Vec::new();
     for e in rd.flatten() {
-        let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(target) = std::fs::read_link(e.path()) else { continue };
+        let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
         let t = target.to_string_lossy();
         if t == want || t == format!("{want} (deleted)") {
             out.push(fd);
@@ -247,7 +253,9 @@ fn command_of(pid: i32) -> String {
             return a.rsplit('/').next().unwrap_or(&a).to_string();
         }
     }
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim_end().to_string()).unwrap_or_else(|_| "?".into())
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Seconds since boot per /proc/uptime, and clock ticks per second.
@@ -353,7 +361,11 @@ impl TableSource {
     pub fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), FindError> {
         self.file.read_exact_at(buf, off).map_err(|e| {
             if e.kind() == ErrorKind::UnexpectedEof {
-                FindError::Truncated { pid: self.pid, need: off.saturating_add(buf.len() as u64), have: self.len().unwrap_or(0) }
+                FindError::Truncated {
+                    pid: self.pid,
+                    need: off.saturating_add(buf.len() as u64),
+                    have: self.len().unwrap_or(0),
+                }
             } else {
                 self.io("pread", e)
             }
@@ -371,7 +383,9 @@ impl TableSource {
     pub fn alive(&self) -> bool {
         match stat_of(self.pid) {
             None => false,
-            Some((start, state)) => !matches!(state, 'Z' | 'X' | 'x') && (self.start.is_none() || self.start == Some(start)),
+            Some((start, state)) => {
+                !matches!(state, 'Z' | 'X' | 'x') && (self.start.is_none() || self.start == Some(start))
+            }
         }
     }
 

@@ -16,5 +16,5 @@ pub mod find;
 pub mod race;
 pub mod snapshot;
 pub mod synth;
-pub mod waitfor;
 pub mod targets;
+pub mod waitfor;

@@ -42,9 +42,9 @@
 //! newer code without the process.
 
 use crate::waitfor;
+use grt_table::desc::Kind;
 use grt_table::header::{Header, Section, SectionKind, FLAG_DEBUG, FLAG_GUARD_MADVISE, MAX_SECTIONS};
 use grt_table::view::{Error as ViewError, FieldRef, Image, Layout};
-use grt_table::desc::Kind;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 use std::fmt;
@@ -783,7 +783,11 @@ impl Snapshot {
         let path = path.as_ref();
         let f = std::fs::File::create(path).map_err(|e| FileError::io(path, "create", e))?;
         let mut w = std::io::BufWriter::new(f);
-        serde_json::to_writer(&mut w, self).map_err(|e| FileError::Io { path: path.display().to_string(), what: "write", error: e.to_string() })?;
+        serde_json::to_writer(&mut w, self).map_err(|e| FileError::Io {
+            path: path.display().to_string(),
+            what: "write",
+            error: e.to_string(),
+        })?;
         std::io::Write::flush(&mut w).map_err(|e| FileError::io(path, "write", e))
     }
 
@@ -796,12 +800,22 @@ impl Snapshot {
         let fmt = v.get("format").and_then(|f| f.as_u64());
         match fmt {
             Some(f) if f == SNAPSHOT_FORMAT as u64 => {}
-            Some(f) => return Err(FileError::Format { path: path.display().to_string(), found: f, supported: SNAPSHOT_FORMAT }),
+            Some(f) => {
+                return Err(FileError::Format {
+                    path: path.display().to_string(),
+                    found: f,
+                    supported: SNAPSHOT_FORMAT,
+                })
+            }
             None => {
-                return Err(FileError::NotASnapshot { path: path.display().to_string(), error: "no \"format\" field".into() })
+                return Err(FileError::NotASnapshot {
+                    path: path.display().to_string(),
+                    error: "no \"format\" field".into(),
+                })
             }
         }
-        serde_json::from_value(v).map_err(|e| FileError::NotASnapshot { path: path.display().to_string(), error: e.to_string() })
+        serde_json::from_value(v)
+            .map_err(|e| FileError::NotASnapshot { path: path.display().to_string(), error: e.to_string() })
     }
 }
 
@@ -1362,14 +1376,18 @@ impl<'a> Cx<'a> {
         let kn = section_name(kind);
         if let Some(l) = self.img.locate(addr) {
             if l.kind != kind {
-                return (format!("pointer {addr:#x} points into the {} section, not at a {kn}", section_name(l.kind)), false);
+                return (
+                    format!("pointer {addr:#x} points into the {} section, not at a {kn}", section_name(l.kind)),
+                    false,
+                );
             }
             return (format!("pointer {addr:#x} points {} bytes into {kn} record {}", l.within, l.index), false);
         }
         if let Some(s) = self.img.header.section(kind) {
             let off = addr.wrapping_sub(self.img.header.base);
             let end = s.offset.saturating_add(s.capacity.saturating_mul(s.stride));
-            if addr >= self.img.header.base && off >= s.offset && off < end && (off - s.offset).is_multiple_of(s.stride) {
+            if addr >= self.img.header.base && off >= s.offset && off < end && (off - s.offset).is_multiple_of(s.stride)
+            {
                 let idx = (off - s.offset) / s.stride;
                 return (
                     format!("pointer {addr:#x} names {kn} record {idx}, past the {} records in use", self.seclen(kind)),
@@ -1390,14 +1408,27 @@ impl<'a> Cx<'a> {
     /// address `start`, for at most the section's length. Returns the
     /// record indices; a bad pointer, a loop or excess length ends the walk
     /// with a damage entry.
-    fn walk(&mut self, kind: SectionKind, start: Option<u64>, next: Option<Fx>, place: &dyn Fn() -> String) -> Vec<u64> {
+    fn walk(
+        &mut self,
+        kind: SectionKind,
+        start: Option<u64>,
+        next: Option<Fx>,
+        place: &dyn Fn() -> String,
+    ) -> Vec<u64> {
         let mut out = Vec::new();
         self.walk_into(kind, start, next, place, &mut out);
         out
     }
 
     /// `walk`, appending to `out` (which must start empty).
-    fn walk_into(&mut self, kind: SectionKind, start: Option<u64>, next: Option<Fx>, place: &dyn Fn() -> String, out: &mut Vec<u64>) {
+    fn walk_into(
+        &mut self,
+        kind: SectionKind,
+        start: Option<u64>,
+        next: Option<Fx>,
+        place: &dyn Fn() -> String,
+        out: &mut Vec<u64>,
+    ) {
         let Some(mut cur) = start else { return };
         let limit = self.seclen(kind);
         // Loops: a linear search while the chain is short, then a stamp per
@@ -1541,7 +1572,9 @@ impl<'a> Cx<'a> {
         let mf = self.f.m;
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let Some(r) = self.rec(SectionKind::M, i) else { break };
+            let Some(r) = self.rec(SectionKind::M, i) else {
+                break;
+            };
             let place = || format!("m {i}");
             let role = r.opt(mf.role);
             let state = r.opt(mf.state);
@@ -1621,7 +1654,9 @@ impl<'a> Cx<'a> {
         let pf = self.f.p;
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let Some(r) = self.rec(SectionKind::P, i) else { break };
+            let Some(r) = self.rec(SectionKind::P, i) else {
+                break;
+            };
             let status = r.opt(pf.status);
             let status_name = self.enum_name(|n| &n.pstatus, status, || format!("p {i}.status"));
             let m = self.link(SectionKind::M, r.opt(pf.m), || format!("p {i}.m"));
@@ -1678,7 +1713,9 @@ impl<'a> Cx<'a> {
         let reason_names = std::mem::take(&mut self.n.waitreason);
         let mut cache = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let Some(r) = self.rec(SectionKind::G, i) else { break };
+            let Some(r) = self.rec(SectionKind::G, i) else {
+                break;
+            };
             let status = r.opt(gf.atomicstatus).map(|v| v as u32);
             let goid = r.opt(gf.goid);
             let (lo, hi) = (r.opt(gf.stack_lo), r.opt(gf.stack_hi));
@@ -1723,7 +1760,8 @@ impl<'a> Cx<'a> {
                 (Some(sp), Some(pc), Some(bp)) => Some(Context { sp, pc, bp }),
                 _ => None,
             };
-            let parked = matches!(base, Some(grt_table::G_WAITING) | Some(grt_table::G_RUNNABLE) | Some(grt_table::G_PREEMPTED));
+            let parked =
+                matches!(base, Some(grt_table::G_WAITING) | Some(grt_table::G_RUNNABLE) | Some(grt_table::G_PREEMPTED));
             let stack_used = match (parked, sched, lo, hi) {
                 (true, Some(c), Some(lo), Some(hi)) if c.sp >= lo && c.sp <= hi && hi > lo => Some(hi - c.sp),
                 _ => None,
@@ -1731,13 +1769,17 @@ impl<'a> Cx<'a> {
             let m = self.link(SectionKind::M, r.opt(gf.m), || format!("{}.m", place()));
             let lockedm = self.link(SectionKind::M, r.opt(gf.lockedm), || format!("{}.lockedm", place()));
             let scan_holder = self.link(SectionKind::M, r.opt(gf.scanm), || format!("{}.scanm", place()));
-            let waiting = self.walk(SectionKind::Sudog, r.opt(gf.waiting), sf.waitlink, &|| format!("{}.waiting", place()));
+            let waiting =
+                self.walk(SectionKind::Sudog, r.opt(gf.waiting), sf.waitlink, &|| format!("{}.waiting", place()));
             // Every sudog on G.waiting must point back at G.
             for &s in &waiting {
                 let back = self.rec(SectionKind::Sudog, s).and_then(|sr| sr.opt(sf.g));
                 if let Some(b) = back {
                     if self.index_of(SectionKind::G, b) != Ok(Some(i)) {
-                        self.disagree(|| format!("{}.waiting", place()), format!("sudog {s} on its waiting list belongs to {b:#x}"));
+                        self.disagree(
+                            || format!("{}.waiting", place()),
+                            format!("sudog {s} on its waiting list belongs to {b:#x}"),
+                        );
                     }
                 }
             }
@@ -1789,7 +1831,9 @@ impl<'a> Cx<'a> {
         let sf = self.f.sudog;
         let mut out = Vec::new();
         for i in 0..n {
-            let Some(r) = self.rec(SectionKind::Sudog, i) else { break };
+            let Some(r) = self.rec(SectionKind::Sudog, i) else {
+                break;
+            };
             let inuse = match r.opt(sf.inuse) {
                 Some(v) => v != 0,
                 None => r.opt(sf.g).is_some_and(|g| g != 0),
@@ -1829,12 +1873,16 @@ impl<'a> Cx<'a> {
         let mut out = Vec::new();
         let mut ids = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let Some(r) = self.rec(SectionKind::Hchan, i) else { break };
+            let Some(r) = self.rec(SectionKind::Hchan, i) else {
+                break;
+            };
             ids.push(r.opt(hf.id));
         }
         self.chan_ids = ids;
         for i in 0..n {
-            let Some(r) = self.rec(SectionKind::Hchan, i) else { break };
+            let Some(r) = self.rec(SectionKind::Hchan, i) else {
+                break;
+            };
             if r.opt(hf.inuse) == Some(0) {
                 continue;
             }
@@ -1907,11 +1955,16 @@ impl<'a> Cx<'a> {
         let mut out = Vec::with_capacity(idx.len());
         let mut prev_addr = 0u64;
         for &s in &idx {
-            let Some(sr) = self.rec(SectionKind::Sudog, s) else { break };
+            let Some(sr) = self.rec(SectionKind::Sudog, s) else {
+                break;
+            };
             let c = sr.opt(sf.c);
             if c.is_some() && c != me {
                 *ok = false;
-                self.disagree(place, format!("sudog {s} points at channel {:#x}, not back at this one", c.unwrap_or(0)));
+                self.disagree(
+                    place,
+                    format!("sudog {s} points at channel {:#x}, not back at this one", c.unwrap_or(0)),
+                );
             }
             if let Some(p) = sr.opt(sf.prev) {
                 if p != prev_addr {
@@ -1925,7 +1978,10 @@ impl<'a> Cx<'a> {
                 if let Some(st) = st {
                     if st & !grt_table::G_SCAN != grt_table::G_WAITING {
                         *ok = false;
-                        self.disagree(place, format!("goroutine {} on the queue is not waiting (status {st:#x})", g.id().unwrap_or(0)));
+                        self.disagree(
+                            place,
+                            format!("goroutine {} on the queue is not waiting (status {st:#x})", g.id().unwrap_or(0)),
+                        );
                     }
                 }
             }
@@ -1965,8 +2021,12 @@ impl<'a> Cx<'a> {
 
     /// The lock fields (Struct fields whose target is the lock record) of a record kind.
     fn lock_fields(&self, rec: &str) -> Vec<LockField> {
-        let Some(lr) = self.lock_rec else { return Vec::new() };
-        let Some((_, r)) = self.img.layout.record(rec) else { return Vec::new() };
+        let Some(lr) = self.lock_rec else {
+            return Vec::new();
+        };
+        let Some((_, r)) = self.img.layout.record(rec) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for f in &r.fields {
             if f.field.kind == Kind::Struct && f.field.target == Some(lr) {
@@ -2000,7 +2060,8 @@ impl<'a> Cx<'a> {
                 ),
                 SectionKind::Hchan => {
                     let id = self.id_of(SectionKind::Hchan, l.index);
-                    let name = if &*f.name == "lock" { format!("hchan {id} lock") } else { format!("hchan {id} {}", f.name) };
+                    let name =
+                        if &*f.name == "lock" { format!("hchan {id} lock") } else { format!("hchan {id} {}", f.name) };
                     (LockPlace::Chan { index: l.index, id }, Text::from(name))
                 }
                 _ => (
@@ -2013,8 +2074,12 @@ impl<'a> Cx<'a> {
 
     /// Reads a lock in the table at `addr` (known to be a lock field).
     fn read_lock(&mut self, addr: u64, name: &Text) -> (Option<u32>, Option<u32>, LockState, Link) {
-        let Some(l) = self.img.locate(addr) else { return (None, None, LockState::Unknown, Link::Nil) };
-        let Some(r) = self.rec(l.kind, l.index) else { return (None, None, LockState::Unknown, Link::Nil) };
+        let Some(l) = self.img.locate(addr) else {
+            return (None, None, LockState::Unknown, Link::Nil);
+        };
+        let Some(r) = self.rec(l.kind, l.index) else {
+            return (None, None, LockState::Unknown, Link::Nil);
+        };
         let lf = self.f.lock;
         let key = r.opt(shifted(lf.key, l.within)).map(|v| v as u32);
         let rank = r.opt(shifted(lf.rank, l.within)).map(|v| v as u32);
@@ -2058,7 +2123,9 @@ impl<'a> Cx<'a> {
             out.len() - 1
         };
         // sched and mheap locks, always.
-        for (kind, fields) in [(SectionKind::Sched, self.sched_locks.clone()), (SectionKind::MHeap, self.heap_locks.clone())] {
+        for (kind, fields) in
+            [(SectionKind::Sched, self.sched_locks.clone()), (SectionKind::MHeap, self.heap_locks.clone())]
+        {
             if let Some(base) = self.rec_addr(kind, 0) {
                 if self.img.len(kind) > 0 {
                     for f in fields {
@@ -2127,17 +2194,26 @@ impl<'a> Cx<'a> {
         let runq = self.walk(SectionKind::G, r.opt(f.runqhead), self.f.g.schedlink, &|| "sched.runq".into());
         if let Some(n) = r.opt(f.npidle) {
             if n as i32 as i64 != pidle.len() as i64 {
-                self.disagree(|| "sched.pidle".into(), format!("npidle is {} but the list has {} Ps", n as i32, pidle.len()));
+                self.disagree(
+                    || "sched.pidle".into(),
+                    format!("npidle is {} but the list has {} Ps", n as i32, pidle.len()),
+                );
             }
         }
         if let Some(n) = r.opt(f.nmidle) {
             if n as i32 as i64 != midle.len() as i64 {
-                self.disagree(|| "sched.midle".into(), format!("nmidle is {} but the list has {} Ms", n as i32, midle.len()));
+                self.disagree(
+                    || "sched.midle".into(),
+                    format!("nmidle is {} but the list has {} Ms", n as i32, midle.len()),
+                );
             }
         }
         if let Some(n) = r.opt(f.runqsize) {
             if n as i32 as i64 != runq.len() as i64 {
-                self.disagree(|| "sched.runq".into(), format!("runqsize is {} but the queue has {} goroutines", n as i32, runq.len()));
+                self.disagree(
+                    || "sched.runq".into(),
+                    format!("runqsize is {} but the queue has {} goroutines", n as i32, runq.len()),
+                );
             }
         }
         if let (Some(&last), Some(tail)) = (runq.last(), r.opt(f.runqtail)) {
@@ -2200,7 +2276,9 @@ impl<'a> Cx<'a> {
         if let (Some(a), Some(c), Some(g), Some(fr)) = (f.old_allspans, f.old_cap, f.old_gen, f.old_freed) {
             let n = r.opt(f.nold).unwrap_or(a.count as u64).min(a.count as u64) as usize;
             for k in 0..n {
-                if let (Some(addr), Some(cap), Some(gen), Some(freed)) = (r.get_at(a, k), r.get_at(c, k), r.get_at(g, k), r.get_at(fr, k)) {
+                if let (Some(addr), Some(cap), Some(gen), Some(freed)) =
+                    (r.get_at(a, k), r.get_at(c, k), r.get_at(g, k), r.get_at(fr, k))
+                {
                     old.push(OldSpans { addr, cap, gen, freed: freed != 0 });
                 }
             }
@@ -2230,7 +2308,9 @@ impl<'a> Cx<'a> {
     }
 
     fn spans(&mut self, h: &HeapView) -> Vec<SpanView> {
-        let (Some(addr), Some(mut n)) = (h.allspans, h.nspan) else { return Vec::new() };
+        let (Some(addr), Some(mut n)) = (h.allspans, h.nspan) else {
+            return Vec::new();
+        };
         if addr == 0 || n == 0 {
             return Vec::new();
         }
@@ -2246,7 +2326,10 @@ impl<'a> Cx<'a> {
             n = arena_len / 8;
         }
         let Some(bytes) = self.img.bytes_at(SectionKind::Arena, addr, (n * 8) as usize) else {
-            self.corrupt(|| "mheap.allspans".into(), format!("the allspans array at {addr:#x} ({n} entries) is not inside the table's arena"));
+            self.corrupt(
+                || "mheap.allspans".into(),
+                format!("the allspans array at {addr:#x} ({n} entries) is not inside the table's arena"),
+            );
             return Vec::new();
         };
         let bytes = bytes.to_vec();
@@ -2315,7 +2398,9 @@ pub struct StackRange {
 /// check them against the process's mappings before reading memory.
 pub fn stack_ranges(img: &Image) -> Vec<StackRange> {
     let gf = GF::resolve(&img.layout);
-    let Some(seg) = img.segment(SectionKind::G) else { return Vec::new() };
+    let Some(seg) = img.segment(SectionKind::G) else {
+        return Vec::new();
+    };
     let stride = seg.info.stride.max(1) as usize;
     let mut out = Vec::new();
     for (i, rec) in seg.bytes.chunks_exact(stride).enumerate() {
@@ -2415,7 +2500,10 @@ impl RawTable {
 
     /// Reads `len` bytes at table offset `off` (zeros where no chunk is).
     pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>, String> {
-        let end = off.checked_add(len as u64).filter(|&e| e <= self.size).ok_or_else(|| format!("read of {len} bytes at {off:#x} is past the table's {} bytes", self.size))?;
+        let end = off
+            .checked_add(len as u64)
+            .filter(|&e| e <= self.size)
+            .ok_or_else(|| format!("read of {len} bytes at {off:#x} is past the table's {} bytes", self.size))?;
         let mut out = vec![0u8; len];
         for (co, cb) in &self.chunks {
             let ce = co.saturating_add(cb.len() as u64);
@@ -2461,7 +2549,9 @@ impl RawTable {
     /// Parses the file format; `Err` says what is wrong.
     pub fn from_bytes(b: &[u8]) -> Result<RawTable, String> {
         let u64at = |o: usize| -> Result<u64, String> {
-            b.get(o..o + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]))).ok_or_else(|| "file ends early".to_string())
+            b.get(o..o + 8)
+                .map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
+                .ok_or_else(|| "file ends early".to_string())
         };
         if b.get(..8) != Some(&RAW_MAGIC[..]) {
             return Err("bad magic".into());

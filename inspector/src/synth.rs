@@ -331,7 +331,10 @@ impl Synth {
 
     /// The address of a lock field of a record.
     pub fn lock_addr<T: Record>(&self, kind: SectionKind, index: u64, lock_field: &str) -> u64 {
-        let f = T::FIELDS.iter().find(|f| f.name == lock_field).unwrap_or_else(|| panic!("no lock {lock_field} in {}", T::NAME));
+        let f = T::FIELDS
+            .iter()
+            .find(|f| f.name == lock_field)
+            .unwrap_or_else(|| panic!("no lock {lock_field} in {}", T::NAME));
         self.addr(kind, index) + f.offset as u64
     }
 
@@ -376,7 +379,10 @@ pub fn image(bytes: &[u8]) -> Result<grt_table::view::Image, grt_table::view::Er
     grt_table::view::Image::load(
         |off, len| {
             let o = usize::try_from(off).map_err(|_| "offset too large".to_string())?;
-            bytes.get(o..o.checked_add(len).ok_or("overflow")?).map(<[u8]>::to_vec).ok_or_else(|| "short read".to_string())
+            bytes
+                .get(o..o.checked_add(len).ok_or("overflow")?)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| "short read".to_string())
         },
         bytes.len() as u64,
         u64::MAX,

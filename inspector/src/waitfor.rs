@@ -41,15 +41,27 @@ use std::collections::HashMap;
 /// channels) or positions in `Snapshot::locks`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {
-    Thread { m: u64 },
-    Lock { lock: usize },
+    Thread {
+        m: u64,
+    },
+    Lock {
+        lock: usize,
+    },
     /// A goroutine's status word (casgstatus waits for it to change).
-    Goroutine { g: u64 },
+    Goroutine {
+        g: u64,
+    },
     /// A goroutine's Gscan bit.
-    ScanBit { g: u64 },
+    ScanBit {
+        g: u64,
+    },
     /// Whoever holds a goroutine's scan bit, when the table does not say.
-    UnknownHolder { g: u64 },
-    Chan { c: u64 },
+    UnknownHolder {
+        g: u64,
+    },
+    Chan {
+        c: u64,
+    },
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,13 +171,12 @@ fn lock_name(s: &Snapshot, l: usize) -> String {
 fn status_name(s: &Snapshot, st: u32) -> String {
     // The gstatus list travels in GView names; look one up by value.
     let base = st & !grt_table::G_SCAN;
-    let name = s
-        .gs
-        .iter()
-        .find(|g| g.base_status == Some(base))
-        .map(|g| g.status_name.to_string())
-        .or_else(|| grt_table::G_STATUS_NAMES.get(base as usize).map(|s| s.to_string()))
-        .unwrap_or_else(|| format!("status {base}"));
+    let name =
+        s.gs.iter()
+            .find(|g| g.base_status == Some(base))
+            .map(|g| g.status_name.to_string())
+            .or_else(|| grt_table::G_STATUS_NAMES.get(base as usize).map(|s| s.to_string()))
+            .unwrap_or_else(|| format!("status {base}"));
     if st & grt_table::G_SCAN != 0 {
         format!("{name} (scan)")
     } else {
@@ -181,7 +192,9 @@ impl Report {
             Node::Lock { lock } => format!("lock {}", lock_name(s, lock)),
             Node::Goroutine { g } => g_name(s, g),
             Node::ScanBit { g } => format!("{}'s scan bit", g_name(s, g)),
-            Node::UnknownHolder { g } => format!("the unrecorded holder of {}'s scan bit", g_name(s, g)),
+            Node::UnknownHolder { g } => {
+                format!("the unrecorded holder of {}'s scan bit", g_name(s, g))
+            }
             Node::Chan { c } => match s.chan(c).and_then(|v| v.id) {
                 Some(id) => format!("channel {id}"),
                 None => format!("channel record {c}"),
@@ -236,7 +249,13 @@ pub fn analyze(s: &Snapshot) -> Report {
     // Threads waiting for locks; locks held by threads.
     for m in &s.ms {
         if let Some(li) = m.waitlock.as_ref().and_then(|w| w.lock) {
-            edges.push(Edge { from: Node::Thread { m: m.index }, to: Node::Lock { lock: li }, kind: EdgeKind::WaitsForLock, certain: true, wait_ns: m.wait_ns });
+            edges.push(Edge {
+                from: Node::Thread { m: m.index },
+                to: Node::Lock { lock: li },
+                kind: EdgeKind::WaitsForLock,
+                certain: true,
+                wait_ns: m.wait_ns,
+            });
         }
     }
     for (li, l) in s.locks.iter().enumerate() {
@@ -244,29 +263,68 @@ pub fn analyze(s: &Snapshot) -> Report {
             continue;
         }
         if let Some(om) = l.owner.index() {
-            edges.push(Edge { from: Node::Lock { lock: li }, to: Node::Thread { m: om }, kind: EdgeKind::HeldBy, certain: true, wait_ns: None });
+            edges.push(Edge {
+                from: Node::Lock { lock: li },
+                to: Node::Thread { m: om },
+                kind: EdgeKind::HeldBy,
+                certain: true,
+                wait_ns: None,
+            });
         }
     }
     // casgstatus spins.
-    let blocked: Vec<u64> = s.ms.iter().filter(|m| m.waitlock.is_some() || !m.waitcasg.is_nil()).map(|m| m.index).collect();
+    let blocked: Vec<u64> =
+        s.ms.iter().filter(|m| m.waitlock.is_some() || !m.waitcasg.is_nil()).map(|m| m.index).collect();
     for m in &s.ms {
-        let Some(gi) = m.waitcasg.index() else { continue };
+        let Some(gi) = m.waitcasg.index() else {
+            continue;
+        };
         let want = m.waitcasg_status.unwrap_or(u32::MAX);
         let g = s.g(gi);
         let from = Node::Thread { m: m.index };
         if let Some(g) = g.filter(|g| g.scan) {
-            edges.push(Edge { from, to: Node::ScanBit { g: gi }, kind: EdgeKind::WaitsForScanBit { want }, certain: true, wait_ns: m.wait_ns });
+            edges.push(Edge {
+                from,
+                to: Node::ScanBit { g: gi },
+                kind: EdgeKind::WaitsForScanBit { want },
+                certain: true,
+                wait_ns: m.wait_ns,
+            });
             if let Some(h) = g.scan_holder.index() {
-                edges.push(Edge { from: Node::ScanBit { g: gi }, to: Node::Thread { m: h }, kind: EdgeKind::ScanBitHeldBy, certain: true, wait_ns: None });
+                edges.push(Edge {
+                    from: Node::ScanBit { g: gi },
+                    to: Node::Thread { m: h },
+                    kind: EdgeKind::ScanBitHeldBy,
+                    certain: true,
+                    wait_ns: None,
+                });
             } else {
-                edges.push(Edge { from: Node::ScanBit { g: gi }, to: Node::UnknownHolder { g: gi }, kind: EdgeKind::ScanBitHeldBy, certain: true, wait_ns: None });
+                edges.push(Edge {
+                    from: Node::ScanBit { g: gi },
+                    to: Node::UnknownHolder { g: gi },
+                    kind: EdgeKind::ScanBitHeldBy,
+                    certain: true,
+                    wait_ns: None,
+                });
                 for &o in blocked.iter().filter(|&&o| o != m.index) {
-                    edges.push(Edge { from: Node::ScanBit { g: gi }, to: Node::Thread { m: o }, kind: EdgeKind::ScanBitHeldBy, certain: false, wait_ns: None });
+                    edges.push(Edge {
+                        from: Node::ScanBit { g: gi },
+                        to: Node::Thread { m: o },
+                        kind: EdgeKind::ScanBitHeldBy,
+                        certain: false,
+                        wait_ns: None,
+                    });
                 }
             }
         } else {
             let now = g.and_then(|g| g.status);
-            edges.push(Edge { from, to: Node::Goroutine { g: gi }, kind: EdgeKind::WaitsForStatus { want, now }, certain: true, wait_ns: m.wait_ns });
+            edges.push(Edge {
+                from,
+                to: Node::Goroutine { g: gi },
+                kind: EdgeKind::WaitsForStatus { want, now },
+                certain: true,
+                wait_ns: m.wait_ns,
+            });
         }
     }
     // Dedup scan-bit edges (several Ms may spin on the same G).
@@ -297,7 +355,13 @@ pub fn analyze(s: &Snapshot) -> Report {
                     None => continue,
                 },
             };
-            edges.push(Edge { from: Node::Goroutine { g: g.index }, to: Node::Chan { c }, kind: EdgeKind::ParkedOn { recv }, certain: true, wait_ns: g.wait_ns });
+            edges.push(Edge {
+                from: Node::Goroutine { g: g.index },
+                to: Node::Chan { c },
+                kind: EdgeKind::ParkedOn { recv },
+                certain: true,
+                wait_ns: g.wait_ns,
+            });
         }
     }
     let cycles = find_cycles(s, &edges[..nthread_edges]);
@@ -307,7 +371,10 @@ pub fn analyze(s: &Snapshot) -> Report {
         if c.certain {
             lines.push(format!("deadlock: {}", c.text));
         } else {
-            lines.push(format!("possible deadlock (a scan bit's holder is not recorded; guessed from blocked threads): {}", c.text));
+            lines.push(format!(
+                "possible deadlock (a scan bit's holder is not recorded; guessed from blocked threads): {}",
+                c.text
+            ));
         }
     }
     for m in &s.ms {
@@ -326,7 +393,11 @@ pub fn analyze(s: &Snapshot) -> Report {
         if let Some(gi) = m.waitcasg.index() {
             let want = m.waitcasg_status.map_or("?".to_string(), |w| status_name(s, w));
             let now = s.g(gi).and_then(|g| g.status).map_or("unknown".to_string(), |st| status_name(s, st));
-            lines.push(format!("{} spins in casgstatus on {} waiting for status {want}; it is {now}{dur}", m_long(s, m.index), g_name(s, gi)));
+            lines.push(format!(
+                "{} spins in casgstatus on {} waiting for status {want}; it is {now}{dur}",
+                m_long(s, m.index),
+                g_name(s, gi)
+            ));
         }
     }
     for st in &stalls {
@@ -420,7 +491,9 @@ fn find_cycles(s: &Snapshot, edges: &[Edge]) -> Vec<Cycle> {
             continue;
         }
         let c = comp[mem[0]];
-        let found = extract(&adj, edges, &comp, c, &mem, &nodes, true).map(|p| (p, true)).or_else(|| extract(&adj, edges, &comp, c, &mem, &nodes, false).map(|p| (p, false)));
+        let found = extract(&adj, edges, &comp, c, &mem, &nodes, true)
+            .map(|p| (p, true))
+            .or_else(|| extract(&adj, edges, &comp, c, &mem, &nodes, false).map(|p| (p, false)));
         if let Some((path, certain)) = found {
             out.push(make_cycle(s, &nodes, edges, &path, certain));
         }

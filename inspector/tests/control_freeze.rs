@@ -122,7 +122,9 @@ fn a_frozen_thread_makes_no_progress_while_the_others_do() {
     for attempt in 0..10 {
         // A thread that is running right now (it will have CPU to lose).
         let busy = busy_threads(&mut s, kid.pid);
-        let Some(&victim) = busy.get(attempt % busy.len().max(1)) else { continue };
+        let Some(&victim) = busy.get(attempt % busy.len().max(1)) else {
+            continue;
+        };
         s.freeze(victim).unwrap();
         assert_eq!(s.thread_state(victim).unwrap(), ThreadState::Frozen);
         assert_eq!(state(kid.pid, victim), Some('t'));

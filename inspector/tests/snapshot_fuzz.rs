@@ -56,7 +56,8 @@ fn base() -> &'static Base {
 /// Runs everything a damaged table goes through; must never panic.
 fn exercise_image(img: &grt_table::view::Image, json: bool) {
     for capture in [Capture::Live, Capture::Frozen { pause_us: 1 }] {
-        let opts = DecodeOptions { capture, include_dead: matches!(capture, Capture::Live), now_mono_ns: Some(1 << 40) };
+        let opts =
+            DecodeOptions { capture, include_dead: matches!(capture, Capture::Live), now_mono_ns: Some(1 << 40) };
         let s = Snapshot::decode(img, &opts);
         let r = waitfor::analyze(&s);
         assert_eq!(r, s.waitfor);
@@ -102,7 +103,10 @@ enum Mutation {
 enum WordValue {
     Raw(u64),
     /// The start of record `k` (any section), plus `delta`.
-    Record { k: usize, delta: i8 },
+    Record {
+        k: usize,
+        delta: i8,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -267,7 +271,9 @@ fn spliced_live_captures_never_panic() {
         let other = if rng.below(2) == 0 { &b } else { &c };
         let mut r = a.clone();
         for (off, bytes) in r.chunks.iter_mut().skip(1) {
-            let Some((_, ob)) = other.chunks.iter().find(|(o, _)| o == off) else { continue };
+            let Some((_, ob)) = other.chunks.iter().find(|(o, _)| o == off) else {
+                continue;
+            };
             let n = bytes.len().min(ob.len());
             if n == 0 {
                 continue;

@@ -38,7 +38,11 @@ fn parked_snapshot(pid: i32) -> Snapshot {
         {
             return s;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "the child's goroutines did not all park: {:?}", s.count_by_state());
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the child's goroutines did not all park: {:?}",
+            s.count_by_state()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -106,7 +110,10 @@ fn live_child_is_found_and_decoded() {
     let tids: Vec<u64> = s.ms.iter().filter_map(|m| m.tid).filter(|&t| t != 0).collect();
     assert!(tids.contains(&(pid as u64)), "M0's tid is the pid: {tids:?}");
     for t in &tids {
-        assert!(std::path::Path::new(&format!("/proc/{pid}/task/{t}")).exists(), "M tid {t} is not a thread of the child");
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}/task/{t}")).exists(),
+            "M tid {t} is not a thread of the child"
+        );
     }
     assert!(s.ms.iter().any(|m| &*m.role_name == "sysmon"));
     // Locks: the scheduler's and the heap's, none stuck.
@@ -187,7 +194,10 @@ fn another_abi_version() {
     assert_eq!(e, FindError::Abi { pid: kid.pid, found: 99, supported: grt_table::ABI_VERSION });
     assert_eq!(
         e.to_string(),
-        format!("process {} uses status table ABI v99; this grt-tui reads v1; use the grt-tui built with that program", kid.pid)
+        format!(
+            "process {} uses status table ABI v99; this grt-tui reads v1; use the grt-tui built with that program",
+            kid.pid
+        )
     );
     // ps still lists it, with the problem.
     let p = scan_processes().procs.into_iter().find(|p| p.pid == kid.pid).unwrap();
@@ -241,7 +251,10 @@ fn table_not_ready_yet() {
     let kid = spawn(c, true);
     let e = open_table(kid.pid).unwrap().load_image(u64::MAX).unwrap_err();
     assert_eq!(e, FindError::NotReady { pid: kid.pid, command: "insp_fake".into() });
-    assert!(e.to_string().ends_with("is still starting its runtime (status table not ready); try again in a moment"), "{e}");
+    assert!(
+        e.to_string().ends_with("is still starting its runtime (status table not ready); try again in a moment"),
+        "{e}"
+    );
     // A header with ready = 0.
     let mut raw = raw_of_child();
     header_put32(&mut raw, offset_of!(Header, ready), 0);
@@ -292,7 +305,9 @@ use std::os::unix::process::CommandExt;
 #[test]
 #[ignore = "run by other_users_process_is_permission_denied as another user"]
 fn denied_helper() {
-    let Ok(pid) = std::env::var("GRT_INSP_DENIED_PID") else { return };
+    let Ok(pid) = std::env::var("GRT_INSP_DENIED_PID") else {
+        return;
+    };
     let pid: i32 = pid.parse().unwrap();
     let e = open_table(pid).unwrap_err();
     assert_eq!(e, FindError::PermissionDenied { pid, uid: Some(0) });

@@ -2,7 +2,9 @@
 //! trips (decode, JSON, raw table), damage that must be reported and never
 //! trusted, and the wait-for cycles of the documented races, by name.
 
-use grt_inspector::snapshot::{Capture, DamageKind, DecodeOptions, Link, LockPlace, LockState, RawTable, Snapshot, SweepState};
+use grt_inspector::snapshot::{
+    Capture, DamageKind, DecodeOptions, Link, LockPlace, LockState, RawTable, Snapshot, SweepState,
+};
 use grt_inspector::synth::{self, Synth};
 use grt_inspector::waitfor::{EdgeKind, Node};
 use grt_table::header::SectionKind;
@@ -49,7 +51,9 @@ fn decodes_a_busy_table() {
     assert!(get("chan receive") > 100 && get("chan send") > 40 && get("select") > 10 && get("sleep") > 10, "{by:?}");
     assert_eq!(by.iter().map(|x| x.1).sum::<usize>() as u64, n);
     // Every waiting goroutine on a channel has its sudogs, elems on its stack.
-    for g in s.gs.iter().filter(|g| g.waitreason_name.as_deref().is_some_and(|r| r.starts_with("chan") || r == "select")) {
+    for g in
+        s.gs.iter().filter(|g| g.waitreason_name.as_deref().is_some_and(|r| r.starts_with("chan") || r == "select"))
+    {
         assert!(!g.waiting.is_empty(), "goroutine {:?} has no sudog", g.goid);
         for &sg in &g.waiting {
             let v = s.sudog(sg).unwrap();
@@ -74,7 +78,15 @@ fn decodes_a_busy_table() {
     assert_eq!(s.heap.spans[5].owner.index(), Some(5));
     // Locks: every sched and mheap lock, all free.
     let names: Vec<&str> = s.locks.iter().map(|l| &*l.name).collect();
-    for want in ["sched.lock", "sched.gfree_lock", "sched.sudog_lock", "sched.timers_lock", "sched.hchan_lock", "sched.sites_lock", "mheap.lock"] {
+    for want in [
+        "sched.lock",
+        "sched.gfree_lock",
+        "sched.sudog_lock",
+        "sched.timers_lock",
+        "sched.hchan_lock",
+        "sched.sites_lock",
+        "mheap.lock",
+    ] {
         assert!(names.contains(&want), "{names:?}");
     }
     assert!(s.locks.iter().all(|l| l.state == LockState::Free));
@@ -153,7 +165,13 @@ fn lock_cycle_is_named() {
     assert_eq!(c.nodes.len(), 4);
     assert_eq!(c.names[0], "M1 (worker, tid 101)");
     assert!(r.lines[0].starts_with("deadlock: M1 (worker, tid 101) waits for lock sched.lock"), "{:?}", r.lines);
-    assert!(r.lines.iter().any(|l| l == "M2 (worker, tid 102) waits for lock mheap.lock held by M1 (worker, tid 101) for 2.0ms"), "{:?}", r.lines);
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l == "M2 (worker, tid 102) waits for lock mheap.lock held by M1 (worker, tid 101) for 2.0ms"),
+        "{:?}",
+        r.lines
+    );
 }
 
 /// Seed 003's shape: the injector M1 holds sched.lock and spins in
@@ -217,7 +235,13 @@ fn casgstatus_on_a_status_that_will_not_come_back() {
     assert!(r.cycles.is_empty());
     assert!(r.edges.iter().any(|e| e.to == Node::Goroutine { g }
         && e.kind == EdgeKind::WaitsForStatus { want: grt_table::G_WAITING, now: Some(grt_table::G_RUNNABLE) }));
-    assert!(r.lines.iter().any(|l| l.contains("spins in casgstatus on goroutine 1 waiting for status waiting; it is runnable")), "{:?}", r.lines);
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l.contains("spins in casgstatus on goroutine 1 waiting for status waiting; it is runnable")),
+        "{:?}",
+        r.lines
+    );
 }
 
 /// A lock outside the table (a semaphore's): its holder is known from
@@ -237,7 +261,15 @@ fn lock_outside_the_table() {
     assert_eq!(l.name, "lock at 0x555512345000");
     assert!(l.owner_from_held);
     assert_eq!(l.owner.index(), Some(a));
-    assert!(snap.waitfor.lines.iter().any(|x| x == "M1 (worker, tid 2) waits for lock lock at 0x555512345000 held by M0 (worker, tid 1) for 2.0ms"), "{:?}", snap.waitfor.lines);
+    assert!(
+        snap.waitfor
+            .lines
+            .iter()
+            .any(|x| x
+                == "M1 (worker, tid 2) waits for lock lock at 0x555512345000 held by M0 (worker, tid 1) for 2.0ms"),
+        "{:?}",
+        snap.waitfor.lines
+    );
 }
 
 /// Everyone parked on channels, no timers: the channels are reported.
@@ -376,7 +408,11 @@ fn loop_in_a_long_queue() {
     s.set::<Sudog>(SectionKind::Sudog, sgs[59], "next", s.addr(SectionKind::Sudog, sgs[10]));
     let snap = decode(&s.finish());
     let d: Vec<_> = snap.damage.iter().filter(|d| d.place.contains("recvq")).collect();
-    assert!(d.iter().any(|d| d.kind == DamageKind::Corrupt && d.message == format!("chain loops back to sudog record {} after 60 links", sgs[10])), "{d:#?}");
+    assert!(
+        d.iter().any(|d| d.kind == DamageKind::Corrupt
+            && d.message == format!("chain loops back to sudog record {} after 60 links", sgs[10])),
+        "{d:#?}"
+    );
     let ch = snap.chan(c).unwrap();
     assert_eq!(ch.recvq.len(), 60);
     assert!(!ch.queues_ok);

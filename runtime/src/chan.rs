@@ -29,8 +29,8 @@ use crate::status::{intern_location, intern_type, sched, table};
 use core::marker::PhantomData;
 use core::mem::{size_of, ManuallyDrop, MaybeUninit};
 use core::ptr::{self, null_mut};
-use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::AtomicU64;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use grt_table::header::SectionKind;
 use grt_table::{waitreason, Hchan, Lock, Sudog, G, P, P_SUDOG_CACHE};
 

@@ -101,7 +101,9 @@ impl Config {
         let procs = match std::env::var("GRT_MAXPROCS") {
             Ok(v) => match v.trim().parse::<i32>() {
                 Ok(n) if n >= 1 && n as u64 <= status::MAX_GOMAXPROCS => n,
-                _ => return Err(format!("grt: GRT_MAXPROCS={v:?} is not a number from 1 to {}", status::MAX_GOMAXPROCS)),
+                _ => {
+                    return Err(format!("grt: GRT_MAXPROCS={v:?} is not a number from 1 to {}", status::MAX_GOMAXPROCS))
+                }
             },
             Err(_) => ncpu,
         };

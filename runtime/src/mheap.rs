@@ -173,4 +173,3 @@ pub fn sweep() {
     h.sweepdone.store(1, Relaxed);
     unlock(&h.lock);
 }
-

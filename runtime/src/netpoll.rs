@@ -18,7 +18,7 @@ use crate::proc::{curg, gopark, r, GList};
 use crate::status::sched;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize};
-use grt_table::{waitreason, G, Lock};
+use grt_table::{waitreason, Lock, G};
 use std::io;
 
 const PD_NIL: usize = 0;

@@ -133,14 +133,7 @@ pub fn errno() -> i32 {
 pub fn mmap_anon(size: usize, prot: i32, extra_flags: i32) -> Option<*mut u8> {
     // SAFETY: a fresh anonymous mapping does not alias anything.
     let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            size,
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
-            -1,
-            0,
-        )
+        libc::mmap(core::ptr::null_mut(), size, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags, -1, 0)
     };
     if p == libc::MAP_FAILED {
         None

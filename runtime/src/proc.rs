@@ -45,14 +45,14 @@
 //!   (`mcall`): the G may resume on another M.
 
 use crate::asm::{grt_gogo, grt_gostart, grt_mcall};
-use crate::lock::{lock, notesleep, noteclear, notewakeup, unlock};
+use crate::lock::{lock, noteclear, notesleep, notewakeup, unlock};
 use crate::os::{self, nanotime};
 use crate::status::{sched, table};
 use crate::{probe, stack, stw, time};
 use core::cell::Cell;
 use core::ptr::{self, null_mut};
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::AtomicBool;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use grt_table::header::SectionKind;
 use grt_table::{mrole, mstate, G, M, P, RUNQ_LEN};
 use grt_table::{G_DEAD, G_RUNNABLE, G_RUNNING, G_SCAN, G_SYSCALL, G_WAITING};
@@ -1277,9 +1277,7 @@ fn find_runnable() -> (&'static G, bool) {
 
         // Spinning Ms: steal work from other Ps. Limit the number of
         // spinning Ms to half the busy Ps.
-        if mp.spinning.load(Relaxed) != 0
-            || 2 * s.nmspinning.load(SeqCst) < gomaxprocs() - s.npidle.load(SeqCst)
-        {
+        if mp.spinning.load(Relaxed) != 0 || 2 * s.nmspinning.load(SeqCst) < gomaxprocs() - s.npidle.load(SeqCst) {
             if mp.spinning.load(Relaxed) == 0 {
                 mp.spinning.store(1, Relaxed);
                 s.nmspinning.fetch_add(1, SeqCst);

@@ -174,7 +174,9 @@ unsafe fn install(sig: i32, handler: usize) -> *mut libc::sigaction {
 /// Per-M set-up: a large alternate signal stack, so that the overflow
 /// report and dumps have room.
 pub fn minit() {
-    let Some(p) = crate::os::mmap_anon(ALTSTACK_SIZE, libc::PROT_READ | libc::PROT_WRITE, 0) else { return };
+    let Some(p) = crate::os::mmap_anon(ALTSTACK_SIZE, libc::PROT_READ | libc::PROT_WRITE, 0) else {
+        return;
+    };
     let ss = libc::stack_t { ss_sp: p as *mut libc::c_void, ss_flags: 0, ss_size: ALTSTACK_SIZE };
     // SAFETY: ss describes a fresh mapping this thread owns for its life.
     unsafe { libc::sigaltstack(&ss, core::ptr::null_mut()) };
@@ -288,7 +290,9 @@ fn being_traced() -> bool {
     }
     let text = &buf[..n as usize];
     let key = b"TracerPid:";
-    let Some(i) = text.windows(key.len()).position(|w| w == key) else { return false };
+    let Some(i) = text.windows(key.len()).position(|w| w == key) else {
+        return false;
+    };
     text[i + key.len()..].iter().take_while(|&&c| c != b'\n').any(|&c| (b'1'..=b'9').contains(&c))
 }
 

@@ -26,7 +26,7 @@ use crate::status::{mheap, sched};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicBool, AtomicU64};
-use grt_table::{spanstate, G, MSpan, P, P_STACK_CACHE};
+use grt_table::{spanstate, MSpan, G, P, P_STACK_CACHE};
 
 const MADV_GUARD_INSTALL: i32 = 102;
 const MADV_GUARD_REMOVE: i32 = 103;
@@ -168,10 +168,7 @@ fn cache_pop(pp: &P) -> Option<&'static MSpan> {
 
 fn new_stack_span() -> &'static MSpan {
     let Some(s) = mheap::alloc_span(span_pages(), spanstate::MANUAL) else {
-        crate::eprint_raw!(
-            "runtime: cannot allocate a {}-byte goroutine stack: heap arena exhausted\n",
-            stack_size()
-        );
+        crate::eprint_raw!("runtime: cannot allocate a {}-byte goroutine stack: heap arena exhausted\n", stack_size());
         crate::fatal::throw("out of memory allocating stack");
     };
     s.guard.store(GUARD, Relaxed);

@@ -133,9 +133,8 @@ pub fn create(caps: &Capacities, bugs: u64, flags: u64, stack_size: u64) -> Resu
 
     // SAFETY: memfd_create takes a NUL-terminated name and flags.
     let name = b"grt-status\0";
-    let mut fd = unsafe {
-        libc::memfd_create(name.as_ptr() as *const libc::c_char, libc::MFD_CLOEXEC | libc::MFD_NOEXEC_SEAL)
-    };
+    let mut fd =
+        unsafe { libc::memfd_create(name.as_ptr() as *const libc::c_char, libc::MFD_CLOEXEC | libc::MFD_NOEXEC_SEAL) };
     if fd < 0 && os::errno() == libc::EINVAL {
         // Kernels before 6.3 do not know MFD_NOEXEC_SEAL.
         // SAFETY: as above.
@@ -345,8 +344,10 @@ struct InternMap {
     vals: [AtomicU64; INTERN_SLOTS],
 }
 
-static SITES: InternMap = InternMap { keys: [const { AtomicU64::new(0) }; INTERN_SLOTS], vals: [const { AtomicU64::new(0) }; INTERN_SLOTS] };
-static TYPES: InternMap = InternMap { keys: [const { AtomicU64::new(0) }; INTERN_SLOTS], vals: [const { AtomicU64::new(0) }; INTERN_SLOTS] };
+static SITES: InternMap =
+    InternMap { keys: [const { AtomicU64::new(0) }; INTERN_SLOTS], vals: [const { AtomicU64::new(0) }; INTERN_SLOTS] };
+static TYPES: InternMap =
+    InternMap { keys: [const { AtomicU64::new(0) }; INTERN_SLOTS], vals: [const { AtomicU64::new(0) }; INTERN_SLOTS] };
 
 #[inline]
 fn slot_of(key: u64) -> usize {
@@ -389,7 +390,9 @@ pub const NO_SITE: u32 = 0;
 
 fn new_site(key: u64, kind: u32, name: &str, line: u32, col: u32) -> u32 {
     let t = table();
-    let Some(s) = t.alloc(SectionKind::Site, t.sites) else { return NO_SITE };
+    let Some(s) = t.alloc(SectionKind::Site, t.sites) else {
+        return NO_SITE;
+    };
     let idx = (s as *const Site as usize - t.sites as usize) / size_of::<Site>();
     let bytes = name.as_bytes();
     if let Some(p) = t.alloc_bytes(SectionKind::Strings, t.strings, bytes.len() as u64) {

@@ -88,7 +88,9 @@ pub fn stop_the_world_with_sema(reason: u32) {
     // Try to retake all Ps in Psyscall.
     for i in 0..gomaxprocs() as usize {
         let p2 = allp(i);
-        if p2.status.load(SeqCst) == P_SYSCALL && p2.status.compare_exchange(P_SYSCALL, P_GCSTOP, SeqCst, SeqCst).is_ok() {
+        if p2.status.load(SeqCst) == P_SYSCALL
+            && p2.status.compare_exchange(P_SYSCALL, P_GCSTOP, SeqCst, SeqCst).is_ok()
+        {
             p2.syscalltick.fetch_add(1, Relaxed);
             p2.gcstoptime.store(nanotime(), Relaxed);
             s.stopwait.fetch_sub(1, SeqCst);

@@ -149,7 +149,8 @@ fn exitsyscallfast(mp: &grt_table::M, oldp: *mut grt_table::P) -> bool {
     // Try to re-acquire the last P.
     if !oldp.is_null() {
         let pp = r(oldp);
-        if pp.status.load(SeqCst) == P_SYSCALL && pp.status.compare_exchange(P_SYSCALL, P_IDLE, SeqCst, SeqCst).is_ok() {
+        if pp.status.load(SeqCst) == P_SYSCALL && pp.status.compare_exchange(P_SYSCALL, P_IDLE, SeqCst, SeqCst).is_ok()
+        {
             wirep(mp, pp);
             probe!(exitsyscall_fast, pp.id.load(Relaxed), mp.id.load(Relaxed));
             return true;

@@ -201,7 +201,13 @@ pub fn schedtrace(detail: bool) {
     };
     let _ = writeln!(out, "{line}");
     if detail {
-        let mid = |m: *mut grt_table::M| if m.is_null() { None } else { Some(r(m).id.load(Relaxed)) };
+        let mid = |m: *mut grt_table::M| {
+            if m.is_null() {
+                None
+            } else {
+                Some(r(m).id.load(Relaxed))
+            }
+        };
         for i in 0..gmp.max(0) as usize {
             let pp = t.p(i);
             let p = PLine {
@@ -244,7 +250,13 @@ pub fn schedtrace(detail: bool) {
             } else {
                 ""
             };
-            let gl = GLine { goid: gp.goid.load(Relaxed), status: st, waitreason: reason.into(), m: mid(gp.m.load(Relaxed)), lockedm: None };
+            let gl = GLine {
+                goid: gp.goid.load(Relaxed),
+                status: st,
+                waitreason: reason.into(),
+                m: mid(gp.m.load(Relaxed)),
+                lockedm: None,
+            };
             let _ = writeln!(out, "{gl}");
         }
     }

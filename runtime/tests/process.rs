@@ -111,7 +111,8 @@ fn table_of_child_lists_its_goroutines() {
     assert!(img.header.ready);
     let l = &img.layout;
     let f = |name: &str| l.field_path("g", name).unwrap_or_else(|| panic!("g.{name} missing"));
-    let (status, reason, goid, waiting, site) = (f("atomicstatus"), f("waitreason"), f("goid"), f("waiting"), f("site"));
+    let (status, reason, goid, waiting, site) =
+        (f("atomicstatus"), f("waitreason"), f("goid"), f("waiting"), f("site"));
     let reasons = l.enum_list("waitreason").unwrap();
     let mut by_reason = std::collections::HashMap::<String, usize>::new();
     let mut with_sudog = 0;
@@ -128,12 +129,19 @@ fn table_of_child_lists_its_goroutines() {
             let sgr = img.record(SectionKind::Sudog, sg).unwrap();
             let back = sgr.get(l.field_path("sudog", "g").unwrap()).unwrap();
             assert_eq!(img.ptr_index(SectionKind::G, back), Ok(Some(i)));
-            let c = img.ptr_index(SectionKind::Hchan, sgr.get(l.field_path("sudog", "c").unwrap()).unwrap()).unwrap().unwrap();
+            let c = img
+                .ptr_index(SectionKind::Hchan, sgr.get(l.field_path("sudog", "c").unwrap()).unwrap())
+                .unwrap()
+                .unwrap();
             let cr = img.record(SectionKind::Hchan, c).unwrap();
             assert_eq!(cr.get(l.field_path("hchan", "inuse").unwrap()), Some(1));
             let q = if r == "chan receive" { "recvq_first" } else { "sendq_first" };
             let first = cr.get(l.field_path("hchan", q).unwrap()).unwrap();
-            assert_eq!(img.ptr_index(SectionKind::Sudog, first), Ok(Some(sg)), "sudog not first in its channel's queue");
+            assert_eq!(
+                img.ptr_index(SectionKind::Sudog, first),
+                Ok(Some(sg)),
+                "sudog not first in its channel's queue"
+            );
             // The goroutine was created in testprog.rs.
             let si = g.get(site).unwrap();
             let srec = img.record(SectionKind::Site, si).unwrap();
@@ -157,10 +165,14 @@ fn table_of_child_lists_its_goroutines() {
     let gmp = sched.get(l.field_path("sched", "gomaxprocs").unwrap()).unwrap() as u64;
     assert!(gmp >= 1 && img.len(SectionKind::P) >= gmp);
     let procid = l.field_path("m", "procid").unwrap();
-    let tids: Vec<u64> = (0..img.len(SectionKind::M)).filter_map(|i| img.record(SectionKind::M, i)?.get(procid)).collect();
+    let tids: Vec<u64> =
+        (0..img.len(SectionKind::M)).filter_map(|i| img.record(SectionKind::M, i)?.get(procid)).collect();
     assert!(tids.contains(&(pid as u64)), "M0's tid is the pid");
     for t in tids.iter().filter(|&&t| t != 0) {
-        assert!(std::path::Path::new(&format!("/proc/{pid}/task/{t}")).exists(), "M tid {t} is not a thread of the child");
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}/task/{t}")).exists(),
+            "M tid {t} is not a thread of the child"
+        );
     }
 }
 
@@ -202,7 +214,10 @@ fn panic_escaping_a_goroutine_ends_the_program() {
     assert!(e.starts_with("panic: boom from a goroutine"), "{e}");
     // The panicking goroutine is shown at the panic site, not after unwinding.
     assert!(e.contains("[running]:\ncore::panicking::panic_fmt(...)\n"), "{e}");
-    assert!(e.contains("grt_testprog::main::{{closure}}::{{closure}}(...)\n\t") && e.contains("testprog.rs:21 +0x"), "{e}");
+    assert!(
+        e.contains("grt_testprog::main::{{closure}}::{{closure}}(...)\n\t") && e.contains("testprog.rs:21 +0x"),
+        "{e}"
+    );
     assert!(e.contains("created by grt_testprog::main::{{closure}} in goroutine 1\n\t"), "{e}");
 }
 
@@ -275,7 +290,8 @@ fn prot_none_guards_refuse_a_goroutine_before_max_map_count() {
         eprintln!("skipped: vm.max_map_count={max} is too large to reach in a test");
         return;
     }
-    let o = run(&["maxstacks"], &[("GRT_STACK_GUARD", "mprotect"), ("GRT_STACK_SIZE", "64K")], Duration::from_secs(300));
+    let o =
+        run(&["maxstacks"], &[("GRT_STACK_GUARD", "mprotect"), ("GRT_STACK_SIZE", "64K")], Duration::from_secs(300));
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(out.contains("vm.max_map_count") && out.contains("sysctl -w vm.max_map_count="), "{out}");

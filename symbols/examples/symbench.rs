@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use grt_symbols::{
-    capture_registers, loader, MemoryReader, ProcessMemory, ProcessSymbols, Registers,
-    SnapshotMemory,
-};
+use grt_symbols::{capture_registers, loader, MemoryReader, ProcessMemory, ProcessSymbols, Registers, SnapshotMemory};
 
 const N: usize = 10_000;
 
@@ -76,8 +73,7 @@ fn deep(n: u32) -> u32 {
         let maps = grt_symbols::parse_maps(&maps).unwrap();
         let m = maps.iter().find(|m| m.start <= regs.sp() && regs.sp() < m.end).unwrap();
         let mut snap = SnapshotMemory::new();
-        snap.capture(&ProcessMemory::current(), regs.sp(), (m.end - regs.sp()) as usize)
-            .unwrap();
+        snap.capture(&ProcessMemory::current(), regs.sp(), (m.end - regs.sp()) as usize).unwrap();
         // SAFETY: single-threaded benchmark setup.
         unsafe { CAPTURED = Some((regs, snap)) };
         return 0;

@@ -5,8 +5,8 @@
 use std::cell::OnceCell;
 
 use gimli::{
-    BaseAddresses, CfaRule, DebugFrame, DebugFrameOffset, EhFrame, EhFrameOffset,
-    ParsedEhFrameHdr, Reader, RegisterRule, UnwindContext, UnwindSection,
+    BaseAddresses, CfaRule, DebugFrame, DebugFrameOffset, EhFrame, EhFrameOffset, ParsedEhFrameHdr, Reader,
+    RegisterRule, UnwindContext, UnwindSection,
 };
 
 use crate::Error;
@@ -77,10 +77,9 @@ impl Cfi {
         // A header that does not parse or has no table is ignored; lookups
         // then use the lazily built index instead.
         let hdr = match (eh_frame.as_ref(), s.eh_frame_hdr) {
-            (Some(_), Some((_, d))) => gimli::EhFrameHdr::new(d, s.endian)
-                .parse(&bases, s.address_size)
-                .ok()
-                .filter(|h| h.table().is_some()),
+            (Some(_), Some((_, d))) => {
+                gimli::EhFrameHdr::new(d, s.endian).parse(&bases, s.address_size).ok().filter(|h| h.table().is_some())
+            }
             _ => None,
         };
         let debug_frame = s.debug_frame.map(|d| {
@@ -88,14 +87,7 @@ impl Cfi {
             f.set_address_size(s.address_size);
             f
         });
-        Cfi {
-            bases,
-            eh_frame,
-            hdr,
-            debug_frame,
-            eh_index: OnceCell::new(),
-            df_index: OnceCell::new(),
-        }
+        Cfi { bases, eh_frame, hdr, debug_frame, eh_index: OnceCell::new(), df_index: OnceCell::new() }
     }
 
     /// True when the object has any CFI at all.
@@ -104,11 +96,7 @@ impl Cfi {
     }
 
     /// The rules for link-time address `addr`, `Ok(None)` when no FDE covers it.
-    pub fn find_row(
-        &self,
-        addr: u64,
-        ctx: &mut UnwindContext<usize>,
-    ) -> Result<Option<CfiRow>, Error> {
+    pub fn find_row(&self, addr: u64, ctx: &mut UnwindContext<usize>) -> Result<Option<CfiRow>, Error> {
         let mut first_err = None;
         if let Some(eh) = &self.eh_frame {
             match self.eh_fde(eh, addr) {
@@ -124,11 +112,7 @@ impl Cfi {
         if let Some(df) = &self.debug_frame {
             let index = self.df_index.get_or_init(|| build_index(df, &self.bases));
             if let Some(off) = search(index, addr) {
-                let fde = df.fde_from_offset(
-                    &self.bases,
-                    DebugFrameOffset(off),
-                    DebugFrame::cie_from_offset,
-                );
+                let fde = df.fde_from_offset(&self.bases, DebugFrameOffset(off), DebugFrame::cie_from_offset);
                 match fde {
                     Ok(fde) => match row_of(df, &self.bases, &fde, ctx, addr) {
                         Ok(Some(row)) => return Ok(Some(row)),
@@ -145,11 +129,7 @@ impl Cfi {
         }
     }
 
-    fn eh_fde(
-        &self,
-        eh: &EhFrame<R>,
-        addr: u64,
-    ) -> Result<Option<gimli::FrameDescriptionEntry<R>>, Error> {
+    fn eh_fde(&self, eh: &EhFrame<R>, addr: u64) -> Result<Option<gimli::FrameDescriptionEntry<R>>, Error> {
         if let Some(table) = self.hdr.as_ref().and_then(|h| h.table()) {
             match table.fde_for_address(eh, &self.bases, addr, EhFrame::cie_from_offset) {
                 Ok(fde) => return Ok(Some(fde)),
@@ -234,10 +214,7 @@ fn section_reader<S: UnwindSection<R> + gimli::Section<R>>(section: &S) -> R {
 }
 
 /// Resolves an unwind expression to its bytes within `section`.
-pub(crate) fn expression(
-    section: &R,
-    e: &gimli::UnwindExpression<usize>,
-) -> Result<gimli::Expression<R>, Error> {
+pub(crate) fn expression(section: &R, e: &gimli::UnwindExpression<usize>) -> Result<gimli::Expression<R>, Error> {
     let mut r = *section;
     r.skip(e.offset)?;
     let data = r.split(e.length)?;

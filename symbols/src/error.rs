@@ -110,19 +110,13 @@ impl From<object::Error> for Error {
 
 impl From<crate::memory::ReadError> for Error {
     fn from(e: crate::memory::ReadError) -> Self {
-        Error::Read {
-            addr: e.addr,
-            len: e.len,
-            errno: e.errno,
-        }
+        Error::Read { addr: e.addr, len: e.len, errno: e.errno }
     }
 }
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Io {
-            errno: e.raw_os_error().unwrap_or(0),
-        }
+        Error::Io { errno: e.raw_os_error().unwrap_or(0) }
     }
 }
 
@@ -169,14 +163,12 @@ impl fmt::Display for Error {
             Error::UnsupportedCfi { pc, what } => {
                 write!(f, "unsupported cfi at pc {pc:#x}: {what}")
             }
-            Error::NoUnwindInfo { pc, sp } => write!(
-                f,
-                "no call frame information or frame pointer to unwind pc {pc:#x} sp {sp:#x}"
-            ),
-            Error::StackNotIncreasing { pc, sp, caller_sp } => write!(
-                f,
-                "stack pointer did not increase unwinding pc {pc:#x}: sp {sp:#x}, caller sp {caller_sp:#x}"
-            ),
+            Error::NoUnwindInfo { pc, sp } => {
+                write!(f, "no call frame information or frame pointer to unwind pc {pc:#x} sp {sp:#x}")
+            }
+            Error::StackNotIncreasing { pc, sp, caller_sp } => {
+                write!(f, "stack pointer did not increase unwinding pc {pc:#x}: sp {sp:#x}, caller sp {caller_sp:#x}")
+            }
             Error::UnwindLoop { pc, sp } => {
                 write!(f, "unwind loop: pc {pc:#x} sp {sp:#x} seen twice")
             }

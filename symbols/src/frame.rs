@@ -116,10 +116,7 @@ impl Symbolization {
 
     /// Iterates over the frames with the crate's fallible-iterator shape.
     pub fn iter(&self) -> FrameIter {
-        FrameIter {
-            resolved: Some(self.resolved.clone()),
-            pos: 0,
-        }
+        FrameIter { resolved: Some(self.resolved.clone()), pos: 0 }
     }
 }
 

@@ -127,4 +127,4 @@ pub use memory::{MemoryReader, ProcessMemory, ReadError, RemoteMemory, SelfMemor
 pub use object::{LoadSegment, ObjectSymbols};
 pub use probes::Probe;
 pub use process::{load_bias, parse_maps, MapsEntry, ProcessSymbols};
-pub use unwind::{regs, FrameKind, Registers, StopReason, UnwindOptions, UnwoundFrame, Unwinder};
+pub use unwind::{regs, FrameKind, Registers, StopReason, UnwindOptions, Unwinder, UnwoundFrame};

@@ -32,9 +32,7 @@ pub fn build_id_debug_path(build_id: &[u8]) -> Option<PathBuf> {
         return None;
     }
     let hex: String = rest.iter().map(|b| format!("{b:02x}")).collect();
-    Some(PathBuf::from(format!(
-        "/usr/lib/debug/.build-id/{first:02x}/{hex}.debug"
-    )))
+    Some(PathBuf::from(format!("/usr/lib/debug/.build-id/{first:02x}/{hex}.debug")))
 }
 
 /// Loads the object file at `path` with load bias `bias`, attaching a
@@ -51,11 +49,7 @@ fn load_file_named(path: &Path, name: &str, bias: u64) -> Result<ObjectSymbols> 
     if obj.has_dwarf() {
         return Ok(obj);
     }
-    let debug = obj
-        .build_id()
-        .and_then(build_id_debug_path)
-        .filter(|p| p.is_file())
-        .and_then(|p| map_file(&p).ok());
+    let debug = obj.build_id().and_then(build_id_debug_path).filter(|p| p.is_file()).and_then(|p| map_file(&p).ok());
     match debug {
         Some(d) => match ObjectSymbols::with_debug_data(name, data, Some(d), bias) {
             Ok(o) => Ok(o),
@@ -69,10 +63,7 @@ fn load_file_named(path: &Path, name: &str, bias: u64) -> Result<ObjectSymbols> 
 fn is_elf(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == *b"\x7fELF"
+    File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
 }
 
 impl ProcessSymbols {

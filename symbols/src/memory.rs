@@ -18,11 +18,7 @@ pub struct ReadError {
 
 impl core::fmt::Display for ReadError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "cannot read {} bytes at {:#x} (os error {})",
-            self.len, self.addr, self.errno
-        )
+        write!(f, "cannot read {} bytes at {:#x} (os error {})", self.len, self.addr, self.errno)
     }
 }
 
@@ -110,10 +106,7 @@ impl ProcessMemory {
     /// permission over it (same user and a permissive Yama scope, or
     /// `CAP_SYS_PTRACE`).
     pub fn new(pid: i32) -> ProcessMemory {
-        ProcessMemory {
-            pid,
-            mem_file: OnceLock::new(),
-        }
+        ProcessMemory { pid, mem_file: OnceLock::new() }
     }
 
     /// A reader for the calling process.
@@ -130,9 +123,7 @@ impl ProcessMemory {
     fn read_proc_mem(&self, addr: u64, buf: &mut [u8], errno: i32) -> Result<(), ReadError> {
         let len = buf.len() as u64;
         let err = |errno| ReadError { addr, len, errno };
-        let file = self
-            .mem_file
-            .get_or_init(|| File::open(format!("/proc/{}/mem", self.pid)).ok());
+        let file = self.mem_file.get_or_init(|| File::open(format!("/proc/{}/mem", self.pid)).ok());
         let Some(file) = file else {
             return Err(err(errno));
         };
@@ -140,8 +131,7 @@ impl ProcessMemory {
         if addr > i64::MAX as u64 {
             return Err(err(libc::EIO));
         }
-        file.read_exact_at(buf, addr)
-            .map_err(|e| err(e.raw_os_error().unwrap_or(libc::EIO)))
+        file.read_exact_at(buf, addr).map_err(|e| err(e.raw_os_error().unwrap_or(libc::EIO)))
     }
 }
 
@@ -151,14 +141,8 @@ impl MemoryReader for ProcessMemory {
             return Ok(());
         }
         let len = buf.len();
-        let local = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: len,
-        };
-        let remote = libc::iovec {
-            iov_base: addr as usize as *mut libc::c_void,
-            iov_len: len,
-        };
+        let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: len };
+        let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: len };
         // SAFETY: `local` describes exactly `buf`, which we own mutably; the
         // kernel validates the remote range and reports EFAULT instead of
         // faulting.
@@ -174,11 +158,7 @@ impl MemoryReader for ProcessMemory {
         };
         match errno {
             libc::ENOSYS | libc::EPERM => self.read_proc_mem(addr, buf, errno),
-            _ => Err(ReadError {
-                addr,
-                len: len as u64,
-                errno,
-            }),
+            _ => Err(ReadError { addr, len: len as u64, errno }),
         }
     }
 }
@@ -203,19 +183,13 @@ impl SnapshotMemory {
     /// dropped), keeping the regions disjoint.
     pub fn add_region(&mut self, addr: u64, bytes: Vec<u8>) {
         let end = addr.saturating_add(bytes.len() as u64);
-        self.regions
-            .retain(|(a, b)| a.saturating_add(b.len() as u64) <= addr || *a >= end);
+        self.regions.retain(|(a, b)| a.saturating_add(b.len() as u64) <= addr || *a >= end);
         let pos = self.regions.partition_point(|(a, _)| *a < addr);
         self.regions.insert(pos, (addr, bytes));
     }
 
     /// Copies `len` bytes at `addr` from `source` into the snapshot.
-    pub fn capture<M: MemoryReader + ?Sized>(
-        &mut self,
-        source: &M,
-        addr: u64,
-        len: usize,
-    ) -> Result<(), ReadError> {
+    pub fn capture<M: MemoryReader + ?Sized>(&mut self, source: &M, addr: u64, len: usize) -> Result<(), ReadError> {
         let bytes = source.read_vec(addr, len)?;
         self.add_region(addr, bytes);
         Ok(())
@@ -229,21 +203,14 @@ impl SnapshotMemory {
 
 impl MemoryReader for SnapshotMemory {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-        let err = ReadError {
-            addr,
-            len: buf.len() as u64,
-            errno: 0,
-        };
+        let err = ReadError { addr, len: buf.len() as u64, errno: 0 };
         let idx = self.regions.partition_point(|(a, _)| *a <= addr);
         if idx == 0 {
             return Err(err);
         }
         let (start, bytes) = &self.regions[idx - 1];
         let off = (addr - start) as usize;
-        match off
-            .checked_add(buf.len())
-            .and_then(|end| bytes.get(off..end))
-        {
+        match off.checked_add(buf.len()).and_then(|end| bytes.get(off..end)) {
             Some(src) => {
                 buf.copy_from_slice(src);
                 Ok(())

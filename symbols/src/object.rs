@@ -142,9 +142,7 @@ const MAX_DECOMPRESSED: u64 = 1 << 30;
 
 /// True when the section exists and has file data (it may be compressed).
 fn section_present(file: &object::File<'static>, name: &str) -> bool {
-    file.section_by_name(name)
-        .and_then(|s| s.file_range())
-        .is_some_and(|(_, size)| size > 0)
+    file.section_by_name(name).and_then(|s| s.file_range()).is_some_and(|(_, size)| size > 0)
 }
 
 /// The (decompressed) bytes of a section, or `None` when it is absent,
@@ -157,9 +155,7 @@ fn section_bytes(file: &object::File<'static>, name: &str, arena: &Arena) -> Opt
         return Some(c.data).filter(|d| !d.is_empty());
     }
     // Deflate and zstd cannot expand data much more than a thousandfold.
-    if c.uncompressed_size > MAX_DECOMPRESSED
-        || c.uncompressed_size > (c.data.len() as u64).saturating_mul(1100)
-    {
+    if c.uncompressed_size > MAX_DECOMPRESSED || c.uncompressed_size > (c.data.len() as u64).saturating_mul(1100) {
         return None;
     }
     match c.decompress().ok()? {
@@ -175,11 +171,7 @@ fn section_bytes(file: &object::File<'static>, name: &str, arena: &Arena) -> Opt
     }
 }
 
-fn section_addr_bytes(
-    file: &object::File<'static>,
-    name: &str,
-    arena: &Arena,
-) -> Option<(u64, &'static [u8])> {
+fn section_addr_bytes(file: &object::File<'static>, name: &str, arena: &Arena) -> Option<(u64, &'static [u8])> {
     let addr = file.section_by_name(name)?.address();
     section_bytes(file, name, arena).map(|d| (addr, d))
 }
@@ -212,11 +204,7 @@ impl ObjectSymbols {
             Some(d) => Some(object::File::parse(unsafe { extend(d.bytes()) })?),
             None => None,
         };
-        let endian = if file.is_little_endian() {
-            gimli::RunTimeEndian::Little
-        } else {
-            gimli::RunTimeEndian::Big
-        };
+        let endian = if file.is_little_endian() { gimli::RunTimeEndian::Little } else { gimli::RunTimeEndian::Big };
         let address_size = if file.is_64() { 8 } else { 4 };
         let segments = file
             .segments()
@@ -236,20 +224,14 @@ impl ObjectSymbols {
             .collect();
         let build_id = file.build_id().ok().flatten();
         let arena = Arena::default();
-        let debug_frame = section_bytes(&file, ".debug_frame", &arena).or_else(|| {
-            debug_file
-                .as_ref()
-                .and_then(|d| section_bytes(d, ".debug_frame", &arena))
-        });
+        let debug_frame = section_bytes(&file, ".debug_frame", &arena)
+            .or_else(|| debug_file.as_ref().and_then(|d| section_bytes(d, ".debug_frame", &arena)));
         let cfi = Cfi::new(CfiSections {
             eh_frame: section_addr_bytes(&file, ".eh_frame", &arena),
             eh_frame_hdr: section_addr_bytes(&file, ".eh_frame_hdr", &arena),
             debug_frame,
             text: file.section_by_name(".text").map(|s| s.address()),
-            got: file
-                .section_by_name(".got")
-                .or_else(|| file.section_by_name(".got.plt"))
-                .map(|s| s.address()),
+            got: file.section_by_name(".got").or_else(|| file.section_by_name(".got.plt")).map(|s| s.address()),
             endian,
             address_size,
         });
@@ -355,10 +337,7 @@ impl ObjectSymbols {
     /// Runtime start addresses and sizes of all code symbols, sorted
     /// (builds the table).
     pub fn symbol_ranges(&self) -> Vec<(u64, u64)> {
-        self.symtab()
-            .iter()
-            .map(|s| (s.addr.wrapping_add(self.inner.bias), s.size))
-            .collect()
+        self.symtab().iter().map(|s| (s.addr.wrapping_add(self.inner.bias), s.size)).collect()
     }
 
     fn dwarf(&self) -> Result<Option<&Ctx>> {
@@ -443,10 +422,7 @@ impl ObjectSymbols {
 
     fn names_for(&self, key: (usize, usize), raw: &str) -> (Arc<str>, Arc<str>) {
         let mut c = self.inner.caches.borrow_mut();
-        c.names
-            .entry(key)
-            .or_insert_with(|| (demangle(raw).into(), raw.into()))
-            .clone()
+        c.names.entry(key).or_insert_with(|| (demangle(raw).into(), raw.into())).clone()
     }
 
     fn file_for(&self, file: &str) -> Arc<str> {
@@ -462,24 +438,13 @@ impl ObjectSymbols {
         let segs = &self.inner.segments;
         let any_exec = segs.iter().any(|s| s.executable);
         if !segs.is_empty()
-            && !segs.iter().any(|s| {
-                (s.executable || !any_exec) && link >= s.vaddr && link - s.vaddr < s.memsz
-            })
+            && !segs.iter().any(|s| (s.executable || !any_exec) && link >= s.vaddr && link - s.vaddr < s.memsz)
         {
-            return Resolved {
-                frames: Vec::new(),
-                symbol: None,
-                error: None,
-            };
+            return Resolved { frames: Vec::new(), symbol: None, error: None };
         }
         let symbol = self.symtab().lookup(link).map(|s| {
             let (name, mangled) = self.names_for((s.name.as_ptr() as usize, s.name.len()), s.name);
-            SymbolInfo {
-                name,
-                mangled,
-                address: s.addr.wrapping_add(self.inner.bias),
-                size: s.size,
-            }
+            SymbolInfo { name, mangled, address: s.addr.wrapping_add(self.inner.bias), size: s.size }
         });
         let mut frames = Vec::new();
         let mut error = None;
@@ -521,11 +486,7 @@ impl ObjectSymbols {
                 f.inlined = true;
             }
         }
-        Resolved {
-            frames,
-            symbol,
-            error,
-        }
+        Resolved { frames, symbol, error }
     }
 
     fn dwarf_frames(&self, ctx: &Ctx, link: u64, out: &mut Vec<Frame>) -> Result<()> {
@@ -541,22 +502,10 @@ impl ObjectSymbols {
                 None => (None, None),
             };
             let (file, line, column) = match &f.location {
-                Some(l) => (
-                    l.file.map(|p| self.file_for(p)),
-                    l.line.filter(|&l| l != 0),
-                    l.column.filter(|&c| c != 0),
-                ),
+                Some(l) => (l.file.map(|p| self.file_for(p)), l.line.filter(|&l| l != 0), l.column.filter(|&c| c != 0)),
                 None => (None, None, None),
             };
-            out.push(Frame {
-                function,
-                mangled,
-                file,
-                line,
-                column,
-                inlined: true,
-                source: FrameSource::Dwarf,
-            });
+            out.push(Frame { function, mangled, file, line, column, inlined: true, source: FrameSource::Dwarf });
             if out.len() > 4096 {
                 // Corrupt inlining data could describe an absurd nesting.
                 break;
@@ -566,21 +515,13 @@ impl ObjectSymbols {
     }
 
     /// The CFI rules for runtime address `addr`.
-    pub(crate) fn cfi_row(
-        &self,
-        addr: u64,
-        ctx: &mut gimli::UnwindContext<usize>,
-    ) -> Result<Option<Arc<CfiRow>>> {
+    pub(crate) fn cfi_row(&self, addr: u64, ctx: &mut gimli::UnwindContext<usize>) -> Result<Option<Arc<CfiRow>>> {
         if let Some(r) = self.inner.caches.borrow().cfi_rows.get(&addr) {
             return Ok(r.clone());
         }
         // Errors are not cached here: the walk falls back to frame pointers
         // and reports them; the FDE indexes themselves are built only once.
-        let row = self
-            .inner
-            .cfi
-            .find_row(addr.wrapping_sub(self.inner.bias), ctx)?
-            .map(Arc::new);
+        let row = self.inner.cfi.find_row(addr.wrapping_sub(self.inner.bias), ctx)?.map(Arc::new);
         let mut c = self.inner.caches.borrow_mut();
         if c.cfi_rows.len() >= DEFAULT_CACHE_CAPACITY {
             c.cfi_rows.clear();
@@ -610,14 +551,7 @@ impl ObjectSymbols {
         };
         let data = sec.data()?;
         let base = file.section_by_name(".stapsdt.base").map(|s| s.address());
-        let mut probes = parse_probes(
-            data,
-            self.inner.endian,
-            file.is_64(),
-            base,
-            self.inner.bias,
-            &self.inner.name,
-        )?;
+        let mut probes = parse_probes(data, self.inner.endian, file.is_64(), base, self.inner.bias, &self.inner.name)?;
         let exec: Vec<&LoadSegment> = self.inner.segments.iter().filter(|s| s.executable && s.memsz > 0).collect();
         if !exec.is_empty() {
             probes.retain(|p| exec.iter().any(|s| p.link_address >= s.vaddr && p.link_address - s.vaddr < s.memsz));

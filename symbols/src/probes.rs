@@ -84,11 +84,7 @@ pub(crate) fn parse_probes(
             let base = read_addr(desc, asz, endian, is_64).ok_or(bad)?;
             let sem = read_addr(desc, 2 * asz, endian, is_64).ok_or(bad)?;
             let mut strings = desc[3 * asz..].split(|&b| b == 0);
-            let mut next_str = || {
-                strings
-                    .next()
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-            };
+            let mut next_str = || strings.next().map(|s| String::from_utf8_lossy(s).into_owned());
             let provider = next_str().ok_or(bad)?;
             let pname = next_str().ok_or(bad)?;
             let args = next_str().unwrap_or_default();
@@ -103,11 +99,7 @@ pub(crate) fn parse_probes(
                 provider,
                 name: pname,
                 address: link_address.wrapping_add(bias),
-                semaphore: if link_semaphore != 0 {
-                    link_semaphore.wrapping_add(bias)
-                } else {
-                    0
-                },
+                semaphore: if link_semaphore != 0 { link_semaphore.wrapping_add(bias) } else { 0 },
                 link_address,
                 link_semaphore,
                 args,
@@ -150,8 +142,7 @@ mod tests {
         let mut data = note(0x2000, 0x1000, 0x3000, &["prov", "name", "8@%rax"]);
         data.extend(note(0x2100, 0x1000, 0, &["prov", "nosem", ""]));
         let obj: Arc<str> = "o".into();
-        let p = parse_probes(&data, gimli::RunTimeEndian::Little, true, Some(0x5000), 0x10_0000, &obj)
-            .unwrap();
+        let p = parse_probes(&data, gimli::RunTimeEndian::Little, true, Some(0x5000), 0x10_0000, &obj).unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].link_address, 0x6000);
         assert_eq!(p[0].link_semaphore, 0x7000);

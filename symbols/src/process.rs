@@ -31,11 +31,7 @@ impl ProcessSymbols {
     /// Adds an object occupying the runtime address `ranges` (e.g. its
     /// mappings from `/proc/<pid>/maps`). Ranges overlapping ones already
     /// present are ignored. Returns the object's index.
-    pub fn add_object(
-        &mut self,
-        object: ObjectSymbols,
-        ranges: impl IntoIterator<Item = Range<u64>>,
-    ) -> usize {
+    pub fn add_object(&mut self, object: ObjectSymbols, ranges: impl IntoIterator<Item = Range<u64>>) -> usize {
         let idx = self.objects.len();
         self.objects.push(object);
         for r in ranges {
@@ -98,9 +94,7 @@ impl ProcessSymbols {
 
     /// Symbolizes runtime address `addr`.
     pub fn symbolize(&self, addr: u64) -> Result<Symbolization> {
-        self.object_for_address(addr)
-            .map(|o| o.symbolize(addr))
-            .ok_or(Error::AddressNotMapped { addr })
+        self.object_for_address(addr).map(|o| o.symbolize(addr)).ok_or(Error::AddressNotMapped { addr })
     }
 
     /// The frames at `addr`, innermost inline frame first.
@@ -110,11 +104,7 @@ impl ProcessSymbols {
 
     /// Starts a stack walk from `regs`, reading memory through `mem`, with
     /// default options.
-    pub fn unwind<'a, M: MemoryReader + ?Sized>(
-        &'a self,
-        regs: Registers,
-        mem: &'a M,
-    ) -> Unwinder<'a, M> {
+    pub fn unwind<'a, M: MemoryReader + ?Sized>(&'a self, regs: Registers, mem: &'a M) -> Unwinder<'a, M> {
         Unwinder::new(self, regs, mem, UnwindOptions::default())
     }
 
@@ -184,9 +174,7 @@ pub fn parse_maps(text: &str) -> Result<Vec<MapsEntry>> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = Error::BadMapsLine {
-            line: u32::try_from(n + 1).unwrap_or(u32::MAX),
-        };
+        let bad = Error::BadMapsLine { line: u32::try_from(n + 1).unwrap_or(u32::MAX) };
         let mut it = line.splitn(6, ' ');
         let mut field = || it.next().ok_or(bad);
         let range = field()?;
@@ -223,19 +211,10 @@ pub fn load_bias(segments: &[LoadSegment], map_start: u64, map_offset: u64) -> O
     // segment's first byte. Linkers pack segments so that neighbours share a
     // file page; the exact start match picks the right one, containment is
     // the fallback for mappings that start inside a segment.
-    let seg = segments
-        .iter()
-        .find(|s| page_of(s) == map_offset)
-        .or_else(|| {
-            segments.iter().find(|s| {
-                map_offset >= page_of(s) && map_offset < s.offset.saturating_add(s.filesz.max(1))
-            })
-        })?;
-    Some(
-        map_start
-            .wrapping_sub(map_offset)
-            .wrapping_sub(seg.vaddr.wrapping_sub(seg.offset)),
-    )
+    let seg = segments.iter().find(|s| page_of(s) == map_offset).or_else(|| {
+        segments.iter().find(|s| map_offset >= page_of(s) && map_offset < s.offset.saturating_add(s.filesz.max(1)))
+    })?;
+    Some(map_start.wrapping_sub(map_offset).wrapping_sub(seg.vaddr.wrapping_sub(seg.offset)))
 }
 
 #[cfg(test)]
@@ -262,23 +241,14 @@ mod tests {
     }
 
     fn seg(offset: u64, vaddr: u64, filesz: u64, x: bool) -> LoadSegment {
-        LoadSegment {
-            vaddr,
-            memsz: filesz,
-            offset,
-            filesz,
-            executable: x,
-        }
+        LoadSegment { vaddr, memsz: filesz, offset, filesz, executable: x }
     }
 
     #[test]
     fn bias_from_packed_segments() {
         // lld layout: the text segment shares its first file page with the
         // read-only segment before it.
-        let segs = [
-            seg(0, 0, 0xa393c, false),
-            seg(0xa3940, 0xa4940, 0x1c2e00, true),
-        ];
+        let segs = [seg(0, 0, 0xa393c, false), seg(0xa3940, 0xa4940, 0x1c2e00, true)];
         let base = 0x5579_218b_9000;
         assert_eq!(load_bias(&segs, base + 0xa4000, 0xa3000), Some(base));
         assert_eq!(load_bias(&segs, base, 0), Some(base));

@@ -33,24 +33,16 @@ impl<'d> SymbolTable<'d> {
     pub fn build(files: &[&object::File<'d>]) -> SymbolTable<'d> {
         let mut syms = Vec::new();
         for (file_rank, file) in files.iter().enumerate() {
-            let exec_sections: Vec<SectionIndex> = file
-                .sections()
-                .filter(|s| s.kind() == object::SectionKind::Text)
-                .map(|s| s.index())
-                .collect();
-            for (table_rank, iter) in [file.symbols(), file.dynamic_symbols()]
-                .into_iter()
-                .enumerate()
-            {
+            let exec_sections: Vec<SectionIndex> =
+                file.sections().filter(|s| s.kind() == object::SectionKind::Text).map(|s| s.index()).collect();
+            for (table_rank, iter) in [file.symbols(), file.dynamic_symbols()].into_iter().enumerate() {
                 for sym in iter {
                     let SymbolSection::Section(section) = sym.section() else {
                         continue;
                     };
                     let code = match sym.kind() {
                         SymbolKind::Text => true,
-                        SymbolKind::Unknown | SymbolKind::Label => {
-                            exec_sections.contains(&section)
-                        }
+                        SymbolKind::Unknown | SymbolKind::Label => exec_sections.contains(&section),
                         _ => false,
                     };
                     if !code || sym.address() == 0 {
@@ -65,12 +57,7 @@ impl<'d> SymbolTable<'d> {
                         | (u8::from(!sym.is_global()) << 2)
                         | ((table_rank as u8) << 1)
                         | (file_rank.min(1) as u8);
-                    syms.push(Sym {
-                        addr: sym.address(),
-                        size: sym.size(),
-                        name,
-                        rank,
-                    });
+                    syms.push(Sym { addr: sym.address(), size: sym.size(), name, rank });
                 }
             }
         }

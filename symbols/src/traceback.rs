@@ -198,7 +198,11 @@ pub fn symbolize_pc(syms: &ProcessSymbols, pc: u64, lookup: u64, sp: u64, fp: u6
             for (i, f) in frames.iter().enumerate() {
                 let outer = i + 1 == n;
                 out.push(TraceFrame {
-                    function: f.function.as_deref().map(|x| crate::strip_hash(x).to_string()).unwrap_or_else(|| "?".into()),
+                    function: f
+                        .function
+                        .as_deref()
+                        .map(|x| crate::strip_hash(x).to_string())
+                        .unwrap_or_else(|| "?".into()),
                     file: f.file.as_deref().map(str::to_string).unwrap_or_else(|| s.object_name().to_string()),
                     line: f.line.unwrap_or(0),
                     offset: if outer { Some(entry.map_or(s.object_offset(), |e| pc.wrapping_sub(e))) } else { None },
@@ -260,7 +264,9 @@ pub fn created_by(syms: &ProcessSymbols, gopc: u64, parent: u64, site: Option<(&
     }
     let s = if gopc != 0 { syms.symbolize(gopc).ok() } else { None };
     let entry = s.as_ref().and_then(|s| s.symbol().map(|sym| sym.address));
-    let name_of = |f: &crate::Frame| f.function.as_deref().map(|x| crate::strip_hash(x).to_string()).unwrap_or_else(|| "?".into());
+    let name_of = |f: &crate::Frame| {
+        f.function.as_deref().map(|x| crate::strip_hash(x).to_string()).unwrap_or_else(|| "?".into())
+    };
     let (function, file, line) = match s.as_ref() {
         Some(s) => {
             let cands: Vec<&crate::Frame> = s.frames().iter().filter(|f| !is_runtime(&name_of(f))).collect();
@@ -313,7 +319,13 @@ mod tests {
             scan: true,
             wait_minutes: 2,
             frames: vec![fr("a::inlined", None), fr("a::outer", Some(0x1f))],
-            created_by: Some(CreatedBy { function: "main::main".into(), parent: 1, file: "/src/main.rs".into(), line: 3, offset: 0x45 }),
+            created_by: Some(CreatedBy {
+                function: "main::main".into(),
+                parent: 1,
+                file: "/src/main.rs".into(),
+                line: 3,
+                offset: 0x45,
+            }),
             ..Default::default()
         };
         let mut s = String::new();

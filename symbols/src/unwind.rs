@@ -50,11 +50,7 @@ pub struct Registers {
 
 impl Default for Registers {
     fn default() -> Self {
-        Registers {
-            vals: [0; NREGS],
-            valid: 0,
-            pc_is_return_address: false,
-        }
+        Registers { vals: [0; NREGS], valid: 0, pc_is_return_address: false }
     }
 }
 
@@ -240,10 +236,7 @@ pub struct UnwindOptions {
 
 impl Default for UnwindOptions {
     fn default() -> Self {
-        UnwindOptions {
-            max_depth: 1024,
-            frame_pointers: true,
-        }
+        UnwindOptions { max_depth: 1024, frame_pointers: true }
     }
 }
 
@@ -305,12 +298,7 @@ fn is_callee_saved(reg: u16) -> bool {
 }
 
 impl<'a, M: MemoryReader + ?Sized> Unwinder<'a, M> {
-    pub(crate) fn new(
-        syms: &'a ProcessSymbols,
-        regs: Registers,
-        mem: &'a M,
-        opts: UnwindOptions,
-    ) -> Self {
+    pub(crate) fn new(syms: &'a ProcessSymbols, regs: Registers, mem: &'a M, opts: UnwindOptions) -> Self {
         Unwinder {
             syms,
             mem,
@@ -349,9 +337,7 @@ impl<'a, M: MemoryReader + ?Sized> Unwinder<'a, M> {
             State::Done => return Ok(None),
         };
         if self.depth >= self.opts.max_depth {
-            return self.fail(Error::DepthLimit {
-                limit: self.opts.max_depth,
-            });
+            return self.fail(Error::DepthLimit { limit: self.opts.max_depth });
         }
         self.depth += 1;
         let pc_is_return_address = match kind {
@@ -396,11 +382,7 @@ impl<'a, M: MemoryReader + ?Sized> Unwinder<'a, M> {
             }
             self.signal_frames.push((pc, sp));
         } else if sp <= frame.sp {
-            return State::Failed(Error::StackNotIncreasing {
-                pc: frame.pc,
-                sp: frame.sp,
-                caller_sp: sp,
-            });
+            return State::Failed(Error::StackNotIncreasing { pc: frame.pc, sp: frame.sp, caller_sp: sp });
         }
         State::Next(caller, kind)
     }
@@ -462,14 +444,9 @@ impl<'a, M: MemoryReader + ?Sized> Unwinder<'a, M> {
 
     fn cfi_step(&mut self, regs: &Registers, row: &CfiRow, bias: u64) -> Result<Step> {
         let pc = regs.pc();
-        let need = |r: u16| {
-            regs.get(r)
-                .ok_or(Error::RegisterUnavailable { pc, register: r })
-        };
+        let need = |r: u16| regs.get(r).ok_or(Error::RegisterUnavailable { pc, register: r });
         let cfa = match &row.cfa {
-            CfaRule::RegisterAndOffset { register, offset } => {
-                need(register.0)?.wrapping_add(*offset as u64)
-            }
+            CfaRule::RegisterAndOffset { register, offset } => need(register.0)?.wrapping_add(*offset as u64),
             CfaRule::Expression(e) => self.eval(row, e, regs, None, bias)?,
         };
         let mut caller = Registers::default();
@@ -477,27 +454,18 @@ impl<'a, M: MemoryReader + ?Sized> Unwinder<'a, M> {
             let value = match &row.regs[usize::from(i)] {
                 None if i == RSP => Some(cfa),
                 None if is_callee_saved(i) => regs.get(i),
-                None if i == RIP => {
-                    return Err(Error::UnsupportedCfi {
-                        pc,
-                        what: "no rule for the return address",
-                    })
-                }
+                None if i == RIP => return Err(Error::UnsupportedCfi { pc, what: "no rule for the return address" }),
                 None => None,
                 Some(RegisterRule::Undefined) => None,
                 Some(RegisterRule::SameValue) => regs.get(i),
-                Some(RegisterRule::Offset(n)) => {
-                    Some(self.mem.read_u64(cfa.wrapping_add(*n as u64))?)
-                }
+                Some(RegisterRule::Offset(n)) => Some(self.mem.read_u64(cfa.wrapping_add(*n as u64))?),
                 Some(RegisterRule::ValOffset(n)) => Some(cfa.wrapping_add(*n as u64)),
                 Some(RegisterRule::Register(r)) => regs.get(r.0),
                 Some(RegisterRule::Expression(e)) => {
                     let at = self.eval(row, e, regs, Some(cfa), bias)?;
                     Some(self.mem.read_u64(at)?)
                 }
-                Some(RegisterRule::ValExpression(e)) => {
-                    Some(self.eval(row, e, regs, Some(cfa), bias)?)
-                }
+                Some(RegisterRule::ValExpression(e)) => Some(self.eval(row, e, regs, Some(cfa), bias)?),
                 Some(RegisterRule::Constant(c)) => Some(*c),
                 Some(_) => None,
             };
@@ -511,11 +479,7 @@ impl<'a, M: MemoryReader + ?Sized> Unwinder<'a, M> {
         if ra == 0 {
             return Ok(Step::End(StopReason::ReturnAddressZero, Some(cfa)));
         }
-        let kind = if row.signal {
-            FrameKind::Signal
-        } else {
-            FrameKind::Cfi
-        };
+        let kind = if row.signal { FrameKind::Signal } else { FrameKind::Cfi };
         Ok(Step::Caller(caller, kind, cfa))
     }
 
@@ -549,15 +513,10 @@ impl<'a, M: MemoryReader + ?Sized> Unwinder<'a, M> {
                     ev.resume_with_memory(gimli::Value::Generic(u64::from_le_bytes(b)))?
                 }
                 E::RequiresRegister { register, .. } => {
-                    let v = regs.get(register.0).ok_or(Error::RegisterUnavailable {
-                        pc,
-                        register: register.0,
-                    })?;
+                    let v = regs.get(register.0).ok_or(Error::RegisterUnavailable { pc, register: register.0 })?;
                     ev.resume_with_register(gimli::Value::Generic(v))?
                 }
-                E::RequiresRelocatedAddress(a) => {
-                    ev.resume_with_relocated_address(a.wrapping_add(bias))?
-                }
+                E::RequiresRelocatedAddress(a) => ev.resume_with_relocated_address(a.wrapping_add(bias))?,
                 E::RequiresCallFrameCfa => match cfa {
                     Some(c) => ev.resume_with_call_frame_cfa(c)?,
                     None => return Err(unsupported("DW_OP_call_frame_cfa in a cfa rule")),

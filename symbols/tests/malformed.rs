@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use grt_symbols::{
-    capture_registers, MemoryReader, ObjectSymbols, ProcessMemory, ProcessSymbols, Registers,
-    SnapshotMemory, UnwindOptions,
+    capture_registers, MemoryReader, ObjectSymbols, ProcessMemory, ProcessSymbols, Registers, SnapshotMemory,
+    UnwindOptions,
 };
 use object::{Object, ObjectSection};
 
@@ -109,9 +109,21 @@ fn damaged_elf_never_panics() {
     let file = object::File::parse(&*original).unwrap();
     let mut regions: Vec<(usize, usize)> = vec![(0, 64), (64, 4096)];
     for name in [
-        ".eh_frame", ".eh_frame_hdr", ".debug_info", ".debug_abbrev", ".debug_line",
-        ".debug_str", ".debug_ranges", ".debug_rnglists", ".debug_aranges", ".symtab",
-        ".strtab", ".dynsym", ".note.stapsdt", ".note.gnu.build-id", ".debug_line_str",
+        ".eh_frame",
+        ".eh_frame_hdr",
+        ".debug_info",
+        ".debug_abbrev",
+        ".debug_line",
+        ".debug_str",
+        ".debug_ranges",
+        ".debug_rnglists",
+        ".debug_aranges",
+        ".symtab",
+        ".strtab",
+        ".dynsym",
+        ".note.stapsdt",
+        ".note.gnu.build-id",
+        ".debug_line_str",
     ] {
         if let Some(s) = file.section_by_name(name) {
             if let Some((off, size)) = s.file_range() {
@@ -122,10 +134,7 @@ fn damaged_elf_never_panics() {
     let shoff = u64::from_le_bytes(original[0x28..0x30].try_into().unwrap()) as usize;
     regions.push((shoff, original.len() - shoff));
 
-    let iterations: usize = std::env::var("GRT_SYMBOLS_FUZZ_ITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(150);
+    let iterations: usize = std::env::var("GRT_SYMBOLS_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut noticed = 0;
     let clean = exercise(original.clone().into(), bias, &addrs, &stack);
@@ -134,11 +143,7 @@ fn damaged_elf_never_panics() {
         match i % 3 {
             // Truncate anywhere (biased towards the start, where headers are).
             0 => {
-                let cut = if rng.next().is_multiple_of(2) {
-                    rng.below(8192)
-                } else {
-                    rng.below(data.len())
-                };
+                let cut = if rng.next().is_multiple_of(2) { rng.below(8192) } else { rng.below(data.len()) };
                 data.truncate(cut);
             }
             // Scribble on random bytes of one interesting region.
@@ -162,9 +167,7 @@ fn damaged_elf_never_panics() {
                 }
             }
         }
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            exercise(data.into(), bias, &addrs, &stack)
-        }));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exercise(data.into(), bias, &addrs, &stack)));
         match r {
             Ok(errs) => noticed += usize::from(errs > clean),
             Err(_) => panic!("iteration {i} panicked"),

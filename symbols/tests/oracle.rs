@@ -77,13 +77,7 @@ fn ours(obj: &ObjectSymbols, addr: u64) -> Vec<F> {
     obj.symbolize(addr)
         .frames()
         .iter()
-        .map(|f| {
-            (
-                f.function.as_deref().map(|s| s.to_string()),
-                f.file.as_deref().map(|s| s.to_string()),
-                f.line,
-            )
-        })
+        .map(|f| (f.function.as_deref().map(|s| s.to_string()), f.file.as_deref().map(|s| s.to_string()), f.line))
         .collect()
 }
 
@@ -181,9 +175,9 @@ fn agrees_with_binutils_addr2line() {
             // `?` as the line. Counted as agreement, listed separately.
             let quirk = !same_loc_raw
                 && o.len() == t.len()
-                && o.iter().zip(t.iter()).all(|(a, b)| {
-                    (a.1 == b.1 && a.2 == b.2) || (a.1.is_none() && a.2.is_none() && b.2.is_none())
-                });
+                && o.iter()
+                    .zip(t.iter())
+                    .all(|(a, b)| (a.1 == b.1 && a.2 == b.2) || (a.1.is_none() && a.2.is_none() && b.2.is_none()));
             if quirk {
                 quirks.push(format!("{a:#x} binutils: {}", fmt_frames(t)));
             }
@@ -192,11 +186,7 @@ fn agrees_with_binutils_addr2line() {
             loc_ok += usize::from(same_loc);
             chain_ok += usize::from(same_fn && same_loc);
             if !(same_fn && same_loc) {
-                mismatches.push(format!(
-                    "{a:#x}\n    ours:     {}\n    binutils: {}",
-                    fmt_frames(&o),
-                    fmt_frames(t)
-                ));
+                mismatches.push(format!("{a:#x}\n    ours:     {}\n    binutils: {}", fmt_frames(&o), fmt_frames(t)));
             }
         }
         let n = addrs.len() as f64;

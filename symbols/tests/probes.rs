@@ -105,11 +105,7 @@ fn lists_own_probes_at_runtime_addresses() {
 #[test]
 fn probes_agree_with_gdb() {
     let exe = std::env::current_exe().unwrap();
-    let out = match Command::new("gdb")
-        .args(["-nx", "-batch", "-ex", "info probes"])
-        .arg(&exe)
-        .output()
-    {
+    let out = match Command::new("gdb").args(["-nx", "-batch", "-ex", "info probes"]).arg(&exe).output() {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
         _ => {
             eprintln!("SKIP: gdb not available; the label-address check covers the pc");
@@ -147,13 +143,8 @@ fn stripped_copy() -> Option<PathBuf> {
     let dir = std::env::temp_dir().join(format!("grt-symbols-strip-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let out = dir.join("stripped");
-    let ok = Command::new("objcopy")
-        .arg("--strip-all")
-        .arg(&exe)
-        .arg(&out)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok =
+        Command::new("objcopy").arg("--strip-all").arg(&exe).arg(&out).status().map(|s| s.success()).unwrap_or(false);
     ok.then_some(out)
 }
 

@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::sync::Mutex;
 
 use grt_symbols::{
-    capture_registers, regs, FrameKind, MemoryReader, ProcessMemory, ProcessSymbols, Registers,
-    SnapshotMemory, StopReason, UnwindOptions, UnwoundFrame,
+    capture_registers, regs, FrameKind, MemoryReader, ProcessMemory, ProcessSymbols, Registers, SnapshotMemory,
+    StopReason, UnwindOptions, UnwoundFrame,
 };
 
 thread_local! {
@@ -109,9 +109,18 @@ fn capture_here() {
     let bt = backtrace_names();
     if std::env::var("DEBUG_UNWIND").is_ok() {
         with_proc(|p| {
-            for o in p.objects() { eprintln!("{} bias {:#x} ranges {:x?}", o.name(), o.bias(), o.runtime_ranges().collect::<Vec<_>>()); }
+            for o in p.objects() {
+                eprintln!("{} bias {:#x} ranges {:x?}", o.name(), o.bias(), o.runtime_ranges().collect::<Vec<_>>());
+            }
             let (f, _) = walk(p, regs, &mem);
-            for fr in &f { eprintln!("{:x?} {:?} obj {:?}", fr.pc, fr.kind, p.object_for_address(fr.lookup_pc()).map(|o| o.name().to_string())); }
+            for fr in &f {
+                eprintln!(
+                    "{:x?} {:?} obj {:?}",
+                    fr.pc,
+                    fr.kind,
+                    p.object_for_address(fr.lookup_pc()).map(|o| o.name().to_string())
+                );
+            }
         });
     }
     *RESULT.lock().unwrap() = Some((frames, bt, stop));
@@ -137,10 +146,7 @@ fn own_stack_matches_std_backtrace() {
     assert!(mismatches.is_empty(), "mismatches {mismatches:#?}");
     assert!(a.len() >= b.len(), "we stopped early: {} < {}", a.len(), b.len());
     // The walk ends cleanly at the bottom of the thread stack.
-    assert!(
-        matches!(stop, Some(StopReason::ReturnAddressUndefined | StopReason::ReturnAddressZero)),
-        "{stop:?}"
-    );
+    assert!(matches!(stop, Some(StopReason::ReturnAddressUndefined | StopReason::ReturnAddressZero)), "{stop:?}");
 }
 
 /// The bounds of the mapping in `/proc/self/maps` containing `addr`.
@@ -289,11 +295,7 @@ extern "C" fn coroutine_body(pair: *mut Pair) {
 fn parked_coroutine_ends_at_entry_trampoline() {
     let mut stack = vec![0u64; 16 * 1024];
     let top = (stack.as_mut_ptr() as u64 + (stack.len() as u64) * 8) & !15;
-    let mut pair = Box::new(Pair {
-        main: Ctx::default(),
-        co: Ctx::default(),
-        resumed: false,
-    });
+    let mut pair = Box::new(Pair { main: Ctx::default(), co: Ctx::default(), resumed: false });
     let sp = top - 16;
     // The entry trampoline calls [rsp] with [rsp + 8] as argument.
     // SAFETY: both words lie inside `stack`.
@@ -301,11 +303,7 @@ fn parked_coroutine_ends_at_entry_trampoline() {
         *(sp as *mut u64) = coroutine_body as *const () as u64;
         *((sp + 8) as *mut u64) = &mut *pair as *mut Pair as u64;
     }
-    let start = Ctx {
-        sp,
-        pc: grt_symtest_entry as *const () as u64,
-        bp: 0,
-    };
+    let start = Ctx { sp, pc: grt_symtest_entry as *const () as u64, bp: 0 };
     let pp: *mut Pair = &mut *pair;
     // SAFETY: switches to a fresh stack that parks straight back.
     unsafe { grt_symtest_switch(&mut (*pp).main, &start) };
@@ -322,15 +320,7 @@ fn parked_coroutine_ends_at_entry_trampoline() {
         (live, snapped, n)
     });
     println!("{names:#?} {stop:?}");
-    assert_eq!(
-        names,
-        [
-            "grt_symtest_switch",
-            "unwind::coroutine_park",
-            "unwind::coroutine_body",
-            "grt_symtest_entry"
-        ]
-    );
+    assert_eq!(names, ["grt_symtest_switch", "unwind::coroutine_park", "unwind::coroutine_body", "grt_symtest_entry"]);
     assert_eq!(stop, Some(StopReason::ReturnAddressUndefined));
     assert_eq!(frames, sframes);
     assert_eq!(stop, sstop);
@@ -420,9 +410,7 @@ fn sigreturn_trampoline_without_cfi() {
     // A ucontext at sp: gregs at offset 40, in glibc REG_* order.
     let sp = 0x7000_0000u64;
     let mut uc = vec![0u8; 40 + 23 * 8];
-    let set = |uc: &mut Vec<u8>, idx: usize, v: u64| {
-        uc[40 + idx * 8..48 + idx * 8].copy_from_slice(&v.to_ne_bytes())
-    };
+    let set = |uc: &mut Vec<u8>, idx: usize, v: u64| uc[40 + idx * 8..48 + idx * 8].copy_from_slice(&v.to_ne_bytes());
     set(&mut uc, libc::REG_RIP as usize, 0x2000_1234);
     set(&mut uc, libc::REG_RSP as usize, 0x6000_0000);
     set(&mut uc, libc::REG_RBP as usize, 0);
@@ -522,8 +510,7 @@ fn remote_process_via_ptrace() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     // SAFETY: plain ptrace calls on our own child.
     let attached = unsafe {
-        libc::ptrace(libc::PTRACE_SEIZE, pid, 0, 0) == 0
-            && libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0) == 0
+        libc::ptrace(libc::PTRACE_SEIZE, pid, 0, 0) == 0 && libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0) == 0
     };
     if !attached {
         eprintln!("SKIP: ptrace not permitted here: {}", std::io::Error::last_os_error());
@@ -553,8 +540,5 @@ fn remote_process_via_ptrace() {
     let _ = child.wait();
     assert!(p.executable().is_some_and(|e| e.name().ends_with("sleep")));
     assert!(frames.len() >= 3, "{frames:#?}");
-    assert!(
-        matches!(stop, Some(StopReason::ReturnAddressUndefined | StopReason::ReturnAddressZero)),
-        "{stop:?}"
-    );
+    assert!(matches!(stop, Some(StopReason::ReturnAddressUndefined | StopReason::ReturnAddressZero)), "{stop:?}");
 }

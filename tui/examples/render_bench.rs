@@ -31,7 +31,14 @@ fn main() {
     let bytes = synth::parked_scenario(n).finish();
     let img = synth::image(&bytes).expect("synthetic image");
     let t = Instant::now();
-    let snap = Snapshot::decode(&img, &DecodeOptions { include_dead: false, capture: Capture::Frozen { pause_us: 0 }, now_mono_ns: Some(5_000_000_000) });
+    let snap = Snapshot::decode(
+        &img,
+        &DecodeOptions {
+            include_dead: false,
+            capture: Capture::Frozen { pause_us: 0 },
+            now_mono_ns: Some(5_000_000_000),
+        },
+    );
     println!("goroutines={}", snap.gs.len());
     println!("decode_ms={:.2}", ms(t));
 

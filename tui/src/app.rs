@@ -327,7 +327,10 @@ impl App {
                         self.state.exited = self.exit_status.clone();
                     }
                 }
-                Event::ThreadStopped { .. } | Event::NewThread { .. } | Event::ThreadExited { .. } | Event::GroupStop { .. } => refresh = true,
+                Event::ThreadStopped { .. }
+                | Event::NewThread { .. }
+                | Event::ThreadExited { .. }
+                | Event::GroupStop { .. } => refresh = true,
                 Event::Exec { .. } => {
                     self.armed.clear();
                     self.probe_names.clear();
@@ -357,7 +360,9 @@ impl App {
             format!("process {pid} {st}")
         } else if let Some(st) = zombie_status(pid) {
             format!("process {pid} {st}")
-        } else if let Some(code) = table_exit.or(self.state.snap.header.exiting.then_some(self.state.snap.header.exit_code)) {
+        } else if let Some(code) =
+            table_exit.or(self.state.snap.header.exiting.then_some(self.state.snap.header.exit_code))
+        {
             format!("process {pid} exited with status {code} (from its status table)")
         } else {
             format!("process {pid} exited (status unknown)")
@@ -392,7 +397,9 @@ impl App {
         for (tid, st) in held {
             let m = match st {
                 ThreadState::Frozen => Mark::Frozen,
-                ThreadState::AtProbe(id) => Mark::AtProbe(self.probe_names.get(&id).cloned().unwrap_or_else(|| format!("probe #{}", id.0))),
+                ThreadState::AtProbe(id) => {
+                    Mark::AtProbe(self.probe_names.get(&id).cloned().unwrap_or_else(|| format!("probe #{}", id.0)))
+                }
                 ThreadState::GroupStopped(_) => Mark::GroupStopped,
                 ThreadState::Running | ThreadState::Exited(_) => continue,
             };
@@ -425,7 +432,13 @@ impl App {
                     Load::Ready(v) => v.iter().find(|p| p.provider == provider && p.name == name).map_or(0, |p| p.hits),
                     _ => 0,
                 };
-                ProbeEntry { provider: provider.into(), name: name.into(), sites: sites.len(), armed: self.armed.contains_key(key), hits: old_hits }
+                ProbeEntry {
+                    provider: provider.into(),
+                    name: name.into(),
+                    sites: sites.len(),
+                    armed: self.armed.contains_key(key),
+                    hits: old_hits,
+                }
             })
             .collect();
         self.state.probes = Load::Ready(list);
@@ -509,8 +522,15 @@ impl App {
         match st.view {
             View::Goroutines => st.selected_goroutine().and_then(|p| s.gs.get(p)).and_then(|g| g.goid),
             View::Ms => s.ms.get(st.ms_cursor.selected).and_then(|m| m.curg.id()),
-            View::Ps => s.ps.get(st.ps_cursor.selected).and_then(|p| p.runnext.id().or_else(|| p.runq.first().and_then(|l| l.id()))),
-            View::Channels => s.chans.get(st.chans_cursor.selected).and_then(|c| c.recvq.first().or(c.sendq.first())).and_then(|q| q.g.id()),
+            View::Ps => {
+                s.ps.get(st.ps_cursor.selected)
+                    .and_then(|p| p.runnext.id().or_else(|| p.runq.first().and_then(|l| l.id())))
+            }
+            View::Channels => s
+                .chans
+                .get(st.chans_cursor.selected)
+                .and_then(|c| c.recvq.first().or(c.sendq.first()))
+                .and_then(|q| q.g.id()),
             View::Heap => s.heap.spans.get(st.heap_cursor.selected).and_then(|sp| sp.owner.id()),
             View::Timeline => st.timeline.changes.get(st.timeline_cursor.selected).and_then(|c| match c {
                 crate::state::timeline::Change::Status { goid, .. }
@@ -528,14 +548,19 @@ impl App {
         let s = &st.snap;
         let m = if let Some(goid) = st.detail {
             let g = st.derived.g_by_goid.get(&goid).map(|&i| &s.gs[i]).ok_or("the goroutine is gone")?;
-            crate::state::m_of(s, g).ok_or_else(|| format!("goroutine {goid} is not on a thread (it is {})", crate::fmt::g_label(g)))?
+            crate::state::m_of(s, g)
+                .ok_or_else(|| format!("goroutine {goid} is not on a thread (it is {})", crate::fmt::g_label(g)))?
         } else {
             match st.view {
                 View::Ms => s.ms.get(st.ms_cursor.selected).ok_or("no thread selected")?,
                 View::Goroutines => {
                     let g = st.selected_goroutine().and_then(|p| s.gs.get(p)).ok_or("no goroutine selected")?;
                     crate::state::m_of(s, g).ok_or_else(|| {
-                        format!("{} is not on a thread (it is {}); pick a running goroutine or use the Ms view (3)", crate::fmt::gname(g.goid), crate::fmt::g_label(g))
+                        format!(
+                            "{} is not on a thread (it is {}); pick a running goroutine or use the Ms view (3)",
+                            crate::fmt::gname(g.goid),
+                            crate::fmt::g_label(g)
+                        )
                     })?
                 }
                 View::Ps => {
@@ -545,7 +570,9 @@ impl App {
                 _ => return Err("select a thread first: Ms view (3), or a running goroutine".into()),
             }
         };
-        m.tid.filter(|&t| t != 0).ok_or_else(|| format!("M{} has no thread id (not started yet)", crate::fmt::opt(m.id)))
+        m.tid
+            .filter(|&t| t != 0)
+            .ok_or_else(|| format!("M{} has no thread id (not started yet)", crate::fmt::opt(m.id)))
     }
 
     fn with_control(&mut self, f: impl FnOnce(&grt_inspector::control::Controller, &App) -> Result<String, String>) {
@@ -624,7 +651,9 @@ impl App {
                 }
                 Ok(format!("{key} armed ({} sites): threads that reach it stop there", sites.len()))
             } else {
-                let Some(was) = &was else { return Ok(format!("{key} is not armed")) };
+                let Some(was) = &was else {
+                    return Ok(format!("{key} is not armed"));
+                };
                 for id in was {
                     c.disarm(*id).map_err(|e| format!("disarming {key}: {e}"))?;
                 }
@@ -756,7 +785,11 @@ impl App {
             }
             Action::TogglePause => {
                 self.state.paused = !self.state.paused;
-                let m = if self.state.paused { "display paused: p resumes (the target keeps running)" } else { "live again" };
+                let m = if self.state.paused {
+                    "display paused: p resumes (the target keeps running)"
+                } else {
+                    "live again"
+                };
                 self.state.say(m);
             }
             Action::FreezeSelected | Action::ThawSelected | Action::RunToProbe => match self.selected_tid() {
@@ -839,8 +872,12 @@ impl App {
             let copied = (|| -> Result<_, String> {
                 let src = find::open_table(pid).map_err(|e| e.to_string())?;
                 let img = src.load_image(1 << 34).map_err(|e| e.to_string())?;
-                let snap = Snapshot::decode(&img, &DecodeOptions { capture: Capture::Frozen { pause_us: 0 }, ..Default::default() });
-                let regs: Vec<(i32, grt_inspector::control::Regs)> = tids.iter().filter_map(|&t| ctl.regs(t).ok().map(|r| (t, r))).collect();
+                let snap = Snapshot::decode(
+                    &img,
+                    &DecodeOptions { capture: Capture::Frozen { pause_us: 0 }, ..Default::default() },
+                );
+                let regs: Vec<(i32, grt_inspector::control::Regs)> =
+                    tids.iter().filter_map(|&t| ctl.regs(t).ok().map(|r| (t, r))).collect();
                 let mem = copy_stacks(pid, &snap, &regs);
                 Ok((snap, regs, mem))
             })();
@@ -853,7 +890,8 @@ impl App {
             let pause_us = t0.elapsed().as_micros() as u64;
             copied.map(|(mut snap, regs, mem)| {
                 snap.taken.capture = Capture::Frozen { pause_us };
-                let mut d = dump::build(pid, self.state.target.command.clone(), &snap, syms.as_ref().ok(), &mem, &regs, opts);
+                let mut d =
+                    dump::build(pid, self.state.target.command.clone(), &snap, syms.as_ref().ok(), &mem, &regs, opts);
                 if let Err(e) = &syms {
                     d.symbols_error = Some(format!("cannot load the symbols of process {pid}: {e}"));
                 }

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 fn need_terminal() -> Result<(), String> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        return Err("the interactive view needs a terminal; for text output use `grt-tui dump <pid>` or `grt-tui ps`".into());
+        return Err(
+            "the interactive view needs a terminal; for text output use `grt-tui dump <pid>` or `grt-tui ps`".into()
+        );
     }
     Ok(())
 }
@@ -64,14 +66,22 @@ fn pick(opts: Options) -> Result<Option<i32>, String> {
     let mut message: Option<String> = None;
     loop {
         let note = scan.denied_note();
-        let screen = PickerScreen { procs: &scan.procs, cursor: &cursor, note: note.as_deref(), message: message.as_deref(), theme: opts.theme };
+        let screen = PickerScreen {
+            procs: &scan.procs,
+            cursor: &cursor,
+            note: note.as_deref(),
+            message: message.as_deref(),
+            theme: opts.theme,
+        };
         g.terminal.draw(|f| f.render_widget(&screen, f.area())).map_err(|e| e.to_string())?;
         if !event::poll(Duration::from_secs(2)).map_err(|e| e.to_string())? {
             scan = find::scan_processes();
             cursor.clamp(scan.procs.len());
             continue;
         }
-        let Event::Key(k) = event::read().map_err(|e| e.to_string())? else { continue };
+        let Event::Key(k) = event::read().map_err(|e| e.to_string())? else {
+            continue;
+        };
         if k.kind == KeyEventKind::Release {
             continue;
         }
@@ -86,9 +96,13 @@ fn pick(opts: Options) -> Result<Option<i32>, String> {
                 cursor.clamp(scan.procs.len());
             }
             KeyCode::Enter => match scan.procs.get(cursor.selected) {
-                Some(p) if p.problem.is_some() => message = Some(format!("cannot attach to {}: {}", p.pid, p.problem.as_deref().unwrap_or(""))),
+                Some(p) if p.problem.is_some() => {
+                    message = Some(format!("cannot attach to {}: {}", p.pid, p.problem.as_deref().unwrap_or("")))
+                }
                 Some(p) => return Ok(Some(p.pid)),
-                None => message = Some("nothing to attach to: start a grt program (e.g. `grt-tui demo`), then r".into()),
+                None => {
+                    message = Some("nothing to attach to: start a grt program (e.g. `grt-tui demo`), then r".into())
+                }
             },
             _ => {}
         }

@@ -121,7 +121,10 @@ impl Panel for RacePanel {
         };
         lines.push(Line::from(Span::styled(keys, theme.dim())));
         if let Some(r) = &self.last {
-            lines.push(Line::from(Span::styled(format!("step {}/{}: {}", r.index + 1, self.nsteps, r.title), theme.title())));
+            lines.push(Line::from(Span::styled(
+                format!("step {}/{}: {}", r.index + 1, self.nsteps, r.title),
+                theme.title(),
+            )));
             for l in r.narration.lines() {
                 lines.push(Line::raw(format!("  {l}")));
             }
@@ -137,7 +140,10 @@ impl Panel for RacePanel {
         if let Some(o) = &self.outcome {
             for c in &o.checks {
                 let verdict = if c.met { "MET" } else { "NOT MET" };
-                lines.push(Line::from(Span::styled(format!("expected: {}: {verdict}: {}", c.expectation, c.observed), theme.title())));
+                lines.push(Line::from(Span::styled(
+                    format!("expected: {}: {verdict}: {}", c.expectation, c.observed),
+                    theme.title(),
+                )));
             }
             let v = if o.met { "outcome: as expected" } else { "outcome: NOT as expected" };
             lines.push(Line::from(Span::styled(v.to_string(), theme.title())));
@@ -185,13 +191,18 @@ impl Extension for RacePanel {
             match m {
                 Msg::Step(r, held) => {
                     self.busy = false;
-                    let marks: HashMap<u64, Mark> = held.into_iter().map(|(t, label)| (t as u64, Mark::AtProbe(label))).collect();
+                    let marks: HashMap<u64, Mark> =
+                        held.into_iter().map(|(t, label)| (t as u64, Mark::AtProbe(label))).collect();
                     out.push(Action::SetMarks(marks));
                     out.push(Action::Say(format!("step {} done: {}", r.index + 1, r.title)));
                     self.last = Some(r);
                 }
                 Msg::Done(o) => {
-                    out.push(Action::Say(if o.met { "the outcome is as expected".into() } else { "the outcome is NOT as expected".into() }));
+                    out.push(Action::Say(if o.met {
+                        "the outcome is as expected".into()
+                    } else {
+                        "the outcome is NOT as expected".into()
+                    }));
                     self.outcome = Some(o);
                 }
                 Msg::Error(e) => {

@@ -28,7 +28,13 @@ fn refresh_rate_is_checked() {
 
 #[test]
 fn no_terminal_is_a_clear_error() {
-    let o = tui().args(["attach", "1"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("run grt-tui");
+    let o = tui()
+        .args(["attach", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run grt-tui");
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
     assert!(e.contains("needs a terminal") && e.contains("grt-tui dump"), "{e}");

@@ -79,11 +79,18 @@ fn thread_state(pid: i32, tid: u64) -> String {
 #[test]
 fn attach_switch_views_open_freeze_thaw_quit() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run");
+        eprintln!(
+            "SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run"
+        );
         return;
     }
     let demo = common::example("demo");
-    let child = Command::new(&demo).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start the demo");
+    let child = Command::new(&demo)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the demo");
     let mut kid = common::Kid(child);
     let pid = kid.0.id() as i32;
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -109,9 +116,19 @@ fn attach_switch_views_open_freeze_thaw_quit() {
     tm.run(&["new-session", "-d", "-s", "e2e", "-x", "160", "-y", "45", &cmd]);
 
     // The goroutine list of the demo.
-    tm.wait_for("the goroutines view", |s| s.contains(&format!("pid {pid} demo")) && s.contains("WAITING FOR") && s.contains("demo.rs"));
+    tm.wait_for("the goroutines view", |s| {
+        s.contains(&format!("pid {pid} demo")) && s.contains("WAITING FOR") && s.contains("demo.rs")
+    });
     // Every view.
-    for (key, marker) in [("2", "SCHEDTICK"), ("3", "ROLE"), ("4", "RECVQ"), ("5", "h.sweepgen"), ("6", "recent changes"), ("7", "PROBE"), ("1", "WAITING FOR")] {
+    for (key, marker) in [
+        ("2", "SCHEDTICK"),
+        ("3", "ROLE"),
+        ("4", "RECVQ"),
+        ("5", "h.sweepgen"),
+        ("6", "recent changes"),
+        ("7", "PROBE"),
+        ("1", "WAITING FOR"),
+    ] {
         tm.keys(&[key]);
         tm.wait_text(marker);
     }
@@ -131,7 +148,9 @@ fn attach_switch_views_open_freeze_thaw_quit() {
     tm.keys(&["Enter"]);
     tm.wait_text("filter \"27\"");
     tm.keys(&["Home", "Enter"]);
-    tm.wait_for("goroutine 27's symbolized stack", |s| s.contains("goroutine 27 [chan receive") && s.contains("demo::descend"));
+    tm.wait_for("goroutine 27's symbolized stack", |s| {
+        s.contains("goroutine 27 [chan receive") && s.contains("demo::descend")
+    });
     // Its 40 frames of recursion fill the screen: scroll to the sudogs.
     tm.keys(&["End"]);
     let s = tm.wait_text("recvq of channel");
@@ -166,7 +185,8 @@ fn attach_switch_views_open_freeze_thaw_quit() {
     tm.keys(&["Home", "Enter"]);
     tm.wait_for("grt:acquirep armed", |s| s.lines().any(|l| l.starts_with("grt:acquirep") && l.contains("ARMED")));
     let syms = grt_symbols::ProcessSymbols::load(pid).expect("the demo's symbols");
-    let sites: Vec<u64> = syms.probes().expect("probes").iter().filter(|p| p.provider == "grt").map(|p| p.address).collect();
+    let sites: Vec<u64> =
+        syms.probes().expect("probes").iter().filter(|p| p.provider == "grt").map(|p| p.address).collect();
     assert!(!sites.is_empty());
     let byte_at = |addr: u64| {
         use std::os::unix::fs::FileExt;
@@ -199,12 +219,20 @@ fn attach_switch_views_open_freeze_thaw_quit() {
 #[test]
 fn target_exit_is_shown_and_the_last_state_kept() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run");
+        eprintln!(
+            "SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run"
+        );
         return;
     }
     let demo = common::example("demo");
     // The demo exits (status 0) after its heartbeat at t=2s.
-    let child = Command::new(&demo).arg("2").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start the demo");
+    let child = Command::new(&demo)
+        .arg("2")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the demo");
     let kid = common::Kid(child);
     let pid = kid.0.id() as i32;
     let t0 = Instant::now();
@@ -235,7 +263,9 @@ fn target_exit_is_shown_and_the_last_state_kept() {
 #[test]
 fn race_stepped_by_hand_shows_each_step_and_the_outcome() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run");
+        eprintln!(
+            "SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run"
+        );
         return;
     }
     // The race's target, built next to grt-tui.
@@ -249,12 +279,16 @@ fn race_stepped_by_hand_shows_each_step_and_the_outcome() {
     assert!(s.contains("race foreachp-stopwait (buggy)"), "{s}");
     let pid = s
         .lines()
-        .find_map(|l| l.split("pid ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse::<i32>().ok()))
+        .find_map(|l| {
+            l.split("pid ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse::<i32>().ok())
+        })
         .expect("the target's pid in the header");
     for i in 1..=9 {
         tm.keys(&["n"]);
         let s = tm.wait_for(&format!("step {i}/9 done"), |s| {
-            s.contains(&format!("step {i}/9: ")) && !s.contains("[running the step...]") && !s.contains(&format!("[n: step {i}/9"))
+            s.contains(&format!("step {i}/9: "))
+                && !s.contains("[running the step...]")
+                && !s.contains(&format!("[n: step {i}/9"))
         });
         assert!(!s.contains("the run stopped"), "step {i} failed:\n{s}");
         match i {

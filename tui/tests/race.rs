@@ -32,7 +32,10 @@ fn list_names_every_race_with_its_seed() {
     assert!(out.contains("foreachp-stopwait"), "{out}");
     assert!(out.contains("seed 002_5895c540a80fe381.txt"), "{out}");
     // One entry per script file.
-    let n = std::fs::read_dir(races_dir()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "race")).count();
+    let n = std::fs::read_dir(races_dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "race"))
+        .count();
     assert_eq!(out.lines().filter(|l| !l.starts_with(' ')).count(), n, "{out}");
 }
 
@@ -40,15 +43,19 @@ fn list_names_every_race_with_its_seed() {
 /// expectations, and the evidence must be in the report.
 fn headless(race: &str, variant: &str, times: usize, evidence: &[&str], check: impl Fn(&str)) {
     for i in 0..times {
-        let transcript = std::env::temp_dir().join(format!("grt-race-{}-{race}-{variant}-{i}.json", std::process::id()));
-        let (o, out, err) = run(tui().args(["race", race, "--variant", variant, "--headless", "--transcript"]).arg(&transcript));
+        let transcript =
+            std::env::temp_dir().join(format!("grt-race-{}-{race}-{variant}-{i}.json", std::process::id()));
+        let (o, out, err) =
+            run(tui().args(["race", race, "--variant", variant, "--headless", "--transcript"]).arg(&transcript));
         assert!(o.status.success(), "run {i} of {race} ({variant}) did not show the expected outcome:\n{out}\n{err}");
         assert!(out.contains("outcome: as expected"), "{out}");
         for e in evidence {
             assert!(out.contains(e), "run {i}: the report lacks {e:?}:\n{out}");
         }
         check(&out);
-        let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&transcript).expect("transcript written")).expect("transcript is JSON");
+        let t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&transcript).expect("transcript written"))
+                .expect("transcript is JSON");
         let _ = std::fs::remove_file(&transcript);
         let steps = t["steps"].as_array().expect("steps in the transcript");
         assert_eq!(steps.len(), 9, "every step recorded: {t}");
@@ -60,21 +67,33 @@ fn headless(race: &str, variant: &str, times: usize, evidence: &[&str], check: i
 fn foreachp_stopwait_buggy_reaches_the_historical_throw() {
     // The target's own fatal error, as the runtime printed it, and the
     // step where m1 took P1 out from under m2 (arg2 == 1: it took the P).
-    headless("foreachp-stopwait", "buggy", 3, &["MET: the target exited with status 2; its stderr says: fatal error: forEachP: ", "stopped at probe entersyscall_gcwait_done (args"], |out| {
-        assert_eq!(took_p1(out), 1, "buggy: m1 took P1 from m2:\n{out}")
-    });
+    headless(
+        "foreachp-stopwait",
+        "buggy",
+        3,
+        &[
+            "MET: the target exited with status 2; its stderr says: fatal error: forEachP: ",
+            "stopped at probe entersyscall_gcwait_done (args",
+        ],
+        |out| assert_eq!(took_p1(out), 1, "buggy: m1 took P1 from m2:\n{out}"),
+    );
 }
 
 #[test]
 fn foreachp_stopwait_fixed_completes_the_cycle() {
-    headless("foreachp-stopwait", "fixed", 3, &["MET: thread", "reached probe foreachp_done", "MET: numgc went from"], |out| {
-        assert_eq!(took_p1(out), 0, "fixed: m1 left P1 alone:\n{out}")
-    });
+    headless(
+        "foreachp-stopwait",
+        "fixed",
+        3,
+        &["MET: thread", "reached probe foreachp_done", "MET: numgc went from"],
+        |out| assert_eq!(took_p1(out), 0, "fixed: m1 left P1 alone:\n{out}"),
+    );
 }
 
 /// arg2 of entersyscall_gcwait_done at step 11: 1 if m1 took the P.
 fn took_p1(out: &str) -> u64 {
-    let l = out.lines().find(|l| l.contains("stopped at probe entersyscall_gcwait_done (args ")).expect("step 11 reported");
+    let l =
+        out.lines().find(|l| l.contains("stopped at probe entersyscall_gcwait_done (args ")).expect("step 11 reported");
     let args = l.split("(args ").nth(1).unwrap().split(')').next().unwrap();
     args.split(", ").nth(2).and_then(|a| a.parse().ok()).expect("three arguments")
 }
@@ -90,7 +109,8 @@ impl Drop for Dir {
 fn scratch(name: &str, text: &str) -> Dir {
     let d = std::env::temp_dir().join(format!("grt-races-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("foreachp-stopwait.race"), text).unwrap();
+    let file = if text.contains("race    table-steps") { "table-steps.race" } else { "foreachp-stopwait.race" };
+    std::fs::write(d.join(file), text).unwrap();
     Dir(d)
 }
 
@@ -153,8 +173,12 @@ fn target_running() -> bool {
     let me = std::process::id().to_string();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let p = e.path();
-        let Ok(stat) = std::fs::read_to_string(p.join("stat")) else { continue };
-        let Some(rest) = stat.rsplit_once(") ").map(|x| x.1) else { continue };
+        let Ok(stat) = std::fs::read_to_string(p.join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(") ").map(|x| x.1) else {
+            continue;
+        };
         let ppid = rest.split_whitespace().nth(1).unwrap_or("");
         let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
         // The target is grt-tui's child; grt-tui is ours and has exited.
@@ -166,4 +190,77 @@ fn target_running() -> bool {
         }
     }
     false
+}
+
+/// A script that steers by the table rather than by probes alone: it holds
+/// a goroutine's thread at its system call, waits for the table to show
+/// the goroutine and its P in _Gsyscall/_Psyscall, lets it go, names the
+/// thread that runs the goroutine next, and waits for GC cycles to pass.
+#[test]
+fn table_conditions_and_actors_by_goroutine() {
+    let text = r#"
+race    table-steps
+title   steps that wait on the status table
+seed    none
+target  foreachp 2
+env     GRT_MAXPROCS=2
+bug     foreachp-stopwait
+timeout 20s
+
+step Catch a goroutine entering a system call
+  run any to entersyscall as m1 save g = arg0 save p = arg1
+  say
+    | {m1} holds goroutine {g} at its system call, on P{p}.
+
+step The table agrees
+  wait until g[$g].atomicstatus == syscall and p[$p].status == syscall and m[0].role == main
+  say
+    | goroutine {g} is in _Gsyscall and P{p} in _Psyscall.
+
+step Let it go; whoever runs it next is named
+  thaw m1
+  actor runner = thread running goroutine $g
+  say
+    | {runner} runs goroutine {g}.
+
+step The collector goes on
+  thaw all
+  wait until sched.numgc >= 100
+  say
+    | numgc reached 100.
+
+expect buggy exit 0
+expect fixed output "gc cycles"
+"#;
+    let d = scratch("table", text);
+    let (o, out, err) =
+        run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "table-steps", "--variant", "fixed", "--headless"]));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("the table shows g[$g].atomicstatus == syscall and p[$p].status == syscall and m[0].role == main"),
+        "{out}"
+    );
+    assert!(out.contains(", running goroutine "), "{out}");
+    assert!(out.contains("the table shows sched.numgc >= 100"), "{out}");
+    // The narration names the run's own goroutine and thread.
+    let g = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("goroutine ").and_then(|r| r.split_whitespace().next()))
+        .expect("narration with the goroutine");
+    assert!(g.parse::<u64>().is_ok(), "{g}");
+    assert!(!out.contains("{g}") && !out.contains("{runner}"), "{out}");
+}
+
+#[test]
+fn unknown_table_field_is_an_error_at_its_line() {
+    let text = mutated("  thaw gc\n", "  thaw gc\n  wait until p[$p1].statuss == idle\n");
+    let d = scratch("badfield", &text);
+    let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--headless"]));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let at = format!(
+        "foreachp-stopwait.race:{}: unknown field p[$p1].statuss (the table's p record has: ",
+        line_of(&text, "statuss")
+    );
+    assert!(err.contains(&at), "{err}");
+    assert!(!target_running(), "the target was killed");
 }

@@ -23,7 +23,9 @@ fn synth_app() -> grt_tui::app::App {
 }
 
 fn frames(fs: &[(&str, &str, u32)]) -> Vec<Frame> {
-    fs.iter().map(|(f, file, line)| Frame { function: f.to_string(), file: file.to_string(), line: *line, inlined: false }).collect()
+    fs.iter()
+        .map(|(f, file, line)| Frame { function: f.to_string(), file: file.to_string(), line: *line, inlined: false })
+        .collect()
 }
 
 /// Gives every parked goroutine of the state a stack: receivers share one,
@@ -316,7 +318,13 @@ fn picker_screen() {
     ];
     let mut cursor = Cursor::default();
     cursor.down(1, procs.len());
-    let screen = PickerScreen { procs: &procs, cursor: &cursor, note: Some("1 process not shown: permission denied"), message: None, theme: Theme::plain() };
+    let screen = PickerScreen {
+        procs: &procs,
+        cursor: &cursor,
+        note: Some("1 process not shown: permission denied"),
+        message: None,
+        theme: Theme::plain(),
+    };
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 12)).unwrap();
     term.draw(|f| f.render_widget(&screen, f.area())).unwrap();
     insta::assert_snapshot!("picker", text(term.backend()));
@@ -337,7 +345,9 @@ impl Panel for Narration {
     fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
         use ratatui::widgets::{Block, Borders, Paragraph, Widget};
         let text: Vec<ratatui::text::Line> = self.lines.iter().map(|l| ratatui::text::Line::raw(l.clone())).collect();
-        Paragraph::new(text).block(Block::default().borders(Borders::TOP).title(" narration ").title_style(theme.title())).render(area, buf);
+        Paragraph::new(text)
+            .block(Block::default().borders(Borders::TOP).title(" narration ").title_style(theme.title()))
+            .render(area, buf);
     }
 }
 

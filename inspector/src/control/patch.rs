@@ -128,7 +128,9 @@ static OLD_FLAGS: [AtomicI32; 3] = [const { AtomicI32::new(0) }; 3];
 
 extern "C" fn on_exit_signal(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     restore_all_patched_sites();
-    let Some(i) = EXIT_SIGNALS.iter().position(|&s| s == sig) else { return };
+    let Some(i) = EXIT_SIGNALS.iter().position(|&s| s == sig) else {
+        return;
+    };
     let old = OLD[i].load(Relaxed) as usize;
     if old != libc::SIG_DFL && old != libc::SIG_IGN {
         // Chain to the program's own handler; it decides what happens next.

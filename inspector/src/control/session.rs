@@ -1098,7 +1098,9 @@ impl Session {
         if !patch::claim(slot) {
             return Ok(()); // a signal handler restored it already
         }
-        let Some(f) = self.mem.as_ref() else { return Ok(()) };
+        let Some(f) = self.mem.as_ref() else {
+            return Ok(());
+        };
         patch::restore(f.as_raw_fd(), addr, kind, value).map_err(|e| Error::Memory { addr, len: 1, errno: e })
     }
 

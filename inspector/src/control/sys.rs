@@ -160,7 +160,9 @@ pub fn task_state(pid: i32, tid: i32) -> Option<char> {
 
 /// Whether SIGTRAP is pending for the thread itself (`SigPnd`).
 pub fn sigtrap_pending(pid: i32, tid: i32) -> bool {
-    let Ok(Some(v)) = status_field(&format!("/proc/{pid}/task/{tid}/status"), "SigPnd") else { return false };
+    let Ok(Some(v)) = status_field(&format!("/proc/{pid}/task/{tid}/status"), "SigPnd") else {
+        return false;
+    };
     u64::from_str_radix(&v, 16).is_ok_and(|m| m & (1 << (libc::SIGTRAP - 1)) != 0)
 }
 

@@ -17,7 +17,8 @@
 //! passes, the run ends with a message naming the step and line, and the
 //! target is killed: no process is left behind.
 
-use super::script::{Action, Cond, Expect, Located, Script, Value, Variant, Who};
+use super::script::{Action, Cond, Expect, Located, Script, TableCond, Value, Variant, Who};
+use super::table;
 use crate::control::{Controller, Event, ExitStatus, OnHit, ProbeId};
 use crate::find;
 use crate::snapshot::Snapshot;
@@ -185,9 +186,14 @@ impl Engine {
         if variant == Variant::Buggy {
             cmd.env("GRT_BUGS", &script.bug);
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| EngineError(format!("{}:{}: cannot start target {}: {e}", script.file, script.target_line, binary.display())))?;
+        let mut child = cmd.spawn().map_err(|e| {
+            EngineError(format!(
+                "{}:{}: cannot start target {}: {e}",
+                script.file,
+                script.target_line,
+                binary.display()
+            ))
+        })?;
         let output = Arc::new(Mutex::new(Output::default()));
         collect(child.stdout.take().unwrap(), output.clone(), false);
         collect(child.stderr.take().unwrap(), output.clone(), true);
@@ -218,6 +224,7 @@ impl Engine {
         };
         e.wait_ready()?;
         e.check_probes()?;
+        e.check_fields()?;
         let ctl = Controller::attach(pid).map_err(|x| EngineError(format!("cannot control the target: {x}")))?;
         e.ctl = Some(ctl);
         e.name_threads();
@@ -240,7 +247,8 @@ impl Engine {
             .iter()
             .chain(self.hold_held.iter())
             .map(|&t| {
-                let mut names: Vec<&str> = self.actors.iter().filter(|(_, &x)| x == t).map(|(a, _)| a.as_str()).collect();
+                let mut names: Vec<&str> =
+                    self.actors.iter().filter(|(_, &x)| x == t).map(|(a, _)| a.as_str()).collect();
                 names.sort_unstable();
                 let label = if names.is_empty() { "held".to_string() } else { names.join(",") };
                 (t, label)
@@ -320,6 +328,35 @@ impl Engine {
         Ok(())
     }
 
+    /// Every table condition of the script names a field the target's
+    /// table has (and value names it gives that field).
+    fn check_fields(&self) -> Result<(), EngineError> {
+        let conds: Vec<(usize, &TableCond)> = self
+            .script
+            .steps
+            .iter()
+            .flat_map(|s| s.actions.iter())
+            .filter_map(|a| match &a.item {
+                Action::Wait(cs) => Some(cs.iter().map(move |c| (a.line, c))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if conds.is_empty() {
+            return Ok(());
+        }
+        let img = self.image().map_err(|e| EngineError(format!("cannot read the target's table: {e}")))?;
+        for (line, c) in conds {
+            table::check(&img.layout, c).map_err(|m| EngineError(format!("{}:{line}: {m}", self.script.file)))?;
+        }
+        Ok(())
+    }
+
+    /// The target's table, copied now (not frozen: a live read).
+    fn image(&self) -> Result<grt_table::view::Image, String> {
+        find::open_table(self.pid).and_then(|s| s.load_image(1 << 28)).map_err(|e| e.to_string())
+    }
+
     fn snapshot(&self) -> Option<Snapshot> {
         find::open_table(self.pid).ok()?.snapshot(false).ok()
     }
@@ -354,7 +391,8 @@ impl Engine {
             // started and stored its tid: wait for the tid.
             let deadline = Instant::now() + Duration::from_secs(2);
             loop {
-                let tid = self.snapshot().and_then(|s| s.ms.iter().find(|m| m.role_name == "sysmon").and_then(|m| m.tid));
+                let tid =
+                    self.snapshot().and_then(|s| s.ms.iter().find(|m| m.role_name == "sysmon").and_then(|m| m.tid));
                 if let Some(t) = tid.filter(|&t| t != 0) {
                     self.actors.insert(a.to_string(), t as i32);
                     return Ok(t as i32);
@@ -438,7 +476,13 @@ impl Engine {
             self.action(a, &mut log)?;
         }
         self.next += 1;
-        let rec = StepRecord { index: i, title: step.title.clone(), narration: self.fill(&step.narration), events: log, state: self.state_lines() };
+        let rec = StepRecord {
+            index: i,
+            title: step.title.clone(),
+            narration: self.fill(&step.narration),
+            events: log,
+            state: self.state_lines(),
+        };
         self.steps.push(rec.clone());
         Ok(rec)
     }
@@ -468,10 +512,76 @@ impl Engine {
                 self.ctl().thaw_all().map_err(|e| EngineError(format!("{file}:{line}: thaw all: {e}")))?;
                 log.push("thawed every thread".into());
             }
+            Action::Wait(conds) => {
+                let deadline = Instant::now() + self.script.timeout;
+                let desc: Vec<String> = conds.iter().map(|c| c.to_string()).collect();
+                loop {
+                    let img = self.image().map_err(|e| EngineError(format!("{file}:{line}: {e}")))?;
+                    let mut last = String::new();
+                    let mut all = true;
+                    for c in conds {
+                        match table::eval(&img, c, &self.vars) {
+                            Ok((true, _)) => {}
+                            Ok((false, r)) => {
+                                all = false;
+                                last = format!("{} is {}", c.field, r.left.map_or("?".into(), |v| v.to_string()));
+                            }
+                            Err(e) => {
+                                all = false;
+                                last = e;
+                            }
+                        }
+                    }
+                    if all {
+                        log.push(format!("the table shows {}", desc.join(" and ")));
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        return err(format!(
+                            "{file}:{line}: the table did not show {} within {:?} ({last}); where the threads were:\n{}",
+                            desc.join(" and "),
+                            self.script.timeout,
+                            self.where_threads_are()
+                        ));
+                    }
+                    if let Some(ev) = self.next_event(Duration::from_millis(1)) {
+                        self.side_event(ev, log);
+                    }
+                    if self.exit.is_some() {
+                        return err(format!(
+                            "{file}:{line}: the target exited while waiting for {}",
+                            desc.join(" and ")
+                        ));
+                    }
+                }
+            }
+            Action::BindRunner { actor, goid } => {
+                let goid = self.value(goid).ok_or_else(|| EngineError(format!("{file}:{line}: variable not set")))?;
+                let deadline = Instant::now() + self.script.timeout;
+                let tid = loop {
+                    let img = self.image().map_err(|e| EngineError(format!("{file}:{line}: {e}")))?;
+                    if let Some(t) = table::runner_of(&img, goid) {
+                        break t as i32;
+                    }
+                    if Instant::now() >= deadline {
+                        return err(format!(
+                            "{file}:{line}: no thread ran goroutine {goid} within {:?}",
+                            self.script.timeout
+                        ));
+                    }
+                    if let Some(ev) = self.next_event(Duration::from_millis(1)) {
+                        self.side_event(ev, log);
+                    }
+                };
+                self.actors.insert(actor.clone(), tid);
+                self.name_threads();
+                log.push(format!("actor {actor} is {}, running goroutine {goid}", self.thread_name(tid)));
+            }
             Action::Hold { probe, conds } => {
                 let mut resolved = Vec::new();
                 for c in conds {
-                    let v = self.value(&c.value).ok_or_else(|| EngineError(format!("{file}:{line}: variable not set")))?;
+                    let v =
+                        self.value(&c.value).ok_or_else(|| EngineError(format!("{file}:{line}: variable not set")))?;
                     resolved.push((c.arg, v));
                 }
                 self.arm(probe, line)?;
@@ -534,79 +644,93 @@ impl Engine {
                 let mut valve = Instant::now() + Self::PENDING_PATIENCE;
                 let hit = match hit {
                     Some(h) => h,
-                    None => loop {
-                        if Instant::now() >= valve && !self.pending.is_empty() {
-                            for h in std::mem::take(&mut self.pending) {
-                                trace!("release queued {} tid {} args {:?} (this step is stuck; they may block it)", h.name, h.tid, h.args);
-                                let _ = self.ctl().thaw(h.tid);
-                            }
-                            valve = Instant::now() + Self::PENDING_PATIENCE;
-                        }
-                        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                            let who = match who {
-                                Who::Any => "no thread".to_string(),
-                                Who::Actor(x) => format!("actor {x}"),
-                            };
-                            let mut threads = self.where_threads_are();
-                            let stderr = self.output.lock().unwrap().stderr.clone();
-                            if !stderr.trim().is_empty() {
-                                let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-                                threads.push_str("the target's stderr ends:\n");
-                                for l in tail.into_iter().rev() {
-                                    threads.push_str(&format!("  {l}\n"));
+                    None => {
+                        loop {
+                            if Instant::now() >= valve && !self.pending.is_empty() {
+                                for h in std::mem::take(&mut self.pending) {
+                                    trace!(
+                                        "release queued {} tid {} args {:?} (this step is stuck; they may block it)",
+                                        h.name,
+                                        h.tid,
+                                        h.args
+                                    );
+                                    let _ = self.ctl().thaw(h.tid);
                                 }
+                                valve = Instant::now() + Self::PENDING_PATIENCE;
                             }
-                            let state: String = self.state_lines().iter().map(|l| format!("  {l}\n")).collect();
-                            return err(format!(
+                            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                                let who = match who {
+                                    Who::Any => "no thread".to_string(),
+                                    Who::Actor(x) => format!("actor {x}"),
+                                };
+                                let mut threads = self.where_threads_are();
+                                let stderr = self.output.lock().unwrap().stderr.clone();
+                                if !stderr.trim().is_empty() {
+                                    let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+                                    threads.push_str("the target's stderr ends:\n");
+                                    for l in tail.into_iter().rev() {
+                                        threads.push_str(&format!("  {l}\n"));
+                                    }
+                                }
+                                let state: String = self.state_lines().iter().map(|l| format!("  {l}\n")).collect();
+                                return err(format!(
                                 "{file}:{line}: {who} reached probe {probe}{} within {:?}; where the threads were:\n{threads}and the scheduler:\n{state}",
                                 if conds.is_empty() { "" } else { " with the step's conditions" },
                                 self.script.timeout,
                             ));
-                        };
-                        let ev = self.next_event(left.min(Duration::from_millis(50)));
-                        if let Some(Event::ProbeHit(h)) = &ev {
-                            trace!("step {} wants {probe}: hit {} tid {} args {:?} pending {}", self.next + 1, h.name, h.tid, h.args, self.pending.len());
-                        }
-                        match ev {
-                            Some(Event::ProbeHit(h)) if self.is_armed(&h.name) => {
-                                if fits(self, &h) {
-                                    break h;
-                                }
-                                if self.take_by_hold(&h) {
-                                    continue;
-                                }
-                                if h.name == *probe {
-                                    // Another instance of this step's probe went
-                                    // by: hits of the next step from that
-                                    // instance are stale.
-                                    self.note_stale(self.next, &h);
-                                    if h.held {
-                                        self.settle(&h, line)?;
-                                    }
-                                } else if h.held && self.ahead_step_of(&h.name).is_some() {
-                                    // A later step's probe, reached before this
-                                    // step matched: ptrace may report stops out of
-                                    // order, so keep it until the steps before it
-                                    // have matched and its conditions can tell.
-                                    self.queue_ahead(h, line)?;
-                                    continue;
-                                }
-                                if h.held && !self.held.contains(&h.tid) {
-                                    let _ = self.ctl().thaw(h.tid);
-                                }
+                            };
+                            let ev = self.next_event(left.min(Duration::from_millis(50)));
+                            if let Some(Event::ProbeHit(h)) = &ev {
+                                trace!(
+                                    "step {} wants {probe}: hit {} tid {} args {:?} pending {}",
+                                    self.next + 1,
+                                    h.name,
+                                    h.tid,
+                                    h.args,
+                                    self.pending.len()
+                                );
                             }
-                            Some(Event::ProcessExited { status, .. }) => {
-                                self.on_exit(status);
-                                let stderr = self.output.lock().unwrap().stderr.clone();
-                                return err(format!(
+                            match ev {
+                                Some(Event::ProbeHit(h)) if self.is_armed(&h.name) => {
+                                    if fits(self, &h) {
+                                        break h;
+                                    }
+                                    if self.take_by_hold(&h) {
+                                        continue;
+                                    }
+                                    if h.name == *probe {
+                                        // Another instance of this step's probe went
+                                        // by: hits of the next step from that
+                                        // instance are stale.
+                                        self.note_stale(self.next, &h);
+                                        if h.held {
+                                            self.settle(&h, line)?;
+                                        }
+                                    } else if h.held && self.ahead_step_of(&h.name).is_some() {
+                                        // A later step's probe, reached before this
+                                        // step matched: ptrace may report stops out of
+                                        // order, so keep it until the steps before it
+                                        // have matched and its conditions can tell.
+                                        self.queue_ahead(h, line)?;
+                                        continue;
+                                    }
+                                    if h.held && !self.held.contains(&h.tid) {
+                                        let _ = self.ctl().thaw(h.tid);
+                                    }
+                                }
+                                Some(Event::ProcessExited { status, .. }) => {
+                                    self.on_exit(status);
+                                    let stderr = self.output.lock().unwrap().stderr.clone();
+                                    return err(format!(
                                     "{file}:{line}: the target exited ({status}) while waiting for probe {probe}: {}",
                                     stderr.lines().find(|l| l.starts_with("fatal error") || l.starts_with("panic")).unwrap_or("")
                                 ));
+                                }
+                                Some(ev) => self.side_event(ev, log),
+                                None => {}
                             }
-                            Some(ev) => self.side_event(ev, log),
-                            None => {}
                         }
-                    },
+                    }
                 };
                 self.held.insert(hit.tid);
                 if let Some(x) = actor {
@@ -627,7 +751,11 @@ impl Engine {
                 // Collect what raced with the match.
                 while let Some(ev) = self.next_event(Duration::from_millis(2)) {
                     match ev {
-                        Event::ProbeHit(h) if h.held && self.ahead_step_of(&h.name).is_some() && !self.holds.iter().any(|(p, _)| *p == h.name) => {
+                        Event::ProbeHit(h)
+                            if h.held
+                                && self.ahead_step_of(&h.name).is_some()
+                                && !self.holds.iter().any(|(p, _)| *p == h.name) =>
+                        {
                             self.queue_ahead(h, line)?
                         }
                         ev => self.side_event(ev, log),
@@ -648,7 +776,8 @@ impl Engine {
 
     /// Whether a held hit falls under a `hold` rule; if so, keeps it held.
     fn take_by_hold(&mut self, h: &crate::control::ProbeHit) -> bool {
-        let hit = self.holds.iter().any(|(p, conds)| *p == h.name && conds.iter().all(|(a, v)| h.args.get(*a) == Some(v)));
+        let hit =
+            self.holds.iter().any(|(p, conds)| *p == h.name && conds.iter().all(|(a, v)| h.args.get(*a) == Some(v)));
         if hit && h.held {
             trace!("hold {} tid {} args {:?} (hold rule)", h.name, h.tid, h.args);
             self.hold_held.insert(h.tid);
@@ -716,9 +845,13 @@ impl Engine {
         }
         let end = Instant::now() + Self::SETTLE;
         while let Some(left) = end.checked_duration_since(Instant::now()) {
-            let Some(ev) = self.ctl().next_event(left) else { break };
+            let Some(ev) = self.ctl().next_event(left) else {
+                break;
+            };
             match ev {
-                Event::ProbeHit(h2) if h2.tid != h.tid && h2.held && h2.name != h.name && self.ahead_step_of(&h2.name).is_some() => {
+                Event::ProbeHit(h2)
+                    if h2.tid != h.tid && h2.held && h2.name != h.name && self.ahead_step_of(&h2.name).is_some() =>
+                {
                     self.queue_ahead(h2, line)?
                 }
                 ev => self.deferred.push_back(ev),
@@ -766,7 +899,9 @@ impl Engine {
     /// Whether `args` match step k's conditions on the variables of a stale
     /// instance of step k-1 (only conditions that use such variables count).
     fn is_stale(&self, k: usize, conds: &[Cond], args: &[u64]) -> bool {
-        let Some(sets) = self.stale.get(&k) else { return false };
+        let Some(sets) = self.stale.get(&k) else {
+            return false;
+        };
         sets.iter().any(|vars| {
             let mut uses = false;
             let ok = conds.iter().all(|c| match &c.value {
@@ -787,24 +922,33 @@ impl Engine {
     /// variables step j would have saved from it (they identify a stale
     /// instance for step j+1) and release queued hits of step j+1 from it.
     fn note_stale(&mut self, j: usize, h: &crate::control::ProbeHit) {
-        let saves: Vec<(String, usize)> = self.script.steps.get(j).and_then(|st| {
-            st.actions.iter().find_map(|a| match &a.item {
-                Action::Run { saves, .. } => Some(saves.clone()),
-                _ => None,
+        let saves: Vec<(String, usize)> = self
+            .script
+            .steps
+            .get(j)
+            .and_then(|st| {
+                st.actions.iter().find_map(|a| match &a.item {
+                    Action::Run { saves, .. } => Some(saves.clone()),
+                    _ => None,
+                })
             })
-        }).unwrap_or_default();
+            .unwrap_or_default();
         if saves.is_empty() {
             return;
         }
-        let vars: HashMap<String, u64> = saves.iter().filter_map(|(v, a)| Some((v.clone(), *h.args.get(*a)?))).collect();
+        let vars: HashMap<String, u64> =
+            saves.iter().filter_map(|(v, a)| Some((v.clone(), *h.args.get(*a)?))).collect();
         let sets = self.stale.entry(j + 1).or_default();
         sets.push(vars);
         if sets.len() > 8 {
             sets.remove(0);
         }
-        let Some((probe, conds)) = self.first_any_run(j + 1) else { return };
-        let (gone, keep): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending).into_iter().partition(|p| p.name == probe && self.is_stale(j + 1, &conds, &p.args));
+        let Some((probe, conds)) = self.first_any_run(j + 1) else {
+            return;
+        };
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.name == probe && self.is_stale(j + 1, &conds, &p.args));
         self.pending = keep;
         for p in gone {
             trace!("release queued {} tid {} args {:?} (from a stale instance)", p.name, p.tid, p.args);
@@ -815,10 +959,13 @@ impl Engine {
     /// Releases queued hits that the next step's conditions rule out (only
     /// conditions whose values are known now are applied).
     fn prune_pending(&mut self) {
-        let Some((probe, conds)) = self.first_run(self.next + 1) else { return };
+        let Some((probe, conds)) = self.first_run(self.next + 1) else {
+            return;
+        };
         let known: Vec<Cond> = conds.into_iter().filter(|c| self.value(&c.value).is_some()).collect();
-        let (gone, keep): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending).into_iter().partition(|h| h.name == probe && !self.matches(&known, &h.args));
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|h| h.name == probe && !self.matches(&known, &h.args));
         self.pending = keep;
         for h in gone {
             trace!("release queued {} tid {} args {:?} (cannot match the next step)", h.name, h.tid, h.args);
@@ -863,7 +1010,9 @@ impl Engine {
     /// Every thread's innermost frames (for a step that timed out): the
     /// threads are frozen for the look and left frozen (the run is over).
     pub fn where_threads_are(&self) -> String {
-        let Ok(syms) = grt_symbols::ProcessSymbols::load(self.pid) else { return "  (no symbols)".into() };
+        let Ok(syms) = grt_symbols::ProcessSymbols::load(self.pid) else {
+            return "  (no symbols)".into();
+        };
         let mem = grt_symbols::ProcessMemory::new(self.pid);
         let _ = self.ctl().freeze_all();
         let mut out = String::new();
@@ -871,7 +1020,12 @@ impl Engine {
         for t in threads {
             let frames = match self.ctl().regs(t.tid) {
                 Ok(r) => {
-                    let (mut f, _) = grt_symbols::traceback::walk_frames(&syms, grt_symbols::Registers::new(r.pc(), r.sp(), r.fp()), &mem, 40);
+                    let (mut f, _) = grt_symbols::traceback::walk_frames(
+                        &syms,
+                        grt_symbols::Registers::new(r.pc(), r.sp(), r.fp()),
+                        &mem,
+                        40,
+                    );
                     f.retain(|f| !f.function.starts_with("core::") && !f.function.starts_with("std::"));
                     f.iter().take(6).map(|f| f.function.clone()).collect::<Vec<_>>().join(" <- ")
                 }
@@ -890,7 +1044,10 @@ impl Engine {
                 })
                 .collect();
             sites.sort();
-            out.push_str(&format!("  armed probe sites: {}\n", if sites.is_empty() { "none".into() } else { sites.join(" ") }));
+            out.push_str(&format!(
+                "  armed probe sites: {}\n",
+                if sites.is_empty() { "none".into() } else { sites.join(" ") }
+            ));
         }
         out
     }
@@ -902,7 +1059,10 @@ impl Engine {
         for e in exps {
             match e {
                 Expect::Probe { probe, .. } => {
-                    let ids = self.ctl().arm_named(&probe, OnHit::Report).map_err(|x| EngineError(format!("arm {probe}: {x}")))?;
+                    let ids = self
+                        .ctl()
+                        .arm_named(&probe, OnHit::Report)
+                        .map_err(|x| EngineError(format!("arm {probe}: {x}")))?;
                     self.expect_probes.extend(ids);
                     log.push(format!("watching probe {probe}"));
                 }
@@ -947,7 +1107,9 @@ impl Engine {
 
     /// The scheduler state the races are about, from the table.
     pub fn state_lines(&self) -> Vec<String> {
-        let Some(s) = self.snapshot() else { return vec!["(table not readable: the target is gone)".into()] };
+        let Some(s) = self.snapshot() else {
+            return vec!["(table not readable: the target is gone)".into()];
+        };
         let mut v = Vec::new();
         let sc = &s.sched;
         v.push(format!(
@@ -1024,12 +1186,17 @@ impl Engine {
                 let met = st == Some(ExitStatus::Code(2))
                     && fatal.as_ref().is_some_and(|f| msgs.iter().any(|m| f == &format!("fatal error: {m}")));
                 Checked {
-                    expectation: format!("throw {}", msgs.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(" or ")),
+                    expectation: format!(
+                        "throw {}",
+                        msgs.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(" or ")
+                    ),
                     met,
                     observed: match (st, fatal) {
                         (Some(s), Some(f)) => format!("the target {s}; its stderr says: {f}"),
                         (Some(s), None) => format!("the target {s} without a fatal error"),
-                        (None, _) => format!("the target did not exit within {:?}", self.script.timeout),
+                        (None, _) => {
+                            format!("the target did not exit within {:?}", self.script.timeout)
+                        }
                     },
                 }
             }
@@ -1048,7 +1215,11 @@ impl Engine {
                         let why = match self.exit {
                             Some(s) => format!(
                                 "the target {s} first{}",
-                                stderr.lines().find(|l| l.starts_with("fatal error")).map(|l| format!(": {l}")).unwrap_or_default()
+                                stderr
+                                    .lines()
+                                    .find(|l| l.starts_with("fatal error"))
+                                    .map(|l| format!(": {l}"))
+                                    .unwrap_or_default()
                             ),
                             None => format!("no hit within {:?}", self.script.timeout),
                         };
@@ -1072,13 +1243,20 @@ impl Engine {
                 loop {
                     let cur = self.snapshot().and_then(|s| s.sched.numgc);
                     if let Some(c) = cur.filter(|&c| c >= start + n) {
-                        break Checked { expectation: format!("numgc +{n}"), met: true, observed: format!("numgc went from {start} to {c}") };
+                        break Checked {
+                            expectation: format!("numgc +{n}"),
+                            met: true,
+                            observed: format!("numgc went from {start} to {c}"),
+                        };
                     }
                     if self.exit.is_some() || Instant::now() >= deadline {
                         break Checked {
                             expectation: format!("numgc +{n}"),
                             met: false,
-                            observed: format!("numgc went from {start} to {}", cur.map_or("?".into(), |c| c.to_string())),
+                            observed: format!(
+                                "numgc went from {start} to {}",
+                                cur.map_or("?".into(), |c| c.to_string())
+                            ),
                         };
                     }
                     if let Some(ev) = self.next_event(Duration::from_millis(20)) {
@@ -1089,11 +1267,19 @@ impl Engine {
             Expect::Output(text) => loop {
                 let o = self.output.lock().unwrap();
                 if o.stdout.contains(text.as_str()) || o.stderr.contains(text.as_str()) {
-                    break Checked { expectation: format!("output {text:?}"), met: true, observed: format!("the target printed {text:?}") };
+                    break Checked {
+                        expectation: format!("output {text:?}"),
+                        met: true,
+                        observed: format!("the target printed {text:?}"),
+                    };
                 }
                 drop(o);
                 if self.exit.is_some() || Instant::now() >= deadline {
-                    break Checked { expectation: format!("output {text:?}"), met: false, observed: "not printed".into() };
+                    break Checked {
+                        expectation: format!("output {text:?}"),
+                        met: false,
+                        observed: "not printed".into(),
+                    };
                 }
                 if let Some(ev) = self.next_event(Duration::from_millis(20)) {
                     self.side_event(ev, log);
@@ -1104,7 +1290,11 @@ impl Engine {
                     break Checked { expectation: "cycle".into(), met: true, observed: format!("{c:?}") };
                 }
                 if self.exit.is_some() || Instant::now() >= deadline {
-                    break Checked { expectation: "cycle".into(), met: false, observed: "no wait-for cycle in the table".into() };
+                    break Checked {
+                        expectation: "cycle".into(),
+                        met: false,
+                        observed: "no wait-for cycle in the table".into(),
+                    };
                 }
                 if let Some(ev) = self.next_event(Duration::from_millis(20)) {
                     self.side_event(ev, log);
@@ -1139,7 +1329,12 @@ impl Engine {
                 break;
             }
             if let Ok(r) = self.ctl().regs(tid) {
-                let (frames, _) = grt_symbols::traceback::walk_frames(&syms, grt_symbols::Registers::new(r.pc(), r.sp(), r.fp()), &mem, 64);
+                let (frames, _) = grt_symbols::traceback::walk_frames(
+                    &syms,
+                    grt_symbols::Registers::new(r.pc(), r.sp(), r.fp()),
+                    &mem,
+                    64,
+                );
                 samples += 1;
                 if frames.iter().any(|f| f.function.contains(function)) {
                     inside += 1;
@@ -1171,7 +1366,8 @@ impl Engine {
     /// Everything so far, for `--transcript`.
     pub fn transcript(&self, outcome: Option<Outcome>, error: Option<String>) -> Transcript {
         let o = self.output.lock().unwrap();
-        let tail = |s: &str| s.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail =
+            |s: &str| s.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
         Transcript {
             race: self.script.name.clone(),
             title: self.script.title.clone(),

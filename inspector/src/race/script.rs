@@ -35,6 +35,17 @@
 //! - `hold <probe> [where argN == <int|$var>]...`: from now until `thaw
 //!   all`, every thread that reaches the probe (and meets the conditions) is
 //!   held there: keeps threads out of a state the race depends on.
+//! - `wait until <field> <op> <value> [and ...]...`: lets the threads the
+//!   script does not hold run until the status table shows the condition.
+//!   A field is `<record>.<path>` for `sched` and `mheap`, or
+//!   `<record>[<n|$var>].<path>` for `p` and `m` (by id), `g` (by goid),
+//!   `hchan` and `mspan` (by index); paths are the table's field names
+//!   (`sched.stopwait`, `p[$p1].status`, `g[5].lock.owner`). `op` is one of
+//!   `== != < <= > >=`; the value is a number, a `$var`, or a name the
+//!   table gives the field's values (`syscall` for a P status, `chan
+//!   receive` in quotes for a wait reason).
+//! - `actor <name> = thread running goroutine <n|$var>`: names the thread
+//!   that runs the goroutine (waiting until one does).
 //!
 //! Expectations (what the runtime must do, observed by the engine):
 //! - `throw "<message>" [or "<message>"]...`: the program dies with
@@ -87,14 +98,169 @@ pub enum Who {
     Actor(String),
 }
 
+/// A table record kind a `wait` condition can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableRecord {
+    Sched,
+    MHeap,
+    P,
+    M,
+    G,
+    Hchan,
+    MSpan,
+}
+
+impl TableRecord {
+    fn parse(s: &str) -> Option<TableRecord> {
+        Some(match s {
+            "sched" => TableRecord::Sched,
+            "mheap" => TableRecord::MHeap,
+            "p" => TableRecord::P,
+            "m" => TableRecord::M,
+            "g" => TableRecord::G,
+            "hchan" => TableRecord::Hchan,
+            "mspan" => TableRecord::MSpan,
+            _ => return None,
+        })
+    }
+
+    /// The record's name in the table's descriptors.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableRecord::Sched => "sched",
+            TableRecord::MHeap => "mheap",
+            TableRecord::P => "p",
+            TableRecord::M => "m",
+            TableRecord::G => "g",
+            TableRecord::Hchan => "hchan",
+            TableRecord::MSpan => "mspan",
+        }
+    }
+
+    /// Whether the record is one of many (and needs `[index]`).
+    pub fn indexed(self) -> bool {
+        !matches!(self, TableRecord::Sched | TableRecord::MHeap)
+    }
+}
+
+/// `p[$p1].status`: a field of one table record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldExpr {
+    pub record: TableRecord,
+    pub index: Option<Value>,
+    pub path: String,
+}
+
+impl fmt::Display for FieldExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.record.name())?;
+        match &self.index {
+            Some(Value::Int(n)) => write!(f, "[{n}]")?,
+            Some(Value::Var(v)) => write!(f, "[${v}]")?,
+            None => {}
+        }
+        write!(f, ".{}", self.path)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            _ => return None,
+        })
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Eq => "==",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+
+    pub fn holds<T: Ord>(self, a: T, b: T) -> bool {
+        match self {
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+        }
+    }
+}
+
+/// The right-hand side of a table condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableValue {
+    Int(i64),
+    Var(String),
+    /// A value name from the table's enum lists ("syscall", "chan receive").
+    Name(String),
+}
+
+/// `sched.stopwait == 0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableCond {
+    pub field: FieldExpr,
+    pub op: Op,
+    pub value: TableValue,
+}
+
+impl fmt::Display for TableCond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ", self.field, self.op.symbol())?;
+        match &self.value {
+            TableValue::Int(n) => write!(f, "{n}"),
+            TableValue::Var(v) => write!(f, "${v}"),
+            TableValue::Name(n) if n.contains(' ') => write!(f, "{n:?}"),
+            TableValue::Name(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Run { who: Who, probe: String, conds: Vec<Cond>, actor: Option<String>, saves: Vec<(String, usize)> },
+    Run {
+        who: Who,
+        probe: String,
+        conds: Vec<Cond>,
+        actor: Option<String>,
+        saves: Vec<(String, usize)>,
+    },
     Freeze(String),
     Thaw(String),
     ThawAll,
     Pause(Duration),
-    Hold { probe: String, conds: Vec<Cond> },
+    Hold {
+        probe: String,
+        conds: Vec<Cond>,
+    },
+    Wait(Vec<TableCond>),
+    /// `actor <name> = thread running goroutine <n|$var>`.
+    BindRunner {
+        actor: String,
+        goid: Value,
+    },
 }
 
 /// An action with the line it came from.
@@ -314,7 +480,8 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             "env" => {
                 need(1, "KEY=VALUE")?;
                 for kv in &w {
-                    let (k, v) = kv.split_once('=').ok_or_else(|| err(ln, format!("`env {kv}`: expected KEY=VALUE")))?;
+                    let (k, v) =
+                        kv.split_once('=').ok_or_else(|| err(ln, format!("`env {kv}`: expected KEY=VALUE")))?;
                     sc.env.push((k.to_string(), v.to_string()));
                 }
             }
@@ -330,7 +497,12 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 if rest.is_empty() {
                     return Err(err(ln, "`step` needs a title".into()));
                 }
-                sc.steps.push(Step { line: ln, title: rest.to_string(), actions: Vec::new(), narration: String::new() });
+                sc.steps.push(Step {
+                    line: ln,
+                    title: rest.to_string(),
+                    actions: Vec::new(),
+                    narration: String::new(),
+                });
             }
             "say" => {
                 if sc.steps.is_empty() {
@@ -338,7 +510,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 }
                 in_say = true;
             }
-            "run" | "freeze" | "thaw" | "pause" | "hold" => {
+            "run" | "freeze" | "thaw" | "pause" | "hold" | "wait" | "actor" => {
                 let Some(step) = sc.steps.last_mut() else {
                     return Err(err(ln, format!("`{kw}` outside a step")));
                 };
@@ -396,14 +568,60 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
             [d] => Ok(Action::Pause(parse_duration(d).ok_or_else(|| format!("bad duration {d:?}"))?)),
             _ => Err("usage: pause <duration>".into()),
         },
+        "wait" => {
+            let usage = "usage: wait until <field> <op> <value> [and <field> <op> <value>]...";
+            if w.first().map(String::as_str) != Some("until") {
+                return Err(usage.into());
+            }
+            let mut conds = Vec::new();
+            let mut i = 1;
+            loop {
+                let [f, op, v] = w.get(i..i + 3).and_then(|x| <&[String; 3]>::try_from(x).ok()).ok_or(usage)?;
+                let field = parse_field(f)?;
+                let op = Op::parse(op).ok_or_else(|| format!("bad comparison {op:?}: use == != < <= > >="))?;
+                let value = if let Some(var) = v.strip_prefix('$') {
+                    TableValue::Var(var.to_string())
+                } else if let Some(n) = parse_signed(v) {
+                    TableValue::Int(n)
+                } else {
+                    TableValue::Name(v.clone())
+                };
+                conds.push(TableCond { field, op, value });
+                i += 3;
+                match w.get(i).map(String::as_str) {
+                    None => break,
+                    Some("and") => i += 1,
+                    Some(other) => return Err(format!("unexpected {other:?}; {usage}")),
+                }
+            }
+            Ok(Action::Wait(conds))
+        }
+        "actor" => match w {
+            [name, eq, th, run, gr, g]
+                if eq == "=" && th == "thread" && run == "running" && gr == "goroutine" && is_ident(name) =>
+            {
+                let goid = match g.strip_prefix('$') {
+                    Some(v) => Value::Var(v.to_string()),
+                    None => Value::Int(parse_int(g).ok_or_else(|| format!("bad goroutine id {g:?}"))?),
+                };
+                Ok(Action::BindRunner { actor: name.clone(), goid })
+            }
+            _ => Err("usage: actor <name> = thread running goroutine <n|$var>".into()),
+        },
         "hold" => {
             let usage = "usage: hold <probe> [where argN == <n|$var>]...";
-            let Some(probe) = w.first().filter(|p| is_ident(p)) else { return Err(usage.into()) };
+            let Some(probe) = w.first().filter(|p| is_ident(p)) else {
+                return Err(usage.into());
+            };
             let mut conds = Vec::new();
             let mut i = 1;
             while i < w.len() {
-                if (w[i] == "where" || w[i] == "and") && i + 3 < w.len() && w.get(i + 2).map(String::as_str) == Some("==") {
-                    let arg = parse_arg(&w[i + 1]).ok_or_else(|| format!("`where` wants arg0..arg3, not {:?}", w[i + 1]))?;
+                if (w[i] == "where" || w[i] == "and")
+                    && i + 3 < w.len()
+                    && w.get(i + 2).map(String::as_str) == Some("==")
+                {
+                    let arg =
+                        parse_arg(&w[i + 1]).ok_or_else(|| format!("`where` wants arg0..arg3, not {:?}", w[i + 1]))?;
                     let v = &w[i + 3];
                     let value = match v.strip_prefix('$') {
                         Some(var) => Value::Var(var.to_string()),
@@ -419,11 +637,18 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
         }
         _ => {
             // run <who> to <probe> [where argN == v]... [as actor] [save var = argN]...
-            let usage = "usage: run <any|actor> to <probe> [where argN == <n|$var>]... [as <actor>] [save <var> = argN]...";
+            let usage =
+                "usage: run <any|actor> to <probe> [where argN == <n|$var>]... [as <actor>] [save <var> = argN]...";
             if w.len() < 3 || w[1] != "to" {
                 return Err(usage.into());
             }
-            let who = if w[0] == "any" { Who::Any } else if is_ident(&w[0]) { Who::Actor(w[0].clone()) } else { return Err(usage.into()) };
+            let who = if w[0] == "any" {
+                Who::Any
+            } else if is_ident(&w[0]) {
+                Who::Actor(w[0].clone())
+            } else {
+                return Err(usage.into());
+            };
             let probe = w[2].clone();
             if !is_ident(&probe) {
                 return Err(format!("bad probe name {probe:?}"));
@@ -435,7 +660,8 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
             while i < w.len() {
                 match w[i].as_str() {
                     "where" | "and" if i + 3 < w.len() && w.get(i + 2).map(String::as_str) == Some("==") => {
-                        let arg = parse_arg(&w[i + 1]).ok_or_else(|| format!("`where` wants arg0..arg3, not {:?}", w[i + 1]))?;
+                        let arg = parse_arg(&w[i + 1])
+                            .ok_or_else(|| format!("`where` wants arg0..arg3, not {:?}", w[i + 1]))?;
                         let v = &w[i + 3];
                         let value = if let Some(var) = v.strip_prefix('$') {
                             Value::Var(var.to_string())
@@ -450,7 +676,8 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
                         i += 2;
                     }
                     "save" if i + 3 < w.len() && w[i + 2] == "=" => {
-                        let arg = parse_arg(&w[i + 3]).ok_or_else(|| format!("`save` wants arg0..arg3, not {:?}", w[i + 3]))?;
+                        let arg = parse_arg(&w[i + 3])
+                            .ok_or_else(|| format!("`save` wants arg0..arg3, not {:?}", w[i + 3]))?;
                         saves.push((w[i + 1].clone(), arg));
                         i += 4;
                     }
@@ -460,6 +687,43 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
             Ok(Action::Run { who, probe, conds, actor, saves })
         }
     }
+}
+
+fn parse_signed(s: &str) -> Option<i64> {
+    match s.strip_prefix('-') {
+        Some(r) => parse_int(r).and_then(|n| i64::try_from(n).ok()).map(|n| -n),
+        None => parse_int(s).and_then(|n| i64::try_from(n).ok()),
+    }
+}
+
+/// `sched.stopwait`, `p[$p1].status`, `g[5].lock.owner`.
+fn parse_field(s: &str) -> Result<FieldExpr, String> {
+    let (head, path) =
+        s.split_once('.').ok_or_else(|| format!("bad field {s:?}: expected <record>.<field>, like sched.stopwait"))?;
+    let (name, index) = match head.split_once('[') {
+        Some((n, rest)) => {
+            let inner = rest.strip_suffix(']').ok_or_else(|| format!("bad field {s:?}: unclosed ["))?;
+            let v = match inner.strip_prefix('$') {
+                Some(v) if is_ident(v) => Value::Var(v.to_string()),
+                _ => Value::Int(parse_int(inner).ok_or_else(|| format!("bad index {inner:?} in {s:?}"))?),
+            };
+            (n, Some(v))
+        }
+        None => (head, None),
+    };
+    let record = TableRecord::parse(name)
+        .ok_or_else(|| format!("unknown record {name:?} in {s:?} (sched, mheap, p, m, g, hchan, mspan)"))?;
+    if record.indexed() != index.is_some() {
+        return Err(if record.indexed() {
+            format!("{name} needs an index: {name}[<n|$var>].{path}")
+        } else {
+            format!("{name} has one record: {name}.{path}, without an index")
+        });
+    }
+    if path.is_empty() || !path.split('.').all(is_ident) {
+        return Err(format!("bad field path {path:?} in {s:?}"));
+    }
+    Ok(FieldExpr { record, index, path: path.to_string() })
 }
 
 fn parse_int(s: &str) -> Option<u64> {
@@ -499,7 +763,9 @@ fn parse_expect(w: &[String]) -> Result<Expect, String> {
         },
         "numgc" => match w {
             [_, n] => Ok(Expect::NumGc(
-                n.strip_prefix('+').and_then(|n| n.parse().ok()).ok_or_else(|| format!("usage: numgc +<n>, not {n:?}"))?,
+                n.strip_prefix('+')
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("usage: numgc +<n>, not {n:?}"))?,
             )),
             _ => Err("usage: numgc +<n>".into()),
         },
@@ -539,7 +805,10 @@ fn check_names(sc: &Script) -> Result<(), (usize, String)> {
                     for c in conds {
                         if let Value::Var(v) = &c.value {
                             if !vars.contains(v) {
-                                return Err((ln, format!("unknown variable ${v} (save it first with `save {v} = argN`)")));
+                                return Err((
+                                    ln,
+                                    format!("unknown variable ${v} (save it first with `save {v} = argN`)"),
+                                ));
                             }
                         }
                     }
@@ -560,10 +829,43 @@ fn check_names(sc: &Script) -> Result<(), (usize, String)> {
                     for c in conds {
                         if let Value::Var(v) = &c.value {
                             if !vars.contains(v) {
-                                return Err((ln, format!("unknown variable ${v} (save it first with `save {v} = argN`)")));
+                                return Err((
+                                    ln,
+                                    format!("unknown variable ${v} (save it first with `save {v} = argN`)"),
+                                ));
                             }
                         }
                     }
+                }
+                Action::Wait(conds) => {
+                    for c in conds {
+                        let mut used = Vec::new();
+                        if let Some(Value::Var(v)) = &c.field.index {
+                            used.push(v);
+                        }
+                        if let TableValue::Var(v) = &c.value {
+                            used.push(v);
+                        }
+                        for v in used {
+                            if !vars.contains(v) {
+                                return Err((
+                                    ln,
+                                    format!("unknown variable ${v} (save it first with `save {v} = argN`)"),
+                                ));
+                            }
+                        }
+                    }
+                }
+                Action::BindRunner { actor, goid } => {
+                    if let Value::Var(v) = goid {
+                        if !vars.contains(v) {
+                            return Err((ln, format!("unknown variable ${v} (save it first with `save {v} = argN`)")));
+                        }
+                    }
+                    if actor == "all" || actor == "any" {
+                        return Err((ln, format!("{actor:?} cannot name an actor")));
+                    }
+                    actors.push(actor.clone());
                 }
                 Action::ThawAll | Action::Pause(_) => {}
             }
@@ -667,7 +969,11 @@ expect fixed numgc +3
             if p.extension().is_some_and(|x| x == "race") {
                 let text = std::fs::read_to_string(&p).unwrap();
                 let s = parse(&p.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!(Some(s.name.as_str()), p.file_stem().and_then(|s| s.to_str()), "race name must match the file name");
+                assert_eq!(
+                    Some(s.name.as_str()),
+                    p.file_stem().and_then(|s| s.to_str()),
+                    "race name must match the file name"
+                );
                 n += 1;
             }
         }

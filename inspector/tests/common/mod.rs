@@ -16,7 +16,8 @@ static BUILD: Mutex<()> = Mutex::new(());
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test> -> target/<profile>
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("test binary in target/<profile>/deps").to_path_buf();
+    let profile_dir =
+        exe.parent().and_then(|d| d.parent()).expect("test binary in target/<profile>/deps").to_path_buf();
     let path = profile_dir.join("examples").join(name);
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !path.exists() {

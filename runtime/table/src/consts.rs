@@ -32,18 +32,8 @@ pub const G_PREEMPTED: u32 = 9;
 pub const G_SCAN: u32 = 0x1000;
 
 /// Go's names for G statuses, indexed by status value (without Gscan).
-pub const G_STATUS_NAMES: [&str; 10] = [
-    "idle",
-    "runnable",
-    "running",
-    "syscall",
-    "waiting",
-    "moribund",
-    "dead",
-    "enqueue",
-    "copystack",
-    "preempted",
-];
+pub const G_STATUS_NAMES: [&str; 10] =
+    ["idle", "runnable", "running", "syscall", "waiting", "moribund", "dead", "enqueue", "copystack", "preempted"];
 
 /// P status: not running user code or the scheduler; owned by the idle list or by whoever is changing its state.
 pub const P_IDLE: u32 = 0;

@@ -25,8 +25,8 @@
 //! - Record structs are `#[repr(C)]` and consist of atomics only, so the
 //!   runtime can share them between threads without `UnsafeCell`.
 
-pub mod consts;
 pub mod build;
+pub mod consts;
 pub mod desc;
 pub mod header;
 pub mod records;

@@ -64,7 +64,11 @@ pub struct PLine {
 
 impl fmt::Display for PLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "  P{}: status={} schedtick={} syscalltick={} m=", self.id, self.status, self.schedtick, self.syscalltick)?;
+        write!(
+            f,
+            "  P{}: status={} schedtick={} syscalltick={} m=",
+            self.id, self.status, self.schedtick, self.syscalltick
+        )?;
         opt(f, self.m)?;
         write!(f, " runqsize={} gfreecnt={} timerslen={}", self.runqsize, self.gfreecnt, self.timerslen)
     }

@@ -35,7 +35,9 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Truncated { need, have } => write!(f, "table truncated: need {need} bytes, have {have}"),
+            Error::Truncated { need, have } => {
+                write!(f, "table truncated: need {need} bytes, have {have}")
+            }
             Error::BadMagic => write!(f, "not a grt status table (bad magic)"),
             Error::AbiVersion { found, supported } => {
                 write!(f, "table ABI version {found} is not supported (this reader knows version {supported})")

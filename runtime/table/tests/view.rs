@@ -4,14 +4,17 @@
 use grt_table::build::TableBuilder;
 use grt_table::header::SectionKind;
 use grt_table::view::{Error, Image};
-use grt_table::{G, Hchan, Sudog};
+use grt_table::{Hchan, Sudog, G};
 
 fn load(bytes: &[u8]) -> Result<Image, Error> {
     let len = bytes.len() as u64;
     Image::load(
         |off, len| {
             let off = off as usize;
-            bytes.get(off..off.checked_add(len).ok_or("overflow")?).map(<[u8]>::to_vec).ok_or_else(|| "short read".to_string())
+            bytes
+                .get(off..off.checked_add(len).ok_or("overflow")?)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| "short read".to_string())
         },
         len,
         1 << 30,
@@ -63,21 +66,30 @@ fn round_trip_by_field_name() {
     let key = img.layout.field_path("hchan", "lock.key").unwrap();
     assert_eq!(img.record(SectionKind::Hchan, 0).unwrap().get(key), Some(1));
     // String lists travel with the table.
-    assert_eq!(img.layout.enum_list("waitreason").unwrap()[grt_table::waitreason::CHAN_RECEIVE as usize], "chan receive");
+    assert_eq!(
+        img.layout.enum_list("waitreason").unwrap()[grt_table::waitreason::CHAN_RECEIVE as usize],
+        "chan receive"
+    );
     assert_eq!(img.layout.enum_list("gstatus").unwrap()[4], "waiting");
 }
 
 #[test]
 fn clear_errors_for_bad_tables() {
     let b = sample();
-    assert_eq!(load(&b.bytes[..10]).unwrap_err(), Error::Truncated { need: grt_table::view::HEADER_SIZE as u64, have: 10 });
+    assert_eq!(
+        load(&b.bytes[..10]).unwrap_err(),
+        Error::Truncated { need: grt_table::view::HEADER_SIZE as u64, have: 10 }
+    );
     let mut bad = b.bytes.clone();
     bad[0] = b'X';
     assert_eq!(load(&bad).unwrap_err(), Error::BadMagic);
     let mut bad = b.bytes.clone();
     bad[8..12].copy_from_slice(&99u32.to_ne_bytes());
     assert_eq!(load(&bad).unwrap_err(), Error::AbiVersion { found: 99, supported: grt_table::ABI_VERSION });
-    assert!(matches!(load(&b.bytes[..4096]), Err(Error::Truncated { .. })), "a table cut after its header must not load");
+    assert!(
+        matches!(load(&b.bytes[..4096]), Err(Error::Truncated { .. })),
+        "a table cut after its header must not load"
+    );
     let e = load(&bad).unwrap_err().to_string();
     assert!(e.contains("ABI version 99"), "{e}");
 }

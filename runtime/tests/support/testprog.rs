@@ -42,7 +42,11 @@ fn main() {
             for _ in 0..arg {
                 grt::gc();
             }
-            println!("done {} repairs {}", grt::numgc(), grt::signal::PROBE_REPAIRS.load(std::sync::atomic::Ordering::Relaxed));
+            println!(
+                "done {} repairs {}",
+                grt::numgc(),
+                grt::signal::PROBE_REPAIRS.load(std::sync::atomic::Ordering::Relaxed)
+            );
         }
         other => {
             eprintln!("testprog: unknown command {other:?}");

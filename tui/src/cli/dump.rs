@@ -15,7 +15,8 @@ pub struct Opts {
 }
 
 pub fn run(o: Opts) -> Result<(), String> {
-    let d = dump::capture(o.pid, DumpOptions { freeze: !o.live, threads: o.threads, level: o.level }).map_err(|e| e.to_string())?;
+    let d = dump::capture(o.pid, DumpOptions { freeze: !o.live, threads: o.threads, level: o.level })
+        .map_err(|e| e.to_string())?;
     if let Some(path) = &o.save {
         d.snapshot.save(path).map_err(|e| e.to_string())?;
         eprintln!("grt-tui: snapshot saved to {}", path.display());

@@ -27,7 +27,11 @@ pub fn run() -> Result<(), String> {
     use std::fmt::Write;
     let scan = find::scan_processes();
     let mut o = String::new();
-    let _ = writeln!(o, "{:>8}  {:<20} {:>10} {:>10} {:>7} {:>9}  {}", "PID", "COMMAND", "GOMAXPROCS", "GOROUTINES", "THREADS", "UPTIME", "NOTES");
+    let _ = writeln!(
+        o,
+        "{:>8}  {:<20} {:>10} {:>10} {:>7} {:>9}  {}",
+        "PID", "COMMAND", "GOMAXPROCS", "GOROUTINES", "THREADS", "UPTIME", "NOTES"
+    );
     for p in &scan.procs {
         let mut notes = Vec::new();
         if !p.bugs.is_empty() {

@@ -12,7 +12,8 @@ pub fn scripts() -> Result<Vec<Script>, String> {
     let dir = targets::races_dir()?;
     let mut v = Vec::new();
     let rd = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "race")).collect();
+    let mut paths: Vec<PathBuf> =
+        rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "race")).collect();
     paths.sort();
     for p in paths {
         let text = std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
@@ -24,7 +25,14 @@ pub fn scripts() -> Result<Vec<Script>, String> {
 pub fn list() -> Result<(), String> {
     let mut o = String::new();
     for s in scripts()? {
-        o.push_str(&format!("{:<22} {}\n{:<22} seed {}{}\n", s.name, s.title, "", s.seed, if s.upstream.is_empty() { String::new() } else { format!(", {}", s.upstream) }));
+        o.push_str(&format!(
+            "{:<22} {}\n{:<22} seed {}{}\n",
+            s.name,
+            s.title,
+            "",
+            s.seed,
+            if s.upstream.is_empty() { String::new() } else { format!(", {}", s.upstream) }
+        ));
     }
     super::out(&o);
     Ok(())
@@ -33,7 +41,9 @@ pub fn list() -> Result<(), String> {
 pub fn find(name: &str) -> Result<Script, String> {
     let all = scripts()?;
     let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
-    all.into_iter().find(|s| s.name == name).ok_or_else(|| format!("no race named {name:?}; races: {}", names.join(", ")))
+    all.into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("no race named {name:?}; races: {}", names.join(", ")))
 }
 
 fn indent(s: &str, by: &str) -> String {
@@ -81,7 +91,13 @@ pub fn headless(name: &str, variant: Variant, transcript: Option<PathBuf>) -> Re
     let outcome = outcome.unwrap();
     let mut o = String::new();
     for c in &outcome.checks {
-        o.push_str(&format!("expected ({}): {}\n  {}: {}\n", variant.name(), c.expectation, if c.met { "MET" } else { "NOT MET" }, c.observed));
+        o.push_str(&format!(
+            "expected ({}): {}\n  {}: {}\n",
+            variant.name(),
+            c.expectation,
+            if c.met { "MET" } else { "NOT MET" },
+            c.observed
+        ));
     }
     o.push_str(&format!("outcome: {}\n", if outcome.met { "as expected" } else { "NOT as expected" }));
     super::out(&o);

@@ -52,7 +52,9 @@ impl Control {
     /// The threads the session holds, by tid (frozen, at a probe id,
     /// group-stopped); running threads are left out.
     pub fn held(&self) -> Result<Vec<(i32, ThreadState)>, String> {
-        let Some(c) = &self.ctl else { return Ok(Vec::new()) };
+        let Some(c) = &self.ctl else {
+            return Ok(Vec::new());
+        };
         let t = c.threads().map_err(|e| e.to_string())?;
         Ok(t.into_iter().filter(|t| t.state != ThreadState::Running).map(|t| (t.tid, t.state)).collect())
     }

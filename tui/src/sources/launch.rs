@@ -20,7 +20,11 @@ pub fn workspace_root(exe: &Path) -> Option<PathBuf> {
     if let Ok(cwd) = std::env::current_dir() {
         starts.push(cwd);
     }
-    starts.iter().flat_map(|s| s.ancestors()).find(|d| d.join("runtime/examples").is_dir() && d.join("Cargo.toml").is_file()).map(Path::to_path_buf)
+    starts
+        .iter()
+        .flat_map(|s| s.ancestors())
+        .find(|d| d.join("runtime/examples").is_dir() && d.join("Cargo.toml").is_file())
+        .map(Path::to_path_buf)
 }
 
 /// The runtime example `name` for the grt-tui at `exe`: found next to it,
@@ -59,10 +63,12 @@ pub fn find_example(exe: &Path, name: &str) -> Result<PathBuf, String> {
         if release { " --release" } else { "" },
         root.display()
     );
-    let st = cmd
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run {} to build the {name} program: {e}; install Rust (cargo) or build it yourself", Path::new(&cargo).display()))?;
+    let st = cmd.stdin(Stdio::null()).status().map_err(|e| {
+        format!(
+            "cannot run {} to build the {name} program: {e}; install Rust (cargo) or build it yourself",
+            Path::new(&cargo).display()
+        )
+    })?;
     if !st.success() {
         return Err(format!("building the {name} program failed ({st}); see cargo's messages above"));
     }
@@ -112,7 +118,9 @@ impl OwnedChild {
             }
             match grt_inspector::find::open_table(self.pid).and_then(|s| s.load_image(64 << 10)) {
                 Ok(_) => return Ok(()),
-                Err(e) if t0.elapsed() > timeout => return Err(format!("the demo did not start its runtime in time: {e}")),
+                Err(e) if t0.elapsed() > timeout => {
+                    return Err(format!("the demo did not start its runtime in time: {e}"))
+                }
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
@@ -129,7 +137,9 @@ impl OwnedChild {
 
     /// Stops it (SIGTERM, then SIGKILL after a grace period) and reaps it.
     pub fn stop(&mut self) {
-        let Some(mut c) = self.child.take() else { return };
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
         if matches!(c.try_wait(), Ok(Some(_))) {
             return;
         }

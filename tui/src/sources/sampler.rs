@@ -42,10 +42,8 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let period = Duration::from_secs_f64(1.0 / hz.clamp(1, 100) as f64);
-        let thread = std::thread::Builder::new()
-            .name("grt-tui sampler".into())
-            .spawn(move || run(src, tx, stop2, period))
-            .ok();
+        let thread =
+            std::thread::Builder::new().name("grt-tui sampler".into()).spawn(move || run(src, tx, stop2, period)).ok();
         Sampler { rx, stop, thread }
     }
 

@@ -76,9 +76,11 @@ struct Worker {
 
 /// The symbols, loaded on first use (the error too, once).
 fn load(slot: &mut Option<Result<ProcessSymbols, String>>, pid: i32) -> Result<&ProcessSymbols, String> {
-    slot.get_or_insert_with(|| ProcessSymbols::load(pid).map_err(|e| format!("cannot load the symbols of process {pid}: {e}")))
-        .as_ref()
-        .map_err(|e| e.clone())
+    slot.get_or_insert_with(|| {
+        ProcessSymbols::load(pid).map_err(|e| format!("cannot load the symbols of process {pid}: {e}"))
+    })
+    .as_ref()
+    .map_err(|e| e.clone())
 }
 
 impl Worker {
@@ -112,7 +114,9 @@ impl Worker {
         let mut out = Vec::new();
         tb::symbolize_pc(syms, pc, pc, 0, 0, &mut out);
         match out.last() {
-            Some(f) if f.line > 0 => format!("{} ({}:{})", f.function, crate::view::goroutines::short_file(&f.file), f.line),
+            Some(f) if f.line > 0 => {
+                format!("{} ({}:{})", f.function, crate::view::goroutines::short_file(&f.file), f.line)
+            }
             Some(f) => f.function.clone(),
             None => format!("{pc:#x}"),
         }
@@ -142,7 +146,9 @@ fn run(pid: i32, rq: Receiver<Req>, rs: Sender<Resp>) {
         while let Some(r) = urgent.pop_front() {
             let resp = match r {
                 Req::Pc(tid, pc) => Resp::Pc(tid, pc, w.function_at(pc)),
-                Req::Probes => Resp::Probes(w.syms().and_then(|s| s.probes().map_err(|e| format!("cannot read the probe notes: {e}")))),
+                Req::Probes => Resp::Probes(
+                    w.syms().and_then(|s| s.probes().map_err(|e| format!("cannot read the probe notes: {e}"))),
+                ),
                 Req::Stack(..) => continue,
             };
             if rs.send(resp).is_err() {

@@ -37,7 +37,9 @@ fn gl(ids: impl Iterator<Item = Option<u64>>, max: usize) -> String {
 /// Builds the detail of the goroutine at position `pos` of `st.snap.gs`.
 pub fn detail(st: &AppState, pos: usize) -> Detail {
     let snap = &st.snap;
-    let Some(g) = snap.gs.get(pos) else { return Detail::default() };
+    let Some(g) = snap.gs.get(pos) else {
+        return Detail::default();
+    };
     let mut d = Detail::default();
     let label = fmt::g_label(g);
     d.title = match g.wait_ns.filter(|_| g.base_status == Some(grt_table::G_WAITING)) {
@@ -46,7 +48,8 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
     };
     let mut fact = |k: &str, v: String| d.facts.push((k.to_string(), v));
     fact("status", fmt::g_status(g) + if g.scan { "  (Gscan bit set: the GC owns its stack)" } else { "" });
-    if let Some(r) = g.waitreason_name.as_ref().filter(|r| !r.is_empty() && g.base_status == Some(grt_table::G_WAITING)) {
+    if let Some(r) = g.waitreason_name.as_ref().filter(|r| !r.is_empty() && g.base_status == Some(grt_table::G_WAITING))
+    {
         fact("waiting", format!("{r}{}", g.wait_ns.map(|w| format!(" for {}", fmt::dur(w))).unwrap_or_default()));
     }
     let m = m_of(snap, g);
@@ -97,11 +100,18 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
             Some(&(ci, recv)) => {
                 let c = snap.chan(ci);
                 let cid = c.and_then(|c| c.id).map_or("?".into(), |i| i.to_string());
-                let ty = c.and_then(|c| c.elemtype.clone()).map(|t| format!("chan {t}")).unwrap_or_else(|| "chan".into());
-                line.push_str(&format!("{} of channel {cid} ({ty}, cap {})", if recv { "recvq" } else { "sendq" }, fmt::opt(c.and_then(|c| c.cap))));
+                let ty =
+                    c.and_then(|c| c.elemtype.clone()).map(|t| format!("chan {t}")).unwrap_or_else(|| "chan".into());
+                line.push_str(&format!(
+                    "{} of channel {cid} ({ty}, cap {})",
+                    if recv { "recvq" } else { "sendq" },
+                    fmt::opt(c.and_then(|c| c.cap))
+                ));
             }
             None => match (sv.chan, sv.sema) {
-                (Link::Rec { id, .. }, _) => line.push_str(&format!("channel {id}, not on its queues (dequeued, being woken)")),
+                (Link::Rec { id, .. }, _) => {
+                    line.push_str(&format!("channel {id}, not on its queues (dequeued, being woken)"))
+                }
                 (_, Some(sema)) if sema != 0 => line.push_str(&format!("semaphore at {sema:#x}")),
                 _ => line.push_str("no channel"),
             },
@@ -125,7 +135,8 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
         if let Some(&(ci, recv)) = st.derived.sudog_queue.get(&si) {
             let Some(c) = snap.chan(ci) else { continue };
             let cid = fmt::opt(c.id);
-            let (verb, other, other_q) = if recv { ("a value on", &c.sendq, "sendq") } else { ("room on", &c.recvq, "recvq") };
+            let (verb, other, other_q) =
+                if recv { ("a value on", &c.sendq, "sendq") } else { ("room on", &c.recvq, "recvq") };
             let buffered = match (c.qcount, c.cap) {
                 (Some(q), Some(cap)) if cap > 0 => format!(" (buffer {q}/{cap})"),
                 _ => String::new(),
@@ -143,7 +154,10 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
                 ));
             }
             if let Some(o) = c.lock_owner.index().and_then(|i| snap.m(i)) {
-                d.wakers.push(format!("channel {cid}'s lock is held by {}", st.m_label(Link::Rec { index: o.index, id: o.id.unwrap_or(0) as u64 })));
+                d.wakers.push(format!(
+                    "channel {cid}'s lock is held by {}",
+                    st.m_label(Link::Rec { index: o.index, id: o.id.unwrap_or(0) as u64 })
+                ));
             }
         } else if let Some(sema) = sv.sema.filter(|&s| s != 0) {
             d.waits_for.push(format!("the semaphore at {sema:#x}"));
@@ -178,7 +192,9 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
         Some(grt_table::G_RUNNABLE) => {
             d.waits_for.push("a P to run on".into());
             match st.derived.queued.get(&g.index) {
-                Some(Queued::Local(p)) => d.wakers.push(format!("P{p}'s M picks it from P{p}'s local run queue (or another P steals it)")),
+                Some(Queued::Local(p)) => {
+                    d.wakers.push(format!("P{p}'s M picks it from P{p}'s local run queue (or another P steals it)"))
+                }
                 Some(Queued::Runnext(p)) => d.wakers.push(format!("P{p}'s M runs it next (runnext)")),
                 Some(Queued::Global) => d.wakers.push("any M with a P takes it from the global run queue".into()),
                 None => d.wakers.push("not on any run queue in this snapshot (being moved)".into()),
@@ -242,7 +258,13 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
     // Goroutines with the same stack.
     if let Some(s) = st.stack_of(g) {
         if let Some(grp) = st.goroutines.groups.iter().find(|x| x.stack.as_ref().is_some_and(|gs| gs.hash == s.hash)) {
-            d.same_stack = grp.members.iter().filter_map(|&p| snap.gs.get(p as usize)).filter(|o| o.goid != goid).filter_map(|o| o.goid).collect();
+            d.same_stack = grp
+                .members
+                .iter()
+                .filter_map(|&p| snap.gs.get(p as usize))
+                .filter(|o| o.goid != goid)
+                .filter_map(|o| o.goid)
+                .collect();
         }
     }
     d

@@ -191,7 +191,8 @@ impl GoroutineList {
         match self.sort {
             GCol::Id => rows.sort_unstable_by(|&a, &b| cmp_opt(gs[a as usize].goid, gs[b as usize].goid)),
             GCol::Status => {
-                let mut keyed: Vec<(String, u32)> = rows.iter().map(|&r| (crate::fmt::g_status(&gs[r as usize]), r)).collect();
+                let mut keyed: Vec<(String, u32)> =
+                    rows.iter().map(|&r| (crate::fmt::g_status(&gs[r as usize]), r)).collect();
                 keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| cmp_opt(gs[a.1 as usize].goid, gs[b.1 as usize].goid)));
                 rows = keyed.into_iter().map(|k| k.1).collect();
             }
@@ -253,7 +254,13 @@ impl GoroutineList {
                     None => GroupKey::NoStack(l.clone()),
                 };
                 let i = *at.entry(k.clone()).or_insert_with(|| {
-                    groups.push(Group { key: k, members: Vec::new(), stack: st.cloned(), label: l.clone(), other_labels: 0 });
+                    groups.push(Group {
+                        key: k,
+                        members: Vec::new(),
+                        stack: st.cloned(),
+                        label: l.clone(),
+                        other_labels: 0,
+                    });
                     groups.len() - 1
                 });
                 if groups[i].label != l {
@@ -297,7 +304,8 @@ fn matches(g: &GView, snap: &Snapshot, needle: &str, stack: Option<&stacks::Stac
             return true;
         }
     }
-    if has(&g.status_name) || g.waitreason_name.as_deref().is_some_and(has) || g.created_at.as_deref().is_some_and(has) {
+    if has(&g.status_name) || g.waitreason_name.as_deref().is_some_and(has) || g.created_at.as_deref().is_some_and(has)
+    {
         return true;
     }
     if g.scan && "scan".contains(needle) {

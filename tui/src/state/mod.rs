@@ -38,7 +38,8 @@ pub enum View {
 
 impl View {
     /// The built-in views; number key k shows `BUILTIN[k-1]`.
-    pub const BUILTIN: [View; 7] = [View::Goroutines, View::Ps, View::Ms, View::Channels, View::Heap, View::Timeline, View::Probes];
+    pub const BUILTIN: [View; 7] =
+        [View::Goroutines, View::Ps, View::Ms, View::Channels, View::Heap, View::Timeline, View::Probes];
 
     pub fn title(self) -> &'static str {
         match self {

@@ -77,7 +77,9 @@ impl Stack {
 }
 
 fn is_runtime(function: &str) -> bool {
-    ["grt::", "<grt::", "core::", "std::", "alloc::", "<core::", "<std::", "<alloc::"].iter().any(|p| function.starts_with(p))
+    ["grt::", "<grt::", "core::", "std::", "alloc::", "<core::", "<std::", "<alloc::"]
+        .iter()
+        .any(|p| function.starts_with(p))
 }
 
 /// The key and start of a goroutine's stack, if it can be unwound now:

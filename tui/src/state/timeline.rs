@@ -43,17 +43,36 @@ pub struct Sample {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// A goroutine's label changed ("running" -> "chan receive").
-    Status { t_ns: u64, goid: Option<u64>, from: String, to: String },
-    Created { t_ns: u64, goid: Option<u64>, to: String },
-    Exited { t_ns: u64, goid: Option<u64>, from: String },
+    Status {
+        t_ns: u64,
+        goid: Option<u64>,
+        from: String,
+        to: String,
+    },
+    Created {
+        t_ns: u64,
+        goid: Option<u64>,
+        to: String,
+    },
+    Exited {
+        t_ns: u64,
+        goid: Option<u64>,
+        from: String,
+    },
     /// More changes in one step than are kept.
-    More { t_ns: u64, n: u64 },
+    More {
+        t_ns: u64,
+        n: u64,
+    },
 }
 
 impl Change {
     pub fn t_ns(&self) -> u64 {
         match *self {
-            Change::Status { t_ns, .. } | Change::Created { t_ns, .. } | Change::Exited { t_ns, .. } | Change::More { t_ns, .. } => t_ns,
+            Change::Status { t_ns, .. }
+            | Change::Created { t_ns, .. }
+            | Change::Exited { t_ns, .. }
+            | Change::More { t_ns, .. } => t_ns,
         }
     }
 
@@ -160,7 +179,9 @@ impl Timeline {
     /// oldest first; each column holds the last sample taken in it (or
     /// carries the previous value forward).
     pub fn series(&self, c: usize, buckets: usize) -> Vec<u64> {
-        let Some(last) = self.samples.back() else { return vec![0; buckets] };
+        let Some(last) = self.samples.back() else {
+            return vec![0; buckets];
+        };
         if buckets == 0 {
             return Vec::new();
         }

@@ -49,7 +49,11 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
                 LockState::Free => "free".to_string(),
                 LockState::Held | LockState::Contended => {
                     let who = st.m_label(c.lock_owner);
-                    if c.lock_state == LockState::Contended { format!("{who} +waiters") } else { who }
+                    if c.lock_state == LockState::Contended {
+                        format!("{who} +waiters")
+                    } else {
+                        who
+                    }
                 }
                 LockState::Unknown => "?".into(),
             };

@@ -10,13 +10,25 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 pub fn lines(st: &AppState, goid: u64, t: &Theme) -> (String, Vec<Line<'static>>) {
     let Some((pos, g)) = detail::find(st, goid) else {
-        return (format!(" goroutine {goid} "), vec![Line::styled(format!("goroutine {goid} is gone (it exited or its record was reused); Esc goes back"), t.warn())]);
+        return (
+            format!(" goroutine {goid} "),
+            vec![Line::styled(
+                format!("goroutine {goid} is gone (it exited or its record was reused); Esc goes back"),
+                t.warn(),
+            )],
+        );
     };
     let d = detail::detail(st, pos);
     let mut out: Vec<Line> = Vec::new();
     let w = d.facts.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in &d.facts {
-        let style = if k == "status" { t.status(g.base_status, g.scan) } else if k == "M" && st.g_mark(g).is_some() { t.frozen() } else { t.title() };
+        let style = if k == "status" {
+            t.status(g.base_status, g.scan)
+        } else if k == "M" && st.g_mark(g).is_some() {
+            t.frozen()
+        } else {
+            t.title()
+        };
         out.push(Line::from(vec![Span::styled(format!("{k:>w$}  "), t.dim()), Span::styled(v.clone(), style)]));
     }
     out.push(Line::raw(""));
@@ -27,7 +39,8 @@ pub fn lines(st: &AppState, goid: u64, t: &Theme) -> (String, Vec<Line<'static>>
         Some((k, _)) => match st.stacks.get(&k) {
             Some(s) => {
                 for f in &s.frames {
-                    let name = if f.inlined { format!("  {} (inlined)", f.function) } else { format!("  {}", f.function) };
+                    let name =
+                        if f.inlined { format!("  {} (inlined)", f.function) } else { format!("  {}", f.function) };
                     out.push(Line::styled(name, t.title()));
                     out.push(Line::styled(format!("      {}:{}", f.file, f.line), t.dim()));
                 }
@@ -64,8 +77,14 @@ pub fn lines(st: &AppState, goid: u64, t: &Theme) -> (String, Vec<Line<'static>>
     section(&mut out, "Could wake it", &d.wakers, "-");
     if !d.same_stack.is_empty() {
         let ids: Vec<String> = d.same_stack.iter().take(40).map(|g| format!("G{g}")).collect();
-        let more = if d.same_stack.len() > 40 { format!(" (+{} more)", d.same_stack.len() - 40) } else { String::new() };
-        section(&mut out, &format!("Same stack ({} others)", d.same_stack.len()), &[format!("{}{more}", ids.join(" "))], "");
+        let more =
+            if d.same_stack.len() > 40 { format!(" (+{} more)", d.same_stack.len() - 40) } else { String::new() };
+        section(
+            &mut out,
+            &format!("Same stack ({} others)", d.same_stack.len()),
+            &[format!("{}{more}", ids.join(" "))],
+            "",
+        );
     }
     (format!(" {} ", d.title), out)
 }

@@ -40,7 +40,11 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
     }
     let snap = &st.snap;
     if gl.rows.is_empty() {
-        let msg = if gl.filter.is_empty() { "(no goroutines)".to_string() } else { format!("(no goroutine matches \"{}\"; Esc clears the filter)", gl.filter) };
+        let msg = if gl.filter.is_empty() {
+            "(no goroutines)".to_string()
+        } else {
+            format!("(no goroutine matches \"{}\"; Esc clears the filter)", gl.filter)
+        };
         table(area, buf, t, &GCol::ALL.map(|c| c.title()), None, &widths(), Vec::new(), None);
         return empty(area, buf, t, &msg);
     }
@@ -82,7 +86,13 @@ fn render_groups(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
     let gl = &st.goroutines;
     let snap = &st.snap;
     let titles = ["COUNT", "STATUS", "TOP FRAME", "AT", "GOROUTINES"];
-    let widths = [Constraint::Length(6), Constraint::Length(22), Constraint::Length(36), Constraint::Length(26), Constraint::Fill(1)];
+    let widths = [
+        Constraint::Length(6),
+        Constraint::Length(22),
+        Constraint::Length(36),
+        Constraint::Length(26),
+        Constraint::Fill(1),
+    ];
     if gl.groups.is_empty() {
         table(area, buf, t, &titles, None, &widths, Vec::new(), None);
         return empty(area, buf, t, "(no goroutines)");
@@ -106,7 +116,9 @@ fn render_groups(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
                     let tid = first.and_then(|g| crate::state::m_of(snap, g)).and_then(|m| m.tid);
                     let key = first.and_then(|g| stacks::key_of(g, tid.and_then(|t| st.control.regs.get(&t).copied())));
                     let why = match (first, key) {
-                        (Some(g), None) if g.base_status == Some(grt_table::G_RUNNING) => "(running: freeze its thread)",
+                        (Some(g), None) if g.base_status == Some(grt_table::G_RUNNING) => {
+                            "(running: freeze its thread)"
+                        }
                         (_, None) => "(no saved context)",
                         (_, Some((k, _))) if st.stacks.is_pending(&k) => "(symbolizing...)",
                         _ => "(no stack)",
@@ -115,7 +127,13 @@ fn render_groups(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
                 }
                 _ => (String::new(), String::new()),
             };
-            let ids: Vec<String> = grp.members.iter().take(12).filter_map(|&p| snap.gs.get(p as usize)).map(|g| fmt::opt(g.goid)).collect();
+            let ids: Vec<String> = grp
+                .members
+                .iter()
+                .take(12)
+                .filter_map(|&p| snap.gs.get(p as usize))
+                .map(|g| fmt::opt(g.goid))
+                .collect();
             let more = if grp.members.len() > 12 { format!(" +{}", grp.members.len() - 12) } else { String::new() };
             let (base, scan) = first.map_or((None, false), |g| (g.base_status, g.scan));
             Row::new(vec![

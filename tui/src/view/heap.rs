@@ -25,7 +25,8 @@ pub fn sweep_text(s: Option<SweepState>) -> String {
 pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
     let h = &st.snap.heap;
     let nold = h.old_allspans.len().min(4) as u16;
-    let [sum, old, list] = Layout::vertical([Constraint::Length(2), Constraint::Length(nold + 1), Constraint::Min(1)]).areas(area);
+    let [sum, old, list] =
+        Layout::vertical([Constraint::Length(2), Constraint::Length(nold + 1), Constraint::Min(1)]).areas(area);
     let l1 = facts(
         t,
         &[
@@ -49,7 +50,11 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
     );
     buf.set_line(sum.x, sum.y, &l1, sum.width);
     buf.set_line(sum.x, sum.y + 1, &l2, sum.width);
-    let head = if h.old_allspans.is_empty() { " earlier allspans arrays: none".to_string() } else { " earlier allspans arrays:".to_string() };
+    let head = if h.old_allspans.is_empty() {
+        " earlier allspans arrays: none".to_string()
+    } else {
+        " earlier allspans arrays:".to_string()
+    };
     buf.set_stringn(old.x, old.y, head, old.width as usize, t.header_row());
     for (i, o) in h.old_allspans.iter().take(4).enumerate() {
         let state = if o.freed { Span::styled("freed", t.dim()) } else { Span::styled("STILL REFERENCED", t.warn()) };

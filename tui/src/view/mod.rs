@@ -69,7 +69,10 @@ impl Widget for &Screen<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let t = &self.theme;
         if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-            let msg = format!("terminal too small: {}x{}, grt-tui needs {MIN_WIDTH}x{MIN_HEIGHT} (q quits)", area.width, area.height);
+            let msg = format!(
+                "terminal too small: {}x{}, grt-tui needs {MIN_WIDTH}x{MIN_HEIGHT} (q quits)",
+                area.width, area.height
+            );
             Paragraph::new(msg).wrap(Wrap { trim: true }).style(t.warn()).render(area, buf);
             return;
         }
@@ -121,7 +124,8 @@ impl Widget for &Screen<'_> {
                 View::Timeline => timeline::render(st, t, body, buf),
                 View::Probes => probes::render(st, t, body, buf),
                 View::Extra(i) => {
-                    let tabbed: Vec<&&dyn Panel> = self.panels.iter().filter(|p| p.placement() == Placement::Tab).collect();
+                    let tabbed: Vec<&&dyn Panel> =
+                        self.panels.iter().filter(|p| p.placement() == Placement::Tab).collect();
                     match tabbed.get(i as usize) {
                         Some(p) => p.render(body, buf, t),
                         None => {
@@ -196,7 +200,11 @@ fn header(st: &AppState, t: &Theme, a1: Rect, a2: Rect, buf: &mut Buffer) {
     l2.push(sep(t));
     l2.extend(kv(t, "numgc", fmt::opt(sc.numgc)));
     l2.push(sep(t));
-    let bugs = if s.header.bugs.is_empty() { "none".to_string() } else { s.header.bugs.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",") };
+    let bugs = if s.header.bugs.is_empty() {
+        "none".to_string()
+    } else {
+        s.header.bugs.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",")
+    };
     l2.push(Span::styled("bugs ", t.dim()));
     l2.push(Span::styled(bugs, if s.header.bugs.is_empty() { t.title() } else { t.warn() }));
     l2.push(sep(t));
@@ -205,7 +213,11 @@ fn header(st: &AppState, t: &Theme, a1: Rect, a2: Rect, buf: &mut Buffer) {
         format!("off ({d})")
     } else if c.attached {
         let held = c.marks.len();
-        if held == 0 { "attached".to_string() } else { format!("attached, {held} held") }
+        if held == 0 {
+            "attached".to_string()
+        } else {
+            format!("attached, {held} held")
+        }
     } else {
         "not attached".to_string()
     };
@@ -260,8 +272,20 @@ fn status_line(st: &AppState, t: &Theme, a: Rect, buf: &mut Buffer) {
         return;
     }
     let hints: &[(&str, &str)] = match st.input_mode() {
-        InputMode::Detail => &[("Esc", "back"), ("j/k", "scroll"), ("f/t", "freeze/thaw its thread"), ("?", "help"), ("q", "quit")],
-        _ => &[("?", "help"), ("q", "quit"), ("Tab/1-7", "views"), ("Enter", "open"), ("/", "filter"), ("s", "sort"), ("g", "group"), ("f/t", "freeze/thaw"), ("d", "dump")],
+        InputMode::Detail => {
+            &[("Esc", "back"), ("j/k", "scroll"), ("f/t", "freeze/thaw its thread"), ("?", "help"), ("q", "quit")]
+        }
+        _ => &[
+            ("?", "help"),
+            ("q", "quit"),
+            ("Tab/1-7", "views"),
+            ("Enter", "open"),
+            ("/", "filter"),
+            ("s", "sort"),
+            ("g", "group"),
+            ("f/t", "freeze/thaw"),
+            ("d", "dump"),
+        ],
     };
     let mut spans = vec![Span::raw(" ")];
     for (k, what) in hints {
@@ -289,11 +313,8 @@ pub(crate) fn table(
         Some((c, desc)) if c == i => Span::styled(format!("{h}{}", if desc { " v" } else { " ^" }), t.sorted()),
         _ => Span::styled(h.to_string(), t.header_row()),
     }));
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| if Some(i) == sel { r.style(t.selected()) } else { r })
-        .collect();
+    let rows: Vec<Row> =
+        rows.into_iter().enumerate().map(|(i, r)| if Some(i) == sel { r.style(t.selected()) } else { r }).collect();
     Widget::render(Table::new(rows, widths.to_vec()).header(header).column_spacing(1), area, buf);
 }
 

@@ -26,15 +26,21 @@ impl Widget for &PickerScreen<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let t = &self.theme;
         if area.width < super::MIN_WIDTH || area.height < 6 {
-            Paragraph::new(format!("terminal too small: {}x{} (q quits)", area.width, area.height)).wrap(Wrap { trim: true }).render(area, buf);
+            Paragraph::new(format!("terminal too small: {}x{} (q quits)", area.width, area.height))
+                .wrap(Wrap { trim: true })
+                .render(area, buf);
             return;
         }
         let [title, list, note, keys] =
-            Layout::vertical([Constraint::Length(2), Constraint::Min(2), Constraint::Length(1), Constraint::Length(1)]).areas(area);
+            Layout::vertical([Constraint::Length(2), Constraint::Min(2), Constraint::Length(1), Constraint::Length(1)])
+                .areas(area);
         buf.set_line(
             title.x,
             title.y,
-            &Line::from(vec![Span::styled(" grt-tui ", t.tab_active()), Span::styled("  attach to which grt process?", t.title())]),
+            &Line::from(vec![
+                Span::styled(" grt-tui ", t.tab_active()),
+                Span::styled("  attach to which grt process?", t.title()),
+            ]),
             title.width,
         );
         let titles = ["PID", "COMMAND", "GOMAXPROCS", "GOROUTINES", "THREADS", "UPTIME", "NOTES"];
@@ -75,7 +81,13 @@ impl Widget for &PickerScreen<'_> {
             super::empty(list, buf, t, "(no grt processes: start one, e.g. `grt-tui demo`; r rescans)");
         }
         if let Some(n) = self.message.or(self.note) {
-            buf.set_stringn(note.x + 1, note.y, n, note.width as usize, if self.message.is_some() { t.error() } else { t.dim() });
+            buf.set_stringn(
+                note.x + 1,
+                note.y,
+                n,
+                note.width as usize,
+                if self.message.is_some() { t.error() } else { t.dim() },
+            );
         }
         let l = Line::from(vec![
             Span::styled(" Enter", t.key()),

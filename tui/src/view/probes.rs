@@ -41,7 +41,10 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
             Row::new(vec![
                 Cell::from(format!("{}:{}", p.provider, p.name)),
                 Cell::from(p.sites.to_string()),
-                Cell::from(Span::styled(if p.armed { "ARMED" } else { "-" }, if p.armed { t.warn() } else { t.normal() })),
+                Cell::from(Span::styled(
+                    if p.armed { "ARMED" } else { "-" },
+                    if p.armed { t.warn() } else { t.normal() },
+                )),
                 Cell::from(p.hits.to_string()),
             ])
         })

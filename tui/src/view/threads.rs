@@ -92,9 +92,18 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
                 }
             };
             let state = m_state(st, m);
-            let state_style = if mark { t.frozen() } else if m.waitlock.is_some() { t.warn() } else { t.normal() };
+            let state_style = if mark {
+                t.frozen()
+            } else if m.waitlock.is_some() {
+                t.warn()
+            } else {
+                t.normal()
+            };
             Row::new(vec![
-                Cell::from(Span::styled(st.m_label(grt_inspector::snapshot::Link::Rec { index: m.index, id: m.id.unwrap_or(0) as u64 }), marked(t, mark))),
+                Cell::from(Span::styled(
+                    st.m_label(grt_inspector::snapshot::Link::Rec { index: m.index, id: m.id.unwrap_or(0) as u64 }),
+                    marked(t, mark),
+                )),
                 Cell::from(fmt::opt(m.tid)),
                 Cell::from(m.role_name.to_string()),
                 Cell::from(Span::styled(state, state_style)),

@@ -20,7 +20,13 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
         Constraint::Min(0),
     ])
     .areas(area);
-    buf.set_stringn(head.x, head.y, " goroutines per status, last 60 s (one column per bucket; now at the right)", head.width as usize, t.header_row());
+    buf.set_stringn(
+        head.x,
+        head.y,
+        " goroutines per status, last 60 s (one column per bucket; now at the right)",
+        head.width as usize,
+        t.header_row(),
+    );
     let label_w = 10u16;
     let count_w = 14u16;
     let spark_w = sparks.width.saturating_sub(label_w + count_w + 2);
@@ -43,7 +49,12 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
         t.header_row(),
     );
     if tl.changes.is_empty() {
-        super::empty(Rect { y: list.y.saturating_sub(1), height: list.height + 1, ..list }, buf, t, "(none yet: changes appear as snapshots arrive)");
+        super::empty(
+            Rect { y: list.y.saturating_sub(1), height: list.height + 1, ..list },
+            buf,
+            t,
+            "(none yet: changes appear as snapshots arrive)",
+        );
         return;
     }
     let win = st.timeline_cursor.window(list.height as usize, tl.changes.len());

@@ -140,7 +140,10 @@ pub fn synth_table(sc: Scenario) -> Vec<u8> {
 /// Decodes a table at the fixed "now", as a frozen capture.
 pub fn decode(bytes: &[u8]) -> Snapshot {
     let img = synth::image(bytes).expect("the synthetic table loads");
-    let mut s = Snapshot::decode(&img, &DecodeOptions { include_dead: false, capture: Capture::Frozen { pause_us: 0 }, now_mono_ns: Some(NOW) });
+    let mut s = Snapshot::decode(
+        &img,
+        &DecodeOptions { include_dead: false, capture: Capture::Frozen { pause_us: 0 }, now_mono_ns: Some(NOW) },
+    );
     s.taken.wall_unix_ns = 0;
     s.taken.decode_us = 0;
     s.taken.waitfor_us = 0;
@@ -198,13 +201,15 @@ static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// --example <name>` if it is missing.
 pub fn example(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("test binary in target/<profile>/deps").to_path_buf();
+    let profile_dir =
+        exe.parent().and_then(|d| d.parent()).expect("test binary in target/<profile>/deps").to_path_buf();
     let path = profile_dir.join("examples").join(name);
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut c = std::process::Command::new(cargo);
-        c.args(["build", "-p", "grt", "--example", name, "--target-dir"]).arg(profile_dir.parent().expect("target dir"));
+        c.args(["build", "-p", "grt", "--example", name, "--target-dir"])
+            .arg(profile_dir.parent().expect("target dir"));
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             c.arg("--release");
         }
