@@ -4,9 +4,11 @@
 //!   thaw-all of a ~16-thread target: median and p99 over many rounds.
 //! - Probe hit round trip: trap, event, resume, with one goroutine hitting
 //!   `entersyscall` as fast as it can.
-//! - The target's pingpong throughput alone, with an attached but idle
-//!   session (a controller pumping events), and with a 30 Hz freeze/thaw
-//!   loop.
+//! - The target's pingpong throughput alone, with a 30 Hz watcher (what
+//!   `grt-tui attach` does: a live table snapshot 30 times a second, no
+//!   ptrace), with an attached but idle session (a controller pumping
+//!   events), and with a 30 Hz freeze/thaw loop. Watcher and alone runs
+//!   alternate, and the overhead is the median of the pairs' ratios.
 //!
 //! Targets are `runtime/examples/ctl_target.rs`, found next to this
 //! binary. Build both in the same profile first:
@@ -213,12 +215,23 @@ fn pingpong(secs: u64, mode: &str) -> f64 {
     let s = secs.to_string();
     let mut t = Target::spawn(&["pingpong", &s], &[("GRT_MAXPROCS", "2")]);
     let ctl = match mode {
-        "alone" => None,
+        "alone" | "watch30hz" => None,
         _ => Some(Controller::attach(t.pid).unwrap()),
     };
     t.go();
     let t0 = Instant::now();
     let mut rounds = 0;
+    if mode == "watch30hz" {
+        let src = grt_inspector::find::open_table(t.pid).expect("the target's table");
+        while t0.elapsed() < Duration::from_secs(secs) {
+            let tick = Instant::now();
+            if src.snapshot(false).is_err() {
+                break;
+            }
+            rounds += 1;
+            std::thread::sleep(Duration::from_millis(33).saturating_sub(tick.elapsed()));
+        }
+    }
     if mode == "freeze30hz" {
         let ctl = ctl.as_ref().unwrap();
         while t0.elapsed() < Duration::from_secs(secs) {
@@ -232,8 +245,8 @@ fn pingpong(secs: u64, mode: &str) -> f64 {
     }
     let l = t.line_starting("pingpong ", Duration::from_secs(secs + 20)).expect("pingpong line");
     let n: f64 = l[9..].parse().unwrap();
-    if mode == "freeze30hz" {
-        println!("pingpong.freeze30hz_rounds={rounds}");
+    if mode != "alone" && mode != "idle" {
+        println!("pingpong.{mode}_rounds={rounds}");
     }
     drop(ctl);
     n / secs as f64
@@ -243,10 +256,29 @@ fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(500);
     freeze_thaw(rounds);
     probe_round_trip();
+    // Watcher overhead: alternate runs, median of the per-pair ratios.
+    let mut ratios = Vec::new();
+    let (mut a_sum, mut w_sum) = (0.0, 0.0);
+    for _ in 0..5 {
+        let a = pingpong(2, "alone");
+        let w = pingpong(2, "watch30hz");
+        a_sum += a;
+        w_sum += w;
+        ratios.push(w / a);
+    }
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    println!("pingpong.alone_per_s={:.0}", a_sum / 5.0);
+    println!("pingpong.watch30hz_per_s={:.0}", w_sum / 5.0);
+    println!("pingpong.watch30hz_overhead_pct_median={:.1}", (1.0 - ratios[2]) * 100.0);
+    println!(
+        "pingpong.watch30hz_overhead_pct_range={:.1}..{:.1}",
+        (1.0 - ratios[4]) * 100.0,
+        (1.0 - ratios[0]) * 100.0
+    );
     let alone = pingpong(3, "alone");
     let idle = pingpong(3, "idle");
     let hz = pingpong(3, "freeze30hz");
-    println!("pingpong.alone_per_s={alone:.0}");
+    println!("pingpong.alone3_per_s={alone:.0}");
     println!("pingpong.seized_idle_per_s={idle:.0}");
     println!("pingpong.freeze30hz_per_s={hz:.0}");
     println!("pingpong.seized_idle_overhead_pct={:.1}", (1.0 - idle / alone) * 100.0);

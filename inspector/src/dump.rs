@@ -284,7 +284,17 @@ pub fn capture(pid: i32, opts: DumpOptions) -> Result<Dump, DumpError> {
     let snapshot = Snapshot::decode(&img, &DecodeOptions { capture, ..Default::default() });
     let t1 = Instant::now();
     let (syms, symbols_error) = match ProcessSymbols::load(pid) {
-        Ok(s) => (Some(s), None),
+        Ok(s) => {
+            // A stripped executable still unwinds (.eh_frame stays), but its
+            // frames can only be named by object and offset: say so.
+            let note = s.executable().filter(|x| !x.has_dwarf() && x.symbol_count() == 0).map(|x| {
+                format!(
+                    "{} is stripped (no symbol table, no DWARF): frames show the object and offset; dump an unstripped build for names and lines",
+                    x.name()
+                )
+            });
+            (Some(s), note)
+        }
         Err(e) => (None, Some(format!("cannot load the symbols of process {pid}: {e}"))),
     };
     let mem: &dyn MemoryReader = if opts.freeze { &copies } else { &live };
