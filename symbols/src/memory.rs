@@ -183,9 +183,11 @@ impl SnapshotMemory {
     /// dropped), keeping the regions disjoint.
     pub fn add_region(&mut self, addr: u64, bytes: Vec<u8>) {
         let end = addr.saturating_add(bytes.len() as u64);
-        self.regions.retain(|(a, b)| a.saturating_add(b.len() as u64) <= addr || *a >= end);
-        let pos = self.regions.partition_point(|(a, _)| *a < addr);
-        self.regions.insert(pos, (addr, bytes));
+        // Sorted and disjoint, so region ends are sorted too: the regions
+        // this one overlaps are the contiguous run [first, last).
+        let first = self.regions.partition_point(|(a, b)| a.saturating_add(b.len() as u64) <= addr);
+        let last = first + self.regions[first..].partition_point(|(a, _)| *a < end);
+        self.regions.splice(first..last, std::iter::once((addr, bytes)));
     }
 
     /// Copies `len` bytes at `addr` from `source` into the snapshot.
@@ -217,5 +219,37 @@ impl MemoryReader for SnapshotMemory {
             }
             None => Err(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn starts(m: &SnapshotMemory) -> Vec<(u64, usize)> {
+        m.regions().map(|(a, b)| (a, b.len())).collect()
+    }
+
+    #[test]
+    fn regions_stay_sorted_and_disjoint() {
+        let mut m = SnapshotMemory::new();
+        m.add_region(300, vec![3; 100]);
+        m.add_region(100, vec![1; 100]);
+        m.add_region(500, vec![5; 10]);
+        assert_eq!(starts(&m), [(100, 100), (300, 100), (500, 10)]);
+        // Touching is not overlapping.
+        m.add_region(200, vec![2; 100]);
+        assert_eq!(starts(&m), [(100, 100), (200, 100), (300, 100), (500, 10)]);
+        // A region over [150, 350) replaces the three it touches inside.
+        m.add_region(150, vec![9; 200]);
+        assert_eq!(starts(&m), [(150, 200), (500, 10)]);
+        let mut b = [0u8; 4];
+        m.read(348, &mut b[..2]).unwrap();
+        assert_eq!(&b[..2], &[9, 9]);
+        assert!(m.read(100, &mut b).is_err(), "the old bytes are gone");
+        assert!(m.read(349, &mut b).is_err(), "a read past a region's end fails");
+        // An empty region inside another removes it, as any overlap does.
+        m.add_region(505, Vec::new());
+        assert_eq!(starts(&m), [(150, 200), (505, 0)]);
     }
 }
