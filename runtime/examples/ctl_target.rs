@@ -20,8 +20,8 @@
 //!   Runs until killed.
 //! - `overflow`: after "go", a goroutine overflows its stack (SIGSEGV in
 //!   the guard, "fatal error: stack overflow", exit 2).
-//! - `trap`: after "go", raises SIGTRAP (not at a probe: the runtime
-//!   reports "unexpected SIGTRAP"), then "trapped" and exit 0.
+//! - `trap`: after "go", raises SIGTRAP (not at a probe: the runtime dies
+//!   of it as Go does, "SIGTRAP: trace trap", the goroutines, exit 2).
 //! - `threads N`: N goroutines loop in blocking system calls, so the
 //!   runtime keeps about N+3 threads; runs until killed.
 //! - `newthreads N`: after "go", N goroutines loop in blocking system

@@ -266,8 +266,25 @@ extern "C" fn on_trap(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
         }
         return;
     }
-    write_err(b"runtime: unexpected SIGTRAP\n");
-    chain(sig, info, ctx, core::ptr::null_mut());
+    // Not a probe: a breakpoint or a raised SIGTRAP the runtime did not
+    // plant. Go dies of it with "SIGTRAP: trace trap" and every goroutine's
+    // stack; so do we.
+    let _ = sig;
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let code = unsafe { (*info).si_code };
+    let mp = crate::proc::getm();
+    let mid = if mp.is_null() { -1 } else { r(mp).id.load(Relaxed) };
+    crate::eprint_raw!("SIGTRAP: trace trap\nPC={:#x} m={} sigcode={}\n\n", rip, mid, code);
+    if crate::status::table_ready() {
+        crate::status::sched().throwing.store(1, Relaxed);
+    }
+    let gp = getg();
+    let goid = if gp.is_null() { 0 } else { r(gp).goid.load(Relaxed) };
+    if SIGTHREAD_TID.load(Relaxed) != 0 {
+        let (sp, bp) = (ucontext_reg(ctx, libc::REG_RSP), ucontext_reg(ctx, libc::REG_RBP));
+        post(rip, sp, bp, goid, 2);
+    }
+    crate::fatal::exit(2);
 }
 
 /// Whether a tracer is attached to this thread (`TracerPid` in
