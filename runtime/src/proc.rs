@@ -291,7 +291,12 @@ pub fn mcall(f: extern "C" fn(*const G)) {
     // this M's scheduler stack, whose frames are all dead (schedule never
     // returns). grt_mcall saves the callee-saved registers on this stack
     // and `f` ends in gogo, never returning here directly.
-    unsafe { grt_mcall(&gp.sched, mp.g0.sp.get(), f, gp) }
+    unsafe { grt_mcall(&gp.sched, mp.g0.sp.get(), f, gp) };
+    // Never a tail call: the gobuf's saved pc must be a return address in
+    // the caller (gopark, ...), or that frame vanishes from the parked
+    // goroutine's stack (Go's compiler never makes one either).
+    // SAFETY: an empty asm statement; it only orders code.
+    unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
 }
 
 /// What `gopark` does on g0 once the G is off its stack: returns false to
