@@ -264,3 +264,28 @@ fn unknown_table_field_is_an_error_at_its_line() {
     assert!(err.contains(&at), "{err}");
     assert!(!target_running(), "the target was killed");
 }
+
+#[test]
+fn a_step_that_never_comes_times_out_and_leaves_no_process() {
+    let text = mutated("timeout 10s", "timeout 1s").replacen(
+        "run any to stw_gcwaiting where arg0 == 1 and arg2 == 1",
+        "run any to stw_gcwaiting where arg0 == 99",
+        1,
+    );
+    let d = scratch("never", &text);
+    let t0 = std::time::Instant::now();
+    let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--headless"]));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let at = format!(
+        "foreachp-stopwait.race:{}: no thread reached probe stw_gcwaiting with the step's conditions within 1s; where the threads were:",
+        line_of(&text, "arg0 == 99")
+    );
+    assert!(err.contains(&at), "{err}");
+    // Where each thread was, by its M, and the scheduler's state.
+    assert!(
+        err.contains("(M0 main)") && err.contains("and the scheduler:") && err.contains("sched: gcwaiting="),
+        "{err}"
+    );
+    assert!(!target_running(), "the target was killed");
+}
