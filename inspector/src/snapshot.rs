@@ -15,7 +15,11 @@
 //! (goid, stack bounds, status, channel id) during one sequential pass, so
 //! that following a pointer never costs a random read of a large section.
 //! On 100k goroutines the cost is dominated by writing the views themselves
-//! (about 90 MB); `Taken::phases_us` says where the time went.
+//! (about 90 MB, often fresh memory the kernel faults in page by page);
+//! `Taken::phases_us` says where the time went. A large table is decoded on
+//! two threads (Gs, Ms and Ps on the caller's, channels, sudogs and the heap
+//! on a scoped helper with its own G cache and damage list, merged in the
+//! one-thread order), so the result never depends on the thread count.
 //!
 //! Invariants:
 //! - [`Snapshot::decode`] never fails and never panics, whatever the image
@@ -301,6 +305,8 @@ pub struct Taken {
     pub decode_us: u64,
     pub waitfor_us: u64,
     /// Decode time by phase ("g", "m+p", "chan", "sudog", "lock+sched", "heap"), in microseconds.
+    /// When a helper thread decoded "chan", "sudog" and "heap" (a large
+    /// table), those overlap "g" and "m+p": the sum exceeds `decode_us`.
     pub phases_us: Vec<(String, u64)>,
 }
 
@@ -735,33 +741,82 @@ impl Snapshot {
     }
 
     /// Decodes an image. Never fails: what cannot be trusted is in `damage`.
+    ///
+    /// A large table (tens of thousands of records) is decoded on two
+    /// threads when the machine has more than one CPU: Gs, Ms and Ps on the
+    /// calling thread, channels, sudogs and the heap on a scoped helper. The
+    /// result is the same as a decode on one thread, damage order included.
     pub fn decode(img: &Image, opts: &DecodeOptions) -> Snapshot {
+        Self::decode_with(img, opts, parallel_worth_it(img))
+    }
+
+    /// [`Snapshot::decode`] on the calling thread alone, whatever the
+    /// table's size (for a caller that decodes several images at once, or
+    /// must not start threads). Same result.
+    pub fn decode_on_this_thread(img: &Image, opts: &DecodeOptions) -> Snapshot {
+        Self::decode_with(img, opts, false)
+    }
+
+    fn decode_with(img: &Image, opts: &DecodeOptions, parallel: bool) -> Snapshot {
         let t0 = Instant::now();
         let now = opts.now_mono_ns.unwrap_or_else(mono_now);
         let mut cx = Cx::new(img, opts, now);
         let mut s = Snapshot { format: SNAPSHOT_FORMAT, ..Default::default() };
-        let mut phases = Vec::new();
+        let mut phases: Vec<(String, u64)> = Vec::with_capacity(6);
         let mut lap = Instant::now();
-        let mut phase = |name: &str| {
-            phases.push((name.to_string(), lap.elapsed().as_micros() as u64));
+        let mut phase = |name: &str, lap_us: Option<u64>| {
+            let us = lap_us.unwrap_or_else(|| lap.elapsed().as_micros() as u64);
+            phases.push((name.to_string(), us));
             lap = Instant::now();
         };
         s.header = cx.header();
-        // Gs first (they fill the G cache), channels before sudogs (the channel ids).
-        s.gs = cx.gs();
-        phase("g");
-        s.ms = cx.ms();
-        s.ps = cx.ps();
-        phase("m+p");
-        s.chans = cx.chans();
-        phase("chan");
-        s.sudogs = cx.sudogs();
-        phase("sudog");
-        s.locks = cx.locks(&mut s.ms);
-        s.sched = cx.sched();
-        phase("lock+sched");
-        s.heap = cx.heap();
-        phase("heap");
+        // Gs first (they fill the G cache), channels before sudogs (the
+        // channel ids). The side half (channels, sudogs, the heap) reads
+        // nothing the G pass writes that it cannot read from the image
+        // itself, so a helper can decode it meanwhile.
+        let helper = parallel.then(|| cx.fork());
+        let side = std::thread::scope(|sc| {
+            let spawned = helper.and_then(|h| {
+                std::thread::Builder::new().name("grt-decode".into()).spawn_scoped(sc, move || h.side()).ok()
+            });
+            s.gs = cx.gs();
+            phase("g", None);
+            s.ms = cx.ms();
+            s.ps = cx.ps();
+            phase("m+p", None);
+            spawned.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        });
+        match side {
+            Some(mut side) => {
+                // Merge the helper's damage where a sequential decode finds
+                // it: channels and sudogs, then locks and sched, then the heap.
+                let heap_damage = side.cx.damage.split_off(side.mark.0.min(side.cx.damage.len()));
+                cx.absorb(std::mem::take(&mut side.cx.damage), side.mark.1);
+                cx.held_chans = std::mem::take(&mut side.cx.held_chans);
+                cx.chan_ids = std::mem::take(&mut side.cx.chan_ids);
+                s.chans = side.chans;
+                phase("chan", Some(side.us[0]));
+                s.sudogs = side.sudogs;
+                phase("sudog", Some(side.us[1]));
+                s.locks = cx.locks(&mut s.ms);
+                s.sched = cx.sched();
+                phase("lock+sched", None);
+                cx.absorb(heap_damage, side.cx.dropped.saturating_sub(side.mark.1));
+                s.heap = side.heap;
+                phase("heap", Some(side.us[2]));
+            }
+            None => {
+                s.chans = cx.chans();
+                phase("chan", None);
+                s.sudogs = cx.sudogs();
+                phase("sudog", None);
+                s.locks = cx.locks(&mut s.ms);
+                s.sched = cx.sched();
+                phase("lock+sched", None);
+                s.heap = cx.heap();
+                phase("heap", None);
+            }
+        }
         s.damage = cx.damage;
         s.damage_dropped = cx.dropped;
         let decode_us = t0.elapsed().as_micros() as u64;
@@ -1054,7 +1109,7 @@ struct Fields {
 }
 
 /// The table's string lists, as shared texts.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Names {
     gstatus: Vec<Text>,
     pstatus: Vec<Text>,
@@ -1079,12 +1134,49 @@ struct LockField {
     offset: u64,
 }
 
+/// A view vector sized for every record of its section, shrunk when most
+/// records were not in use (a snapshot may be kept for long).
+fn trim<T>(mut v: Vec<T>) -> Vec<T> {
+    if v.len() < v.capacity() / 2 {
+        v.shrink_to_fit();
+    }
+    v
+}
+
 fn shifted(f: Option<Fx>, by: u64) -> Option<Fx> {
     let f = f?;
     Some(Fx { off: f.off.checked_add(usize::try_from(by).ok()?)?, ..f })
 }
 
 // --- the decoder -----------------------------------------------------------
+
+/// Records a table needs before decoding it on two threads pays: a thread
+/// costs tens of microseconds, a record tens of nanoseconds.
+const PARALLEL_MIN_RECORDS: u64 = 20_000;
+
+/// Whether [`Snapshot::decode`] should use a helper thread for this image.
+fn parallel_worth_it(img: &Image) -> bool {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let records: u64 = [SectionKind::G, SectionKind::Sudog, SectionKind::Hchan, SectionKind::Span]
+        .iter()
+        .map(|&k| img.len(k))
+        .fold(0, u64::saturating_add);
+    records >= PARALLEL_MIN_RECORDS
+        && *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) > 1
+}
+
+/// What the helper decodes: channels, sudogs and the heap, with its own
+/// damage list (merged into the main one in sequential order).
+struct Side<'a> {
+    cx: Cx<'a>,
+    chans: Vec<ChanView>,
+    sudogs: Vec<SudogView>,
+    heap: HeapView,
+    /// `(damage.len(), dropped)` after the sudogs, before the heap.
+    mark: (usize, u64),
+    /// Microseconds spent on channels, sudogs and the heap.
+    us: [u64; 3],
+}
 
 /// One decode: the image, resolved fields, interned names and the damage
 /// found so far.
@@ -1117,18 +1209,58 @@ struct Cx<'a> {
     held_chans: Vec<u64>,
     /// A reusable buffer for chain walks.
     scratch: Vec<u64>,
+    /// Empty vectors to decode views into (see `Bufs`).
+    bufs: Bufs,
     /// Visit stamps of long chain walks, and the current walk's stamp.
     stamps: Vec<u32>,
     walk_id: u32,
 }
 
-/// What links to a G need from its record.
+/// Empty vectors for the views of the larger sections, with room reserved.
+#[derive(Default)]
+struct Bufs {
+    chans: Vec<ChanView>,
+    sudogs: Vec<SudogView>,
+    spans: Vec<SpanView>,
+}
+
+/// What links to a G need from its record: goid, stack bounds and status
+/// (32 bytes, `has` says which were readable: the cache is read at random).
 #[derive(Clone, Copy, Debug, Default)]
 struct GInfo {
-    goid: Option<u64>,
-    lo: Option<u64>,
-    hi: Option<u64>,
-    status: Option<u32>,
+    goid: u64,
+    lo: u64,
+    hi: u64,
+    status: u32,
+    has: u8,
+}
+
+impl GInfo {
+    fn new(goid: Option<u64>, lo: Option<u64>, hi: Option<u64>, status: Option<u32>) -> GInfo {
+        let has = goid.is_some() as u8
+            | (lo.is_some() as u8) << 1
+            | (hi.is_some() as u8) << 2
+            | (status.is_some() as u8) << 3;
+        GInfo { goid: goid.unwrap_or(0), lo: lo.unwrap_or(0), hi: hi.unwrap_or(0), status: status.unwrap_or(0), has }
+    }
+
+    #[inline]
+    fn read(r: R<'_>, gf: &GF) -> GInfo {
+        GInfo::new(r.opt(gf.goid), r.opt(gf.stack_lo), r.opt(gf.stack_hi), r.opt(gf.atomicstatus).map(|v| v as u32))
+    }
+
+    fn goid(&self) -> Option<u64> {
+        (self.has & 1 != 0).then_some(self.goid)
+    }
+
+    /// The stack bounds, when both were readable.
+    fn stack(&self) -> Option<(u64, u64)> {
+        (self.has & 6 == 6).then_some((self.lo, self.hi))
+    }
+
+    fn status(&self) -> Option<u32> {
+        (self.has & 8 != 0).then_some(self.status)
+    }
 }
 
 impl<'a> Cx<'a> {
@@ -1178,6 +1310,7 @@ impl<'a> Cx<'a> {
             chan_ids: Vec::new(),
             held_chans: Vec::new(),
             scratch: Vec::new(),
+            bufs: Bufs::default(),
             stamps: Vec::new(),
             walk_id: 0,
         };
@@ -1197,6 +1330,66 @@ impl<'a> Cx<'a> {
         let nsites = img.len(SectionKind::Site).min(1 << 16) as usize;
         cx.sites = vec![None; nsites];
         cx
+    }
+
+    /// A decoder for the same image with the same resolved fields and
+    /// names, and none of the state one pass leaves for the next (G cache,
+    /// channel ids, damage). Its links read ids from the records themselves,
+    /// which is what the caches hold.
+    fn fork(&self) -> Cx<'a> {
+        Cx {
+            img: self.img,
+            live: self.live,
+            include_dead: self.include_dead,
+            now: self.now,
+            f: self.f,
+            n: self.n.clone(),
+            damage: Vec::new(),
+            dropped: 0,
+            sites: vec![None; self.sites.len()],
+            lock_rec: self.lock_rec,
+            sched_locks: self.sched_locks.clone(),
+            heap_locks: self.heap_locks.clone(),
+            queued: vec![false; self.queued.len()],
+            secs: self.secs,
+            gcache: Vec::new(),
+            chan_ids: Vec::new(),
+            held_chans: Vec::new(),
+            scratch: Vec::new(),
+            // Allocated here, not on the helper: the calling thread's
+            // allocator arena is the one that has the last snapshot's
+            // memory to reuse (fresh memory costs a page fault per 4 KB).
+            bufs: Bufs {
+                chans: Vec::with_capacity(self.seclen(SectionKind::Hchan) as usize),
+                sudogs: Vec::with_capacity(self.seclen(SectionKind::Sudog) as usize),
+                spans: Vec::with_capacity(self.seclen(SectionKind::Span) as usize),
+            },
+            stamps: Vec::new(),
+            walk_id: 0,
+        }
+    }
+
+    /// Decodes channels, sudogs and the heap (the helper's half).
+    fn side(mut self) -> Side<'a> {
+        let t0 = Instant::now();
+        self.fill_gcache();
+        let chans = self.chans();
+        let t1 = Instant::now();
+        let sudogs = self.sudogs();
+        let t2 = Instant::now();
+        let mark = (self.damage.len(), self.dropped);
+        let heap = self.heap();
+        let us = [(t1 - t0).as_micros() as u64, (t2 - t1).as_micros() as u64, t2.elapsed().as_micros() as u64];
+        Side { cx: self, chans, sudogs, heap, mark, us }
+    }
+
+    /// Takes damage another decoder found (and `dropped` more it only
+    /// counted) as if found here, in order.
+    fn absorb(&mut self, damage: Vec<Damage>, dropped: u64) {
+        for d in damage {
+            self.push_damage(d.kind, d.place, d.message);
+        }
+        self.dropped = self.dropped.saturating_add(dropped);
     }
 
     // --- damage
@@ -1244,6 +1437,7 @@ impl<'a> Cx<'a> {
         Self::name_in(which(&self.n), v)
     }
 
+    #[inline]
     fn site_text(&mut self, idx: Option<u64>) -> Option<Text> {
         let i = usize::try_from(idx?).ok()?;
         if i == 0 {
@@ -1252,6 +1446,12 @@ impl<'a> Cx<'a> {
         if let Some(Some(t)) = self.sites.get(i) {
             return t.clone();
         }
+        self.site_text_slow(i)
+    }
+
+    /// `site_text` for a site not cached yet (or past the cache).
+    #[inline(never)]
+    fn site_text_slow(&mut self, i: usize) -> Option<Text> {
         let r = self.rec(SectionKind::Site, i as u64)?;
         let sf = self.f.site;
         let (off, len) = (r.opt(sf.name_off), r.opt(sf.name_len));
@@ -1315,7 +1515,7 @@ impl<'a> Cx<'a> {
         match kind {
             SectionKind::G => {
                 if let Some(g) = self.gcache.get(index as usize) {
-                    return g.goid.unwrap_or(index);
+                    return g.goid().unwrap_or(index);
                 }
             }
             SectionKind::Hchan => {
@@ -1335,19 +1535,25 @@ impl<'a> Cx<'a> {
         self.rec(kind, index).and_then(|r| r.opt(f)).unwrap_or(index)
     }
 
+    /// Fills the G cache the way the G pass does, without decoding Gs.
+    fn fill_gcache(&mut self) {
+        let gf = self.f.g;
+        let s = self.sec(SectionKind::G);
+        let stride = s.stride.max(1);
+        let n = s.len.min(s.bytes.len() as u64 / stride) as usize;
+        let mut cache = Vec::with_capacity(n);
+        for rec in s.bytes.chunks_exact(stride as usize).take(n) {
+            cache.push(GInfo::read(R(rec), &gf));
+        }
+        self.gcache = cache;
+    }
+
     /// What the G pass saw of G record `i` (read from the record before it ran).
     fn ginfo(&self, i: u64) -> Option<GInfo> {
         if let Some(g) = self.gcache.get(i as usize) {
             return Some(*g);
         }
-        let r = self.rec(SectionKind::G, i)?;
-        let gf = self.f.g;
-        Some(GInfo {
-            goid: r.opt(gf.goid),
-            lo: r.opt(gf.stack_lo),
-            hi: r.opt(gf.stack_hi),
-            status: r.opt(gf.atomicstatus).map(|v| v as u32),
-        })
+        Some(GInfo::read(self.rec(SectionKind::G, i)?, &self.f.g))
     }
 
     /// Translates a pointer to a record of `kind`. A pointer that does not
@@ -1367,6 +1573,21 @@ impl<'a> Cx<'a> {
                 }
                 Link::Bad { addr }
             }
+        }
+    }
+
+    /// `link` to a G, with what the G pass saw of it (one lookup for both).
+    #[inline]
+    fn link_g(&mut self, addr: Option<u64>, place: impl FnOnce() -> String) -> (Link, Option<GInfo>) {
+        let Some(a) = addr else { return (Link::Nil, None) };
+        match self.index_of(SectionKind::G, a) {
+            Ok(None) => (Link::Nil, None),
+            Ok(Some(index)) => {
+                let info = self.ginfo(index);
+                let id = info.and_then(|g| g.goid()).unwrap_or(index);
+                (Link::Rec { index, id }, info)
+            }
+            Err(()) => (self.link(SectionKind::G, addr, place), None),
         }
     }
 
@@ -1719,7 +1940,7 @@ impl<'a> Cx<'a> {
             let status = r.opt(gf.atomicstatus).map(|v| v as u32);
             let goid = r.opt(gf.goid);
             let (lo, hi) = (r.opt(gf.stack_lo), r.opt(gf.stack_hi));
-            cache.push(GInfo { goid, lo, hi, status });
+            cache.push(GInfo::new(goid, lo, hi, status));
             let base = status.map(|s| s & !grt_table::G_SCAN);
             if !self.include_dead && matches!(base, Some(grt_table::G_DEAD) | Some(grt_table::G_IDLE)) {
                 continue;
@@ -1769,8 +1990,17 @@ impl<'a> Cx<'a> {
             let m = self.link(SectionKind::M, r.opt(gf.m), || format!("{}.m", place()));
             let lockedm = self.link(SectionKind::M, r.opt(gf.lockedm), || format!("{}.lockedm", place()));
             let scan_holder = self.link(SectionKind::M, r.opt(gf.scanm), || format!("{}.scanm", place()));
-            let waiting =
-                self.walk(SectionKind::Sudog, r.opt(gf.waiting), sf.waitlink, &|| format!("{}.waiting", place()));
+            let mut scratch = std::mem::take(&mut self.scratch);
+            scratch.clear();
+            self.walk_into(
+                SectionKind::Sudog,
+                r.opt(gf.waiting),
+                sf.waitlink,
+                &|| format!("{}.waiting", place()),
+                &mut scratch,
+            );
+            let waiting = scratch.to_vec();
+            self.scratch = scratch;
             // Every sudog on G.waiting must point back at G.
             for &s in &waiting {
                 let back = self.rec(SectionKind::Sudog, s).and_then(|sr| sr.opt(sf.g));
@@ -1821,7 +2051,7 @@ impl<'a> Cx<'a> {
         self.n.gstatus = status_names;
         self.n.waitreason = reason_names;
         self.gcache = cache;
-        out
+        trim(out)
     }
 
     // --- sudogs
@@ -1829,7 +2059,8 @@ impl<'a> Cx<'a> {
     fn sudogs(&mut self) -> Vec<SudogView> {
         let n = self.seclen(SectionKind::Sudog);
         let sf = self.f.sudog;
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.bufs.sudogs);
+        out.reserve(n as usize);
         for i in 0..n {
             let Some(r) = self.rec(SectionKind::Sudog, i) else {
                 break;
@@ -1841,12 +2072,12 @@ impl<'a> Cx<'a> {
             if !inuse {
                 continue;
             }
-            let g = self.link(SectionKind::G, r.opt(sf.g), || format!("sudog {i}.g"));
+            let (g, ginfo) = self.link_g(r.opt(sf.g), || format!("sudog {i}.g"));
             let chan = self.link(SectionKind::Hchan, r.opt(sf.c), || format!("sudog {i}.c"));
             let waitlink = self.link(SectionKind::Sudog, r.opt(sf.waitlink), || format!("sudog {i}.waitlink"));
             let elem = r.opt(sf.elem);
-            let elem_in_stack = match (elem, g.index()) {
-                (Some(e), Some(gi)) if e != 0 => self.ginfo(gi).and_then(|gi| Some(e >= gi.lo? && e < gi.hi?)),
+            let elem_in_stack = match (elem, ginfo) {
+                (Some(e), Some(gi)) if e != 0 => gi.stack().map(|(lo, hi)| e >= lo && e < hi),
                 _ => None,
             };
             out.push(SudogView {
@@ -1862,7 +2093,7 @@ impl<'a> Cx<'a> {
                 waitlink,
             });
         }
-        out
+        trim(out)
     }
 
     // --- channels
@@ -1870,7 +2101,8 @@ impl<'a> Cx<'a> {
     fn chans(&mut self) -> Vec<ChanView> {
         let n = self.seclen(SectionKind::Hchan);
         let hf = self.f.hchan;
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.bufs.chans);
+        out.reserve(n as usize);
         let mut ids = Vec::with_capacity(n as usize);
         for i in 0..n {
             let Some(r) = self.rec(SectionKind::Hchan, i) else {
@@ -1922,7 +2154,7 @@ impl<'a> Cx<'a> {
                 queues_ok: ok,
             });
         }
-        out
+        trim(out)
     }
 
     /// Walks one wait queue of channel `ci`: first -> next, checking each
@@ -1972,10 +2204,9 @@ impl<'a> Cx<'a> {
                     self.disagree(place, format!("sudog {s}.prev is {p:#x}, expected {prev_addr:#x}"));
                 }
             }
-            let g = self.link(SectionKind::G, sr.opt(sf.g), || format!("sudog {s}.g"));
-            if let Some(gi) = g.index() {
-                let st = self.ginfo(gi).and_then(|g| g.status);
-                if let Some(st) = st {
+            let (g, ginfo) = self.link_g(sr.opt(sf.g), || format!("sudog {s}.g"));
+            if g.index().is_some() {
+                if let Some(st) = ginfo.and_then(|g| g.status()) {
                     if st & !grt_table::G_SCAN != grt_table::G_WAITING {
                         *ok = false;
                         self.disagree(
@@ -2325,16 +2556,17 @@ impl<'a> Cx<'a> {
             self.corrupt(|| "mheap.allspans".into(), format!("nspan {n} does not fit the {arena_len}-byte arena"));
             n = arena_len / 8;
         }
-        let Some(bytes) = self.img.bytes_at(SectionKind::Arena, addr, (n * 8) as usize) else {
+        let img = self.img;
+        let Some(bytes) = img.bytes_at(SectionKind::Arena, addr, (n * 8) as usize) else {
             self.corrupt(
                 || "mheap.allspans".into(),
                 format!("the allspans array at {addr:#x} ({n} entries) is not inside the table's arena"),
             );
             return Vec::new();
         };
-        let bytes = bytes.to_vec();
         let sf = self.f.span;
-        let mut out = Vec::with_capacity(n as usize);
+        let mut out = std::mem::take(&mut self.bufs.spans);
+        out.reserve(n as usize);
         for (pos, ch) in bytes.chunks_exact(8).enumerate() {
             let pos = pos as u64;
             let p = u64::from_ne_bytes(ch.try_into().unwrap_or([0; 8]));
@@ -2374,7 +2606,7 @@ impl<'a> Cx<'a> {
                 guard: get(sf.guard),
             });
         }
-        out
+        trim(out)
     }
 }
 
@@ -2594,6 +2826,78 @@ impl RawTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two-thread decode gives exactly what the one-thread decode gives
+    /// (damage, its order and the MAX_DAMAGE cap included) on a clean table
+    /// and on damaged ones: random words, pointers moved into and beside
+    /// records, and whole sections wiped on either thread's side (on a
+    /// larger table, so that each side alone can pass the cap).
+    #[test]
+    fn two_threads_decode_as_one() {
+        let tables = [crate::synth::parked_scenario(400).finish(), crate::synth::parked_scenario(3000).finish()];
+        let layout = |b: &[u8]| {
+            let img = crate::synth::image(b).expect("the synthetic table loads");
+            let secs: Vec<(usize, usize)> = img
+                .segments
+                .iter()
+                .filter(|s| s.info.stride > 1)
+                .map(|s| (s.info.offset as usize, s.bytes.len()))
+                .collect();
+            (img.header.base, secs)
+        };
+        let layouts = [layout(&tables[0]), layout(&tables[1])];
+        let mut x: u64 = 0x2545F4914F6CDD1D;
+        let mut rnd = |n: usize| -> usize {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        let (mut capped, mut damaged) = (0, 0);
+        for case in 0..160 {
+            let wipe = case % 8 == 7;
+            let mut b = tables[wipe as usize].clone();
+            let (tbase, secs) = &layouts[wipe as usize];
+            if wipe {
+                // Wipe some sections whole: thousands of bad pointers.
+                for (k, &(off, len)) in secs.iter().enumerate() {
+                    if (case / 8 + k) % 3 == 0 {
+                        for w in (off..off + len - 7).step_by(8) {
+                            let v = if w % 16 == 0 { 7 } else { tbase + (w as u64 % 4096) };
+                            b[w..w + 8].copy_from_slice(&v.to_ne_bytes());
+                        }
+                    }
+                }
+            } else if case > 0 {
+                for _ in 0..1 + rnd(12) {
+                    let (off, len) = secs[rnd(secs.len())];
+                    let w = off + rnd(len - 7) / 8 * 8;
+                    let v = match rnd(4) {
+                        0 => (rnd(1 << 30) as u64) << 20 | rnd(1 << 20) as u64,
+                        1 => 0,
+                        2 => tbase + secs[rnd(secs.len())].0 as u64 + rnd(4096) as u64,
+                        _ => rnd(8) as u64,
+                    };
+                    b[w..w + 8].copy_from_slice(&v.to_ne_bytes());
+                }
+            }
+            let Ok(img) = crate::synth::image(&b) else { continue };
+            for capture in [Capture::Live, Capture::Frozen { pause_us: 1 }] {
+                for include_dead in [false, true] {
+                    let opts = DecodeOptions { capture, include_dead, now_mono_ns: Some(1 << 40) };
+                    let mut one = Snapshot::decode_with(&img, &opts, false);
+                    let mut two = Snapshot::decode_with(&img, &opts, true);
+                    assert_eq!(two.taken.phases_us.len(), one.taken.phases_us.len());
+                    one.taken = Taken::default();
+                    two.taken = Taken::default();
+                    assert!(one == two, "case {case}: the two-thread decode differs");
+                    damaged += !one.damage.is_empty() as u32;
+                    capped += (one.damage_dropped > 0) as u32;
+                }
+            }
+        }
+        assert!(damaged > 100 && capped > 0, "the cases must exercise damage ({damaged}) and its cap ({capped})");
+    }
 
     #[test]
     fn fast_division_matches_div() {

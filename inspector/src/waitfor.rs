@@ -245,7 +245,8 @@ impl SudogMap {
 
 /// Builds the wait-for report of a snapshot.
 pub fn analyze(s: &Snapshot) -> Report {
-    let mut edges = Vec::new();
+    // Thread edges are few; a parked goroutine has one edge per sudog.
+    let mut edges = Vec::with_capacity(s.sudogs.len() + 2 * s.ms.len() + s.locks.len() + 16);
     // Threads waiting for locks; locks held by threads.
     for m in &s.ms {
         if let Some(li) = m.waitlock.as_ref().and_then(|w| w.lock) {
