@@ -130,10 +130,18 @@ impl Cfi {
     }
 
     fn eh_fde(&self, eh: &EhFrame<R>, addr: u64) -> Result<Option<gimli::FrameDescriptionEntry<R>>, Error> {
-        if let Some(table) = self.hdr.as_ref().and_then(|h| h.table()) {
-            match table.fde_for_address(eh, &self.bases, addr, EhFrame::cie_from_offset) {
-                Ok(fde) => return Ok(Some(fde)),
-                Err(gimli::Error::NoUnwindInfoForAddress) => return Ok(None),
+        if let Some((hdr, table)) = self.hdr.as_ref().and_then(|h| Some((h, h.table()?))) {
+            // gimli's fde_for_address, with the pointer arithmetic checked:
+            // a damaged table may point before .eh_frame (gimli subtracts
+            // unchecked and panics on that in debug builds).
+            let found = table.lookup(addr, &self.bases).and_then(|p| {
+                let off = p.direct()?.checked_sub(hdr.eh_frame_ptr().direct()?).ok_or(gimli::Error::OffsetOutOfBounds(p.direct()?))?;
+                let off = usize::try_from(off).map_err(|_| gimli::Error::OffsetOutOfBounds(off))?;
+                eh.fde_from_offset(&self.bases, EhFrameOffset(off), EhFrame::cie_from_offset)
+            });
+            match found {
+                Ok(fde) if fde.contains(addr) => return Ok(Some(fde)),
+                Ok(_) | Err(gimli::Error::NoUnwindInfoForAddress) => return Ok(None),
                 // A damaged table: fall through to the index.
                 Err(_) => {}
             }
