@@ -554,7 +554,7 @@ pub struct GView {
     pub parking_on_chan: Option<bool>,
     pub preempt: Option<bool>,
     /// The M holding this G's scan bit, when the runtime records it
-    /// (a `scanm` field; not in this runtime's table yet: then Nil).
+    /// (the table's `g.scanm`; Nil when the bit is clear or unrecorded).
     pub scan_holder: Link,
 }
 

@@ -221,6 +221,35 @@ fn casgstatus_on_a_scan_bit_shows_its_edge_and_the_possible_cycle() {
     );
 }
 
+/// The same, with the runtime's `g.scanm` recording the scanner: the
+/// cycle is certain and named by the threads that hold what.
+#[test]
+fn a_recorded_scan_bit_holder_makes_the_cycle_certain() {
+    let mut s = Synth::new(16);
+    let _m0 = s.add_m(mrole::MAIN, mstate::RUNNING, 100);
+    let m1 = s.add_m(mrole::WORKER, mstate::RUNNING, 101);
+    let m2 = s.add_m(mrole::WORKER, mstate::LOCKWAIT, 102);
+    let g = s.add_g(grt_table::G_WAITING | grt_table::G_SCAN, waitreason::IO_WAIT, 0);
+    s.set::<G>(SectionKind::G, g, "scanm", s.addr(SectionKind::M, m2));
+    s.hold_lock::<Sched>(SectionKind::Sched, 0, "lock", m1, true);
+    s.set::<M>(SectionKind::M, m1, "waitcasg", s.addr(SectionKind::G, g));
+    s.set::<M>(SectionKind::M, m1, "waitcasg_status", grt_table::G_WAITING as u64);
+    let l = s.lock_addr::<Sched>(SectionKind::Sched, 0, "lock");
+    s.wait_lock(m2, l);
+    let snap = decode(&s.finish());
+    assert!(snap.damage.is_empty(), "{:#?}", snap.damage);
+    assert_eq!(snap.g(g).unwrap().scan_holder.index(), Some(m2));
+    let r = &snap.waitfor;
+    assert!(r.edges.iter().any(|e| e.from == Node::ScanBit { g } && e.to == Node::Thread { m: m2 } && e.certain));
+    assert!(!r.edges.iter().any(|e| e.to == Node::UnknownHolder { g }), "{:?}", r.edges);
+    assert_eq!(r.cycles.len(), 1, "{:?}", r.lines);
+    assert!(r.cycles[0].certain);
+    assert_eq!(
+        r.cycles[0].text,
+        "M1 (worker, tid 101) waits for goroutine 1's scan bit (in casgstatus, for status waiting); goroutine 1's scan bit is held by M2 (worker, tid 102); M2 waits for lock sched.lock held by M1"
+    );
+}
+
 /// Seed 000's shape: casgstatus(G, Gwaiting, Gcopystack) while G is
 /// Grunnable: a wait with no holder, no cycle.
 #[test]

@@ -254,7 +254,12 @@ fn unsafe_opt<'a, T>(p: *const T) -> Option<&'a T> {
 pub fn castogscanstatus(gp: &G, old: u32, new: u32) -> bool {
     match old {
         G_RUNNABLE | G_WAITING | G_SYSCALL | G_RUNNING if new == old | G_SCAN => {
-            gp.atomicstatus.compare_exchange(old, new, AcqRel, Relaxed).is_ok()
+            let won = gp.atomicstatus.compare_exchange(old, new, AcqRel, Relaxed).is_ok();
+            if won {
+                // Who holds the bit, for the inspector's wait-for analysis.
+                gp.scanm.store(getm() as *mut _, Release);
+            }
+            won
         }
         _ => {
             crate::eprint_raw!("runtime: castogscanstatus oldval={:#x} newval={:#x}\n", old, new);
@@ -265,9 +270,11 @@ pub fn castogscanstatus(gp: &G, old: u32, new: u32) -> bool {
 
 /// Clears the Gscan bit: `old` must be `new | G_SCAN` and gp must be in it.
 pub fn casfrom_gscanstatus(gp: &G, old: u32, new: u32) {
-    let ok = old == new | G_SCAN
-        && matches!(new, G_RUNNABLE | G_WAITING | G_SYSCALL | G_RUNNING)
-        && gp.atomicstatus.compare_exchange(old, new, AcqRel, Relaxed).is_ok();
+    let valid = old == new | G_SCAN && matches!(new, G_RUNNABLE | G_WAITING | G_SYSCALL | G_RUNNING);
+    if valid {
+        gp.scanm.store(ptr::null_mut(), Release);
+    }
+    let ok = valid && gp.atomicstatus.compare_exchange(old, new, AcqRel, Relaxed).is_ok();
     if !ok {
         crate::eprint_raw!(
             "runtime: casfrom_Gscanstatus bad oldval gp={:#x}, oldval={:#x}, newval={:#x}\n",

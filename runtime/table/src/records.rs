@@ -277,6 +277,9 @@ crate::records! {
         pub lockedm: AtomicPtr<M>,
         /// Number of times this record was reused (dead to alive).
         pub generation: AtomicU32,
+        /// The M that holds the Gscan bit (nil while the bit is clear): set
+        /// after castogscanstatus wins, cleared before casfrom_Gscanstatus.
+        pub scanm: AtomicPtr<M>,
     }
 
     /// A goroutine waiting on a channel or semaphore (Go's `sudog`).
