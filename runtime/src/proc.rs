@@ -135,7 +135,7 @@ pub(crate) fn setm(mp: *const M) {
 
 /// Dereferences a record pointer.
 #[inline(always)]
-pub fn r<'a, T>(p: *const T) -> &'a T {
+pub(crate) fn r<'a, T>(p: *const T) -> &'a T {
     // SAFETY: every record pointer the runtime holds points into the
     // status table, which lives for the whole process; callers only pass
     // non-null pointers (checked in debug builds).

@@ -252,7 +252,7 @@ impl Table {
     }
 
     /// Allocates a zeroed record of `kind`, or `None` when the section is full.
-    pub fn alloc<T: Record>(&self, kind: SectionKind, first: *mut T) -> Option<&'static T> {
+    pub(crate) fn alloc<T: Record>(&self, kind: SectionKind, first: *mut T) -> Option<&'static T> {
         let s = self.section(kind);
         let i = s.len.fetch_add(1, Relaxed);
         if i >= s.capacity {
