@@ -203,6 +203,35 @@ fn read_maps(pid: i32) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// Copies what an unwinder reads, while the target is held, so that
+/// unwinding can run after it is let go: every parked (or in-syscall)
+/// goroutine's used stack, from its saved sp to the top of its stack, and
+/// every thread's stack from its sp (to the top of the goroutine stack it
+/// is on, or of its mapping). Nothing from the table is trusted: a range
+/// that cannot be read shrinks, then is skipped.
+pub fn copy_stacks(pid: i32, stacks: &[crate::snapshot::StackRange], regs: &[(i32, Regs)]) -> SnapshotMemory {
+    let live = ProcessMemory::new(pid);
+    let mut copies = SnapshotMemory::new();
+    for g in stacks {
+        let Some(hi) = g.hi else { continue };
+        for sp in [g.sp, g.syscallsp].into_iter().flatten() {
+            copy_stack(&live, &mut copies, sp, hi);
+        }
+    }
+    let maps = read_maps(pid);
+    for (_, r) in regs {
+        let sp = r.sp();
+        let top = stacks
+            .iter()
+            .find(|g| g.lo.is_some_and(|lo| sp >= lo) && g.hi.is_some_and(|hi| sp < hi))
+            .and_then(|g| g.hi)
+            .or_else(|| mapping_of(&maps, sp).map(|(_, e)| e))
+            .unwrap_or(sp + 64 * 1024);
+        copy_stack(&live, &mut copies, sp, top);
+    }
+    copies
+}
+
 /// Copies [sp, limit) (at most MAX_STACK_COPY) into `into`, shrinking the
 /// range if the top is unreadable.
 fn copy_stack(mem: &ProcessMemory, into: &mut SnapshotMemory, sp: u64, limit: u64) {
@@ -242,33 +271,10 @@ pub fn capture(pid: i32, opts: DumpOptions) -> Result<Dump, DumpError> {
                 regs.push((tid, r));
             }
         }
-        // Copy what the unwinder will read: every parked goroutine's used
-        // stack and every thread's stack from its sp.
+        // Copy what the unwinder will read, from the G records directly
+        // (no decode while the target is held: the pause stays short).
         if let Ok(img) = &img {
-            let snap = Snapshot::decode(
-                img,
-                &DecodeOptions { capture: Capture::Frozen { pause_us: 0 }, ..Default::default() },
-            );
-            let maps = read_maps(pid);
-            for g in &snap.gs {
-                if let (Some(c), Some(hi)) = (g.sched, g.stack_hi) {
-                    copy_stack(&live, &mut copies, c.sp, hi);
-                }
-                if let (Some(c), Some(hi)) = (g.syscall, g.stack_hi) {
-                    copy_stack(&live, &mut copies, c.sp, hi);
-                }
-            }
-            for (_, r) in &regs {
-                let sp = r.sp();
-                let top = snap
-                    .gs
-                    .iter()
-                    .find(|g| g.stack_lo.is_some_and(|lo| sp >= lo) && g.stack_hi.is_some_and(|hi| sp < hi))
-                    .and_then(|g| g.stack_hi)
-                    .or_else(|| mapping_of(&maps, sp).map(|(_, e)| e))
-                    .unwrap_or(sp + 64 * 1024);
-                copy_stack(&live, &mut copies, sp, top);
-            }
+            copies = copy_stacks(pid, &crate::snapshot::stack_ranges(img), &regs);
         }
         let pause = t0.elapsed().as_micros() as u64;
         ctl.thaw_all()?;

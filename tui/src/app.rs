@@ -872,14 +872,10 @@ impl App {
             let copied = (|| -> Result<_, String> {
                 let src = find::open_table(pid).map_err(|e| e.to_string())?;
                 let img = src.load_image(1 << 34).map_err(|e| e.to_string())?;
-                let snap = Snapshot::decode(
-                    &img,
-                    &DecodeOptions { capture: Capture::Frozen { pause_us: 0 }, ..Default::default() },
-                );
                 let regs: Vec<(i32, grt_inspector::control::Regs)> =
                     tids.iter().filter_map(|&t| ctl.regs(t).ok().map(|r| (t, r))).collect();
-                let mem = copy_stacks(pid, &snap, &regs);
-                Ok((snap, regs, mem))
+                let mem = dump::copy_stacks(pid, &grt_inspector::snapshot::stack_ranges(&img), &regs);
+                Ok((img, regs, mem))
             })();
             if all {
                 let _ = ctl.thaw_all();
@@ -888,8 +884,9 @@ impl App {
                 let _ = ctl.thaw(tid);
             }
             let pause_us = t0.elapsed().as_micros() as u64;
-            copied.map(|(mut snap, regs, mem)| {
-                snap.taken.capture = Capture::Frozen { pause_us };
+            copied.map(|(img, regs, mem)| {
+                let snap =
+                    Snapshot::decode(&img, &DecodeOptions { capture: Capture::Frozen { pause_us }, ..Default::default() });
                 let mut d =
                     dump::build(pid, self.state.target.command.clone(), &snap, syms.as_ref().ok(), &mem, &regs, opts);
                 if let Err(e) = &syms {
@@ -962,47 +959,6 @@ impl Drop for App {
             c.stop();
         }
     }
-}
-
-/// Copies what the unwinder reads (every parked goroutine's used stack,
-/// every thread's stack from its sp) while the target is held, so that
-/// unwinding can run after it is let go.
-fn copy_stacks(pid: i32, snap: &Snapshot, regs: &[(i32, grt_inspector::control::Regs)]) -> grt_symbols::SnapshotMemory {
-    use grt_symbols::MemoryReader;
-    const MAX: u64 = 512 * 1024;
-    let live = grt_symbols::ProcessMemory::new(pid);
-    let mut out = grt_symbols::SnapshotMemory::new();
-    let mut copy = |sp: u64, limit: u64| {
-        if sp == 0 || limit <= sp {
-            return;
-        }
-        let mut len = (limit - sp).min(MAX);
-        while len >= 64 {
-            if let Ok(v) = live.read_vec(sp, len as usize) {
-                out.add_region(sp, v);
-                return;
-            }
-            len /= 2;
-        }
-    };
-    for g in &snap.gs {
-        for c in [g.sched, g.syscall].into_iter().flatten() {
-            if let Some(hi) = g.stack_hi {
-                copy(c.sp, hi);
-            }
-        }
-    }
-    for (_, r) in regs {
-        let sp = r.sp();
-        let top = snap
-            .gs
-            .iter()
-            .find(|g| g.stack_lo.is_some_and(|lo| sp >= lo) && g.stack_hi.is_some_and(|hi| sp < hi))
-            .and_then(|g| g.stack_hi)
-            .unwrap_or(sp + 64 * 1024);
-        copy(sp, top);
-    }
-    out
 }
 
 /// The exit status of a process that is a zombie (its parent has not

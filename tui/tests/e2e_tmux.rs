@@ -197,6 +197,16 @@ fn attach_switch_views_open_freeze_thaw_quit() {
     };
     assert!(sites.iter().any(|&a| byte_at(a) == 0xcc), "an armed probe site holds int3");
 
+    // A dump while a thread is frozen and a probe armed: written to a file
+    // the status line names, every goroutine in Go's format.
+    tm.keys(&["d"]);
+    let s = tm.wait_text("dump written to ");
+    let line = s.lines().find(|l| l.contains("dump written to ")).unwrap();
+    let path = line.split("dump written to ").nth(1).and_then(|r| r.split(" (").next()).expect("the dump's path").trim();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let _ = std::fs::remove_file(path);
+    assert!(text.contains("goroutine 27 [chan receive") && text.contains("demo::descend(...)\n\t"), "{text}");
+
     // Quit: detached, the demo keeps running.
     tm.keys(&["q"]);
     let s = tm.wait_text("GRT-TUI-EXIT=");
