@@ -4,7 +4,7 @@
 //! workspace that contains the executable or the current directory.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// The workspace root: the first ancestor of the executable or of the
 /// current directory that holds `runtime/examples`.
@@ -37,7 +37,8 @@ pub fn races_dir() -> Result<PathBuf, String> {
 }
 
 /// The path of the runtime example `name`, building it if needed (in the
-/// profile grt-tui itself was built in). Progress goes to stderr.
+/// profile grt-tui itself was built in, into its target directory), when it
+/// is missing or older than its source. Cargo's progress goes to stderr.
 pub fn example(name: &str) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot locate grt-tui itself: {e}"))?;
     let mut profile_dir = exe.parent().unwrap_or(Path::new("."));
@@ -45,44 +46,53 @@ pub fn example(name: &str) -> Result<PathBuf, String> {
     if profile_dir.file_name().is_some_and(|n| n == "examples" || n == "deps") {
         profile_dir = profile_dir.parent().unwrap_or(profile_dir);
     }
-    let candidate = profile_dir.join("examples").join(name);
+    let path = profile_dir.join("examples").join(name);
     let root = workspace_root();
     let source = root.as_ref().map(|r| r.join("runtime/examples").join(format!("{name}.rs")));
-    let stale = match (&source, candidate.metadata().and_then(|m| m.modified())) {
-        (Some(src), Ok(built)) => src.metadata().and_then(|m| m.modified()).is_ok_and(|s| s > built),
-        _ => false,
-    };
-    if candidate.is_file() && !stale {
-        return Ok(candidate);
+    let built = path.metadata().and_then(|m| m.modified()).ok();
+    let src_time = source.as_ref().and_then(|s| s.metadata().and_then(|m| m.modified()).ok());
+    let stale = matches!((built, src_time), (Some(b), Some(s)) if s > b);
+    if built.is_some() && !stale {
+        return Ok(path);
     }
     let Some(root) = root else {
         return Err(format!(
-            "the runtime example {name:?} is not built next to grt-tui ({}) and no grt workspace was found to build it",
-            candidate.display()
+            "the {name} program is not built next to grt-tui ({}), and grt-tui is not inside the grt workspace to build it: \
+             run `cargo build --release -p grt --example {name}` in the workspace",
+            path.display()
         ));
     };
     if !source.as_ref().is_some_and(|s| s.is_file()) {
         return Err(format!("there is no runtime example {name:?} (runtime/examples/{name}.rs)"));
     }
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("grt-tui: building the runtime example {name} ...");
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root).args(["build", "-q", "-p", "grt", "--example", name]);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&root).args(["build", "-p", "grt", "--example", name]);
     if release {
         cmd.arg("--release");
     }
-    // Build into the same target directory grt-tui lives in.
-    if let Some(target_dir) = profile_dir.parent() {
-        cmd.env("CARGO_TARGET_DIR", target_dir);
+    if let Some(target) = profile_dir.parent() {
+        cmd.arg("--target-dir").arg(target);
     }
-    let st = cmd.status().map_err(|e| format!("cannot run cargo to build the example {name}: {e}"))?;
+    eprintln!(
+        "grt-tui: building the {name} program: {} build -p grt --example {name}{} (in {})",
+        Path::new(&cargo).display(),
+        if release { " --release" } else { "" },
+        root.display()
+    );
+    let st = cmd.stdin(Stdio::null()).status().map_err(|e| {
+        format!(
+            "cannot run {} to build the {name} program: {e}; install Rust (cargo) or build it yourself",
+            Path::new(&cargo).display()
+        )
+    })?;
     if !st.success() {
-        return Err(format!("building the runtime example {name} failed ({st})"));
+        return Err(format!("building the {name} program failed ({st}); see cargo's messages above"));
     }
-    if candidate.is_file() {
-        Ok(candidate)
+    if path.is_file() {
+        Ok(path)
     } else {
-        Err(format!("cargo built {name} but {} is missing", candidate.display()))
+        Err(format!("cargo built the {name} program but {} does not exist", path.display()))
     }
 }

@@ -3,7 +3,7 @@
 //! stop it on quit).
 
 use crate::app::{App, Options};
-use crate::sources::launch::{self, OwnedChild};
+use crate::sources::launch::OwnedChild;
 use crate::state::Cursor;
 use crate::terminal::TerminalGuard;
 use crate::view::picker::PickerScreen;
@@ -50,8 +50,7 @@ pub fn attach(pid: Option<i32>, opts: Options) -> Result<(), String> {
 /// `grt-tui demo`: find or build the demo, start it, attach.
 pub fn demo(opts: Options, args: Vec<String>) -> Result<(), String> {
     need_terminal()?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot locate grt-tui itself: {e}"))?;
-    let path = launch::find_example(&exe, "demo")?;
+    let path = grt_inspector::targets::example("demo")?;
     let mut child = OwnedChild::spawn(&path, &args)?;
     child.wait_ready(Duration::from_secs(10))?;
     let src = find::open_table(child.pid).map_err(|e| e.to_string())?;

@@ -1,83 +1,11 @@
-//! `grt-tui demo`: find (or build) the runtime's demo program, start it,
-//! and stop it again when we are done. The demo's output goes to a log
-//! file, not to our terminal.
-//!
-//! Finding: `target/<profile>/examples/demo` next to the grt-tui
-//! executable (`target/<profile>/grt-tui`). If it is missing or older than
-//! its source and we run inside the grt workspace, it is built with
-//! `cargo build [--release] -p grt --example demo` (`$CARGO`, else `cargo`
-//! on PATH) into the same target directory, cargo's progress on stderr.
+//! `grt-tui demo`: start the runtime's demo program (found or built by
+//! `grt_inspector::targets::example`) and stop it again when we are done.
+//! The demo's output goes to a log file, not to our terminal.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The workspace that holds `runtime/examples`, from the executable's or
-/// the current directory's ancestors.
-pub fn workspace_root(exe: &Path) -> Option<PathBuf> {
-    let mut starts = vec![exe.to_path_buf()];
-    if let Ok(cwd) = std::env::current_dir() {
-        starts.push(cwd);
-    }
-    starts
-        .iter()
-        .flat_map(|s| s.ancestors())
-        .find(|d| d.join("runtime/examples").is_dir() && d.join("Cargo.toml").is_file())
-        .map(Path::to_path_buf)
-}
-
-/// The runtime example `name` for the grt-tui at `exe`: found next to it,
-/// or built. Progress goes to stderr.
-pub fn find_example(exe: &Path, name: &str) -> Result<PathBuf, String> {
-    let profile_dir = exe.parent().ok_or("grt-tui has no directory")?;
-    let path = profile_dir.join("examples").join(name);
-    let root = workspace_root(exe);
-    let source = root.as_ref().map(|r| r.join("runtime/examples").join(format!("{name}.rs")));
-    let built = path.metadata().and_then(|m| m.modified()).ok();
-    let src_time = source.as_ref().and_then(|s| s.metadata().and_then(|m| m.modified()).ok());
-    let stale = matches!((built, src_time), (Some(b), Some(s)) if s > b);
-    if built.is_some() && !stale {
-        return Ok(path);
-    }
-    let Some(root) = root else {
-        return Err(format!(
-            "the {name} program is not built next to grt-tui ({}), and grt-tui is not inside the grt workspace to build it: \
-             run `cargo build --release -p grt --example {name}` in the workspace",
-            path.display()
-        ));
-    };
-    let release = profile_dir.file_name().is_some_and(|n| n == "release");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&root).args(["build", "-p", "grt", "--example", name]);
-    if release {
-        cmd.arg("--release");
-    }
-    if let Some(target) = profile_dir.parent() {
-        cmd.arg("--target-dir").arg(target);
-    }
-    eprintln!(
-        "grt-tui: building the {name} program: {} build -p grt --example {name}{} (in {})",
-        Path::new(&cargo).display(),
-        if release { " --release" } else { "" },
-        root.display()
-    );
-    let st = cmd.stdin(Stdio::null()).status().map_err(|e| {
-        format!(
-            "cannot run {} to build the {name} program: {e}; install Rust (cargo) or build it yourself",
-            Path::new(&cargo).display()
-        )
-    })?;
-    if !st.success() {
-        return Err(format!("building the {name} program failed ({st}); see cargo's messages above"));
-    }
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!("cargo built the {name} program but {} does not exist", path.display()))
-    }
-}
 
 /// A program we started; killed (and reaped) when dropped.
 pub struct OwnedChild {
