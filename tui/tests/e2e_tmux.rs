@@ -66,6 +66,17 @@ impl Drop for Tmux {
     }
 }
 
+/// Whether tmux is installed; says so when it is not (the test is skipped).
+fn have_tmux() -> bool {
+    let ok = Command::new("tmux").arg("-V").output().is_ok();
+    if !ok {
+        eprintln!(
+            "SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run"
+        );
+    }
+    ok
+}
+
 fn tracer_of(pid: i32) -> Option<i32> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse().ok())
@@ -78,10 +89,7 @@ fn thread_state(pid: i32, tid: u64) -> String {
 
 #[test]
 fn attach_switch_views_open_freeze_thaw_quit() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!(
-            "SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run"
-        );
+    if !have_tmux() {
         return;
     }
     let demo = common::example("demo");
@@ -202,7 +210,8 @@ fn attach_switch_views_open_freeze_thaw_quit() {
     tm.keys(&["d"]);
     let s = tm.wait_text("dump written to ");
     let line = s.lines().find(|l| l.contains("dump written to ")).unwrap();
-    let path = line.split("dump written to ").nth(1).and_then(|r| r.split(" (").next()).expect("the dump's path").trim();
+    let path =
+        line.split("dump written to ").nth(1).and_then(|r| r.split(" (").next()).expect("the dump's path").trim();
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let _ = std::fs::remove_file(path);
     assert!(text.contains("goroutine 27 [chan receive") && text.contains("demo::descend(...)\n\t"), "{text}");
@@ -228,10 +237,7 @@ fn attach_switch_views_open_freeze_thaw_quit() {
 
 #[test]
 fn target_exit_is_shown_and_the_last_state_kept() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!(
-            "SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run"
-        );
+    if !have_tmux() {
         return;
     }
     let demo = common::example("demo");
@@ -272,10 +278,7 @@ fn target_exit_is_shown_and_the_last_state_kept() {
 /// error as the outcome; quitting leaves no target behind.
 #[test]
 fn race_stepped_by_hand_shows_each_step_and_the_outcome() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!(
-            "SKIPPED: tmux is not installed (CI installs it via .ci/run); the end-to-end terminal test did not run"
-        );
+    if !have_tmux() {
         return;
     }
     // The race's target, built next to grt-tui.
