@@ -341,10 +341,7 @@ fn goroutine_block(
 ) -> GoroutineBlock {
     let goid = g.goid.unwrap_or(0);
     let base = g.base_status.unwrap_or(u32::MAX);
-    let status = match (&g.waitreason_name, base) {
-        (Some(r), G_WAITING) => r.to_string(),
-        _ => g.status_name.to_string(),
-    };
+    let status = snap.state_word(g).into_owned();
     let m = m_of(snap, g.m);
     let mut b = GoroutineBlock {
         goid,
@@ -386,20 +383,20 @@ fn goroutine_block(
         Start::None(n) => {
             if !n.is_empty() {
                 b.note = Some(n.into());
-            } else if let (Some(s), Some(pc)) = (syms, g.startpc.filter(|&p| p != 0)) {
+            } else if let (Some(s), Some(pc)) = (syms, Some(g.startpc).filter(|&p| p != 0)) {
                 // Never ran: show the function it will start in.
                 tb::symbolize_pc(s, pc, pc, 0, 0, &mut b.frames);
             }
         }
     }
-    if let Some(parent) = g.parent_goid.filter(|&p| p != 0) {
-        let site = g.created_at.as_ref().and_then(|at| {
+    if let Some(parent) = Some(g.parent_goid).filter(|&p| p != 0) {
+        let site = snap.created_at(g).and_then(|at| {
             let (file, line) = at.rsplit_once(':')?;
             Some((file.to_string(), line.parse::<u32>().ok()?))
         });
         let site = site.as_ref().map(|(f, l)| (f.as_str(), *l));
         b.created_by = match syms {
-            Some(s) => tb::created_by(s, g.gopc.unwrap_or(0), parent, site),
+            Some(s) => tb::created_by(s, g.gopc, parent, site),
             None => {
                 site.map(|(file, line)| CreatedBy { function: "?".into(), parent, file: file.into(), line, offset: 0 })
             }
@@ -683,7 +680,7 @@ pub fn schedtrace(snap: &Snapshot) -> String {
         let gl = GLine {
             goid: g.goid.unwrap_or(0),
             status: g.status.unwrap_or(0),
-            waitreason: g.waitreason_name.as_ref().map(|t| t.to_string()).unwrap_or_default(),
+            waitreason: snap.waitreason_name(g).map(|t| t.into_owned()).unwrap_or_default(),
             m: mid(g.m),
             lockedm: mid(g.lockedm),
         };

@@ -436,8 +436,18 @@ impl TableSource {
 
     /// Loads and decodes a live snapshot (the target keeps running).
     pub fn snapshot(&self, include_dead: bool) -> Result<Snapshot, FindError> {
+        self.snapshot_reusing(include_dead, None)
+    }
+
+    /// [`TableSource::snapshot`], decoded into the memory of a snapshot no
+    /// longer needed (see [`Snapshot::decode_reusing`]): a watcher's loop.
+    pub fn snapshot_reusing(&self, include_dead: bool, old: Option<Snapshot>) -> Result<Snapshot, FindError> {
         let img = self.load_image(MAX_SECTION)?;
-        Ok(Snapshot::decode(&img, &DecodeOptions { include_dead, capture: Capture::Live, now_mono_ns: None }))
+        let opts = DecodeOptions { include_dead, capture: Capture::Live, now_mono_ns: None };
+        Ok(match old {
+            Some(old) => Snapshot::decode_reusing(&img, &opts, old),
+            None => Snapshot::decode(&img, &opts),
+        })
     }
 
     /// What `grt-tui ps` shows about this process (reads the header and the

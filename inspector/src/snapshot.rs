@@ -39,7 +39,7 @@
 //!   identity within one snapshot (goids can be reused or damaged).
 //!
 //! Files: [`Snapshot::save`]/[`Snapshot::load`] write and read the decoded
-//! snapshot as JSON (`"format": 1`; a reader refuses other formats with a
+//! snapshot as JSON (`"format": 2`; a reader refuses other formats with a
 //! clear message). The raw table can be kept too, as a [`RawTable`] file
 //! (`.grtraw`: the header and the used part of every section, see
 //! [`RawTable`] for the byte format), so that a capture can be re-decoded by
@@ -50,15 +50,16 @@ use grt_table::desc::Kind;
 use grt_table::header::{Header, Section, SectionKind, FLAG_DEBUG, FLAG_GUARD_MADVISE, MAX_SECTIONS};
 use grt_table::view::{Error as ViewError, FieldRef, Image, Layout};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::mem::{offset_of, size_of};
+use std::mem::{offset_of, size_of, MaybeUninit};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Version of the JSON snapshot format written by [`Snapshot::save`].
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// Damage entries kept per snapshot; more are only counted.
 pub const MAX_DAMAGE: usize = 1000;
@@ -205,12 +206,15 @@ impl<'de> Deserialize<'de> for Text {
 /// A pointer field, translated: nil, a record of the expected section
 /// (its index, and its id: goid for a G, M id, P id, channel id, or the
 /// index for sudogs and spans), or an address that does not translate.
+///
+/// 16 bytes: a record index fits 32 bits (the decoder clamps every
+/// section to `u32::MAX` records; a table that large cannot be mapped).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Link {
     #[default]
     Nil,
     Rec {
-        index: u64,
+        index: u32,
         id: u64,
     },
     /// The address did not translate (a damage entry says why).
@@ -220,9 +224,15 @@ pub enum Link {
 }
 
 impl Link {
+    /// A link to record `index` (which the decoder keeps below 2^32; a
+    /// larger one would be a bug, and saturates).
+    pub fn rec(index: u64, id: u64) -> Link {
+        Link::Rec { index: u32::try_from(index).unwrap_or(u32::MAX), id }
+    }
+
     pub fn index(&self) -> Option<u64> {
         match *self {
-            Link::Rec { index, .. } => Some(index),
+            Link::Rec { index, .. } => Some(index as u64),
             _ => None,
         }
     }
@@ -245,6 +255,52 @@ pub struct Context {
     pub sp: u64,
     pub pc: u64,
     pub bp: u64,
+}
+
+/// A list of a view that lives in one of the snapshot's arenas (G.waiting
+/// in [`Snapshot::waiting`], channel queues in [`Snapshot::queues`]): the
+/// big views stay plain data, with no allocation or reference count per
+/// record, so decoding, copying and dropping 100k of them is cheap.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ListRef {
+    pub start: u32,
+    pub len: u32,
+}
+
+impl ListRef {
+    /// The list's elements in `arena` (empty when the reference does not
+    /// fit it, as in a damaged snapshot file).
+    pub fn of<'a, T>(&self, arena: &'a [T]) -> &'a [T] {
+        let start = self.start as usize;
+        arena.get(start..start.saturating_add(self.len as usize)).unwrap_or(&[])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+}
+
+/// Appends `items` to `arena` and returns where they are (an arena is
+/// bounded by the sections it indexes, far below 2^32 entries).
+fn push_list<T: Copy>(arena: &mut Vec<T>, items: &[T]) -> ListRef {
+    if items.is_empty() {
+        return ListRef::default(); // one spelling of "empty"
+    }
+    let start = u32::try_from(arena.len()).unwrap_or(u32::MAX);
+    arena.extend_from_slice(items);
+    ListRef { start, len: u32::try_from(items.len()).unwrap_or(0) }
+}
+
+/// The table's own names for the values the big views keep as numbers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct NameLists {
+    pub gstatus: Vec<Text>,
+    pub waitreason: Vec<Text>,
+    pub spanstate: Vec<Text>,
 }
 
 /// What kind of problem a [`Damage`] entry reports.
@@ -512,44 +568,50 @@ pub struct MView {
     pub dying: Option<bool>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct GView {
     pub index: u64,
     pub goid: Option<u64>,
-    pub generation: Option<u64>,
+    /// Times the record was reused (dead to alive).
+    pub generation: Option<u32>,
     /// atomicstatus as read, Gscan bit included.
     pub status: Option<u32>,
-    /// Without the Gscan bit.
+    /// Without the Gscan bit (named by [`Snapshot::status_name`]).
     pub base_status: Option<u32>,
-    /// Name of the base status ("waiting"), or "unknown (N)".
-    pub status_name: Text,
     pub scan: bool,
+    /// Named by [`Snapshot::waitreason_name`] while the G waits.
     pub waitreason: Option<u32>,
-    /// The wait reason's string (only while waiting and non-empty).
-    pub waitreason_name: Option<Text>,
-    pub waitsince_ns: Option<i64>,
+    /// Fields below that are plain numbers use the runtime's own 0 for
+    /// "none" (no stack yet, not waiting, no parent, unknown pc); whether
+    /// the table has them at all is in [`Snapshot::missing_fields`].
+    ///
+    /// nanotime when it started waiting.
+    pub waitsince_ns: i64,
     /// now - waitsince, when both are known (waitsince 0 = unknown).
     pub wait_ns: Option<u64>,
     pub m: Link,
     pub lockedm: Link,
-    pub stack_lo: Option<u64>,
-    pub stack_hi: Option<u64>,
-    pub stack_lowest_sp: Option<u64>,
+    /// Stack bounds [lo, hi).
+    pub stack_lo: u64,
+    pub stack_hi: u64,
+    pub stack_lowest_sp: u64,
     /// Saved context while not running.
     pub sched: Option<Context>,
     /// Context at system call entry.
     pub syscall: Option<Context>,
     /// hi - sched.sp for a parked goroutine whose sp lies in its stack.
     pub stack_used: Option<u64>,
+    /// The go statement's site: [`Snapshot::created_at`] gives its "file:line".
     pub site: Option<u32>,
-    /// "file:line" of the go statement.
-    pub created_at: Option<Text>,
-    pub gopc: Option<u64>,
-    pub startpc: Option<u64>,
-    pub parent_goid: Option<u64>,
-    /// The sudogs of G.waiting (record indices), in waitlink order.
-    pub waiting: Vec<u64>,
-    pub param: Option<u64>,
+    /// The go statement's pc, the entry closure's body.
+    pub gopc: u64,
+    pub startpc: u64,
+    /// The goroutine that created it.
+    pub parent_goid: u64,
+    /// The sudogs of G.waiting (record indices), in waitlink order:
+    /// [`Snapshot::waiting`].
+    pub waiting: ListRef,
+    pub param: u64,
     pub select_done: Option<bool>,
     pub parking_on_chan: Option<bool>,
     pub preempt: Option<bool>,
@@ -558,7 +620,7 @@ pub struct GView {
     pub scan_holder: Link,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SudogView {
     pub index: u64,
     pub g: Link,
@@ -581,13 +643,14 @@ pub struct QueueEntry {
     pub g: Link,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ChanView {
     pub index: u64,
     pub id: Option<u64>,
-    /// Element type name.
-    pub elemtype: Option<Text>,
-    pub created_at: Option<Text>,
+    /// Sites of the element type's name and of the channel's creation
+    /// ("file:line"), named by [`Snapshot::site`].
+    pub elemtype: Option<u32>,
+    pub site: Option<u32>,
     pub cap: Option<u64>,
     pub qcount: Option<u64>,
     pub elemsize: Option<u64>,
@@ -596,8 +659,9 @@ pub struct ChanView {
     pub lock_key: Option<u32>,
     pub lock_state: LockState,
     pub lock_owner: Link,
-    pub recvq: Vec<QueueEntry>,
-    pub sendq: Vec<QueueEntry>,
+    /// The wait queues, head first: [`Snapshot::recvq`], [`Snapshot::sendq`].
+    pub recvq: ListRef,
+    pub sendq: ListRef,
     /// False when a queue walk found a broken link, a loop or a sudog
     /// that does not point back (see the damage list).
     pub queues_ok: bool,
@@ -616,15 +680,15 @@ pub enum SweepState {
     Stale { span: u32, heap: u32 },
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpanView {
     /// Position in allspans.
     pub pos: u64,
     pub record: Link,
     pub base: Option<u64>,
     pub npages: Option<u64>,
+    /// Named by [`Snapshot::span_state_name`].
     pub state: Option<u32>,
-    pub state_name: Text,
     pub sweepgen: Option<u32>,
     pub sweep: Option<SweepState>,
     /// For stack spans: the goroutine whose stack it is.
@@ -690,6 +754,35 @@ pub struct Snapshot {
     /// Damage entries beyond MAX_DAMAGE, counted only.
     pub damage_dropped: u64,
     pub waitfor: waitfor::Report,
+    /// The status, wait reason and span state names of the table.
+    pub names: NameLists,
+    /// Texts of the creation sites the views name (by site index; None for
+    /// a site no view names or whose text is unreadable).
+    pub sites: Vec<Option<Text>>,
+    /// Arena of the goroutines' waiting lists (sudog record indices).
+    pub waiting: Vec<u64>,
+    /// Arena of the channels' recvq and sendq entries.
+    pub queues: Vec<QueueEntry>,
+    /// Fields the decoder reads that this table's layout lacks ("g.gopc"):
+    /// an older or newer runtime's table. Empty for a table of this ABI.
+    pub missing_fields: Vec<Text>,
+}
+
+// The big views are plain data: nothing to drop per record.
+const _: () = assert!(!std::mem::needs_drop::<GView>() && !std::mem::needs_drop::<ChanView>());
+const _: () = assert!(!std::mem::needs_drop::<SudogView>() && !std::mem::needs_drop::<SpanView>());
+const _: () = assert!(size_of::<Link>() == 16);
+
+/// A value's name in one of the table's lists ("?" when unreadable,
+/// "unknown (N)" when out of the list).
+fn name_in(list: &[Text], v: Option<u64>) -> Cow<'_, str> {
+    match v {
+        None => Cow::Borrowed("?"),
+        Some(v) => match usize::try_from(v).ok().and_then(|i| list.get(i)) {
+            Some(t) => Cow::Borrowed(t.as_str()),
+            None => Cow::Owned(format!("unknown ({v})")),
+        },
+    }
 }
 
 fn by_index<T>(v: &[T], index: u64, key: impl Fn(&T) -> u64) -> Option<&T> {
@@ -724,17 +817,74 @@ impl Snapshot {
         by_index(&self.chans, index, |c| c.index)
     }
 
+    /// The name of a goroutine's status (without the scan bit): the
+    /// table's name ("waiting"), "unknown (N)" for a value out of its list,
+    /// "?" when unreadable.
+    pub fn status_name(&self, g: &GView) -> Cow<'_, str> {
+        name_in(&self.names.gstatus, g.base_status.map(u64::from))
+    }
+
+    /// The wait reason's name while the goroutine waits and the reason is
+    /// not the empty one.
+    pub fn waitreason_name(&self, g: &GView) -> Option<Cow<'_, str>> {
+        if g.base_status != Some(grt_table::G_WAITING) {
+            return None;
+        }
+        let w = g.waitreason?;
+        match self.names.waitreason.get(w as usize) {
+            Some(t) if t.is_empty() => None,
+            Some(t) => Some(Cow::Borrowed(t.as_str())),
+            None => Some(Cow::Owned(format!("unknown wait reason {w}"))),
+        }
+    }
+
+    /// What a goroutine waits for or does, in a word: the wait reason while
+    /// waiting, the status name otherwise (the dump header's word).
+    pub fn state_word(&self, g: &GView) -> Cow<'_, str> {
+        self.waitreason_name(g).unwrap_or_else(|| self.status_name(g))
+    }
+
+    /// "file:line" of the go statement that created the goroutine.
+    pub fn created_at(&self, g: &GView) -> Option<&str> {
+        self.site(g.site)
+    }
+
+    /// The text of a site (a creation site, a channel's element type).
+    pub fn site(&self, site: Option<u32>) -> Option<&str> {
+        self.sites.get(site? as usize)?.as_ref().map(|t| t.as_str())
+    }
+
+    /// The sudogs a goroutine waits on, in waitlink order.
+    pub fn waiting(&self, g: &GView) -> &[u64] {
+        g.waiting.of(&self.waiting)
+    }
+
+    /// A channel's receive queue, head first.
+    pub fn recvq(&self, c: &ChanView) -> &[QueueEntry] {
+        c.recvq.of(&self.queues)
+    }
+
+    /// A channel's send queue, head first.
+    pub fn sendq(&self, c: &ChanView) -> &[QueueEntry] {
+        c.sendq.of(&self.queues)
+    }
+
+    /// The name of a span's state ("?" when its record did not translate).
+    pub fn span_state_name(&self, sp: &SpanView) -> Cow<'_, str> {
+        if sp.record.index().is_none() {
+            return Cow::Borrowed("?");
+        }
+        name_in(&self.names.spanstate, sp.state.map(u64::from))
+    }
+
     /// Goroutine counts by state: the wait reason for waiting goroutines,
     /// the status name otherwise.
     pub fn count_by_state(&self) -> Vec<(Text, usize)> {
-        let mut m: HashMap<Text, usize> = HashMap::new();
+        let mut m: HashMap<Cow<'_, str>, usize> = HashMap::new();
         for g in &self.gs {
-            let k = match (&g.waitreason_name, g.base_status) {
-                (Some(r), Some(grt_table::G_WAITING)) => r.clone(),
-                _ => g.status_name.clone(),
-            };
-            *m.entry(k).or_default() += 1;
+            *m.entry(self.state_word(g)).or_default() += 1;
         }
+        let m: HashMap<Text, usize> = m.into_iter().map(|(k, n)| (Text::name(&k), n)).collect();
         let mut v: Vec<_> = m.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v
@@ -757,10 +907,23 @@ impl Snapshot {
         Self::decode_with(img, opts, false)
     }
 
+    /// [`Snapshot::decode`] into the memory of a snapshot that is no longer
+    /// needed: what a watcher decoding at 30 Hz does, so that its views are
+    /// written over memory already mapped instead of fresh pages (for 100k
+    /// goroutines, tens of MB and thousands of page faults per decode).
+    /// Same result as `decode`.
+    pub fn decode_reusing(img: &Image, opts: &DecodeOptions, old: Snapshot) -> Snapshot {
+        Self::decode_in(img, opts, parallel_worth_it(img), Bufs::from_old(old))
+    }
+
     fn decode_with(img: &Image, opts: &DecodeOptions, parallel: bool) -> Snapshot {
+        Self::decode_in(img, opts, parallel, Bufs::default())
+    }
+
+    fn decode_in(img: &Image, opts: &DecodeOptions, parallel: bool, bufs: Bufs) -> Snapshot {
         let t0 = Instant::now();
         let now = opts.now_mono_ns.unwrap_or_else(mono_now);
-        let mut cx = Cx::new(img, opts, now);
+        let mut cx = Cx::new(img, opts, now, bufs);
         let mut s = Snapshot { format: SNAPSHOT_FORMAT, ..Default::default() };
         let mut phases: Vec<(String, u64)> = Vec::with_capacity(6);
         let mut lap = Instant::now();
@@ -770,42 +933,108 @@ impl Snapshot {
             lap = Instant::now();
         };
         s.header = cx.header();
-        // Gs first (they fill the G cache), channels before sudogs (the
-        // channel ids). The side half (channels, sudogs, the heap) reads
-        // nothing the G pass writes that it cannot read from the image
-        // itself, so a helper can decode it meanwhile.
-        let helper = parallel.then(|| cx.fork());
-        let side = std::thread::scope(|sc| {
-            let spawned = helper.and_then(|h| {
-                std::thread::Builder::new().name("grt-decode".into()).spawn_scoped(sc, move || h.side()).ok()
-            });
-            s.gs = cx.gs();
-            phase("g", None);
-            s.ms = cx.ms();
-            s.ps = cx.ps();
-            phase("m+p", None);
-            spawned.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-        });
-        match side {
-            Some(mut side) => {
+        // Phase 1, the G pass: it fills the G cache that links to Gs read
+        // (goid, stack bounds, status). On two threads, each decodes half
+        // of the records straight into its half of the one view vector.
+        let ng = cx.seclen(SectionKind::G);
+        let mut gs = std::mem::take(&mut cx.bufs.gs);
+        gs.reserve(ng as usize);
+        let mut helper = parallel.then(|| cx.fork());
+        let written = {
+            let spare = &mut gs.spare_capacity_mut()[..ng as usize];
+            match helper.as_mut() {
+                None => {
+                    let mut sink = Sink::new(spare);
+                    cx.gcache = Arc::new(cx.gs(0..ng, &mut sink));
+                    (sink.len, 0)
+                }
+                Some(h) => {
+                    let half = ng / 2;
+                    let (lo, hi) = spare.split_at_mut(half as usize);
+                    let (mut a, mut b) = (Sink::new(lo), Sink::new(hi));
+                    let (ca, cb) = std::thread::scope(|sc| {
+                        let t = std::thread::Builder::new()
+                            .name("grt-decode".into())
+                            .spawn_scoped(sc, || h.gs(half..ng, &mut b));
+                        let ca = cx.gs(0..half, &mut a);
+                        (ca, t.ok().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
+                    });
+                    // No thread could be started: the second half here.
+                    let cb = cb.unwrap_or_else(|| h.gs(half..ng, &mut b));
+                    let mut cache = ca;
+                    cache.extend_from_slice(&cb);
+                    cx.gcache = Arc::new(cache);
+                    // The second half's waiting lists follow the first's.
+                    let shift = u32::try_from(cx.waiting.len()).unwrap_or(u32::MAX);
+                    for v in b.written() {
+                        if !v.waiting.is_empty() {
+                            v.waiting.start = v.waiting.start.saturating_add(shift);
+                        }
+                    }
+                    cx.waiting.extend_from_slice(&h.waiting);
+                    h.waiting.clear();
+                    let dropped = std::mem::take(&mut h.dropped);
+                    cx.absorb(std::mem::take(&mut h.damage), dropped);
+                    (a.len, b.len)
+                }
+            }
+        };
+        // SAFETY: the sinks wrote their first `written.0` and `written.1`
+        // slots (of the halves at 0 and at ng / 2); the second run moves
+        // down to follow the first (`copy` allows the overlap), after which
+        // the first `written.0 + written.1` elements are initialized. The
+        // views are plain data (Copy), so nothing is dropped or doubled.
+        unsafe {
+            let base = gs.as_mut_ptr();
+            let (ca, cb) = written;
+            let half = if helper.is_some() { (ng / 2) as usize } else { ca };
+            if cb > 0 && half != ca {
+                std::ptr::copy(base.add(half), base.add(ca), cb);
+            }
+            gs.set_len(ca + cb);
+        }
+        s.gs = trim(gs, cx.bufs.reused);
+        phase("g", None);
+
+        // Phase 2: Ms, Ps and channels here; sudogs and the heap on the
+        // helper. Both read the G cache; the channel pass leaves channel
+        // ids and held channel locks for the lock pass.
+        let side = match helper.as_mut() {
+            None => None,
+            Some(h) => {
+                h.gcache = cx.gcache.clone();
+                let side = std::thread::scope(|sc| {
+                    let t = std::thread::Builder::new().name("grt-decode".into()).spawn_scoped(sc, || h.side());
+                    s.ms = cx.ms();
+                    s.ps = cx.ps();
+                    phase("m+p", None);
+                    s.chans = cx.chans();
+                    phase("chan", None);
+                    t.ok().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                });
+                Some(side.unwrap_or_else(|| h.side()))
+            }
+        };
+        match (side, helper) {
+            (Some(side), Some(mut h)) => {
                 // Merge the helper's damage where a sequential decode finds
-                // it: channels and sudogs, then locks and sched, then the heap.
-                let heap_damage = side.cx.damage.split_off(side.mark.0.min(side.cx.damage.len()));
-                cx.absorb(std::mem::take(&mut side.cx.damage), side.mark.1);
-                cx.held_chans = std::mem::take(&mut side.cx.held_chans);
-                cx.chan_ids = std::mem::take(&mut side.cx.chan_ids);
-                s.chans = side.chans;
-                phase("chan", Some(side.us[0]));
+                // it: sudogs, then locks and sched, then the heap.
+                let heap_damage = h.damage.split_off(side.mark.0.min(h.damage.len()));
+                cx.absorb(std::mem::take(&mut h.damage), side.mark.1);
                 s.sudogs = side.sudogs;
-                phase("sudog", Some(side.us[1]));
+                phase("sudog", Some(side.us[0]));
                 s.locks = cx.locks(&mut s.ms);
                 s.sched = cx.sched();
                 phase("lock+sched", None);
-                cx.absorb(heap_damage, side.cx.dropped.saturating_sub(side.mark.1));
+                cx.absorb(heap_damage, h.dropped.saturating_sub(side.mark.1));
                 s.heap = side.heap;
-                phase("heap", Some(side.us[2]));
+                phase("heap", Some(side.us[1]));
+                s.sites = cx.site_table(Some(&mut h));
             }
-            None => {
+            _ => {
+                s.ms = cx.ms();
+                s.ps = cx.ps();
+                phase("m+p", None);
                 s.chans = cx.chans();
                 phase("chan", None);
                 s.sudogs = cx.sudogs();
@@ -815,8 +1044,17 @@ impl Snapshot {
                 phase("lock+sched", None);
                 s.heap = cx.heap();
                 phase("heap", None);
+                s.sites = cx.site_table(None);
             }
         }
+        s.queues = std::mem::take(&mut cx.queues);
+        s.waiting = std::mem::take(&mut cx.waiting);
+        s.missing_fields = cx.f.missing();
+        s.names = NameLists {
+            gstatus: std::mem::take(&mut cx.n.gstatus),
+            waitreason: std::mem::take(&mut cx.n.waitreason),
+            spanstate: std::mem::take(&mut cx.n.spanstate),
+        };
         s.damage = cx.damage;
         s.damage_dropped = cx.dropped;
         let decode_us = t0.elapsed().as_micros() as u64;
@@ -1025,6 +1263,11 @@ macro_rules! fieldset {
             fn resolve(l: &Layout) -> $name {
                 $name { $($f: l.field_path($rec, $path).and_then(fx)),* }
             }
+
+            /// "record.field" for each field the table's layout lacks.
+            fn missing(&self, out: &mut Vec<Text>) {
+                $(if self.$f.is_none() { out.push(Text::from(format!("{}.{}", $rec, $path))); })*
+            }
         }
     };
 }
@@ -1108,6 +1351,25 @@ struct Fields {
     lock: LockF,
 }
 
+impl Fields {
+    /// The fields the decoder reads that the table's layout lacks (their
+    /// views show `None`, or 0 where a view keeps a plain number).
+    fn missing(&self) -> Vec<Text> {
+        let mut out = Vec::new();
+        self.sched.missing(&mut out);
+        self.p.missing(&mut out);
+        self.m.missing(&mut out);
+        self.g.missing(&mut out);
+        self.sudog.missing(&mut out);
+        self.hchan.missing(&mut out);
+        self.span.missing(&mut out);
+        self.heap.missing(&mut out);
+        self.site.missing(&mut out);
+        self.lock.missing(&mut out);
+        out
+    }
+}
+
 /// The table's string lists, as shared texts.
 #[derive(Clone, Default)]
 struct Names {
@@ -1135,9 +1397,10 @@ struct LockField {
 }
 
 /// A view vector sized for every record of its section, shrunk when most
-/// records were not in use (a snapshot may be kept for long).
-fn trim<T>(mut v: Vec<T>) -> Vec<T> {
-    if v.len() < v.capacity() / 2 {
+/// records were not in use (a snapshot may be kept for long), unless its
+/// memory is being recycled from snapshot to snapshot.
+fn trim<T>(mut v: Vec<T>, reused: bool) -> Vec<T> {
+    if !reused && v.len() < v.capacity() / 2 {
         v.shrink_to_fit();
     }
     v
@@ -1165,17 +1428,45 @@ fn parallel_worth_it(img: &Image) -> bool {
         && *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) > 1
 }
 
-/// What the helper decodes: channels, sudogs and the heap, with its own
-/// damage list (merged into the main one in sequential order).
-struct Side<'a> {
-    cx: Cx<'a>,
-    chans: Vec<ChanView>,
+/// Views written in place into a vector's spare room, so that two threads
+/// can fill the two halves of one vector with no copy afterwards.
+struct Sink<'v, T> {
+    slots: &'v mut [MaybeUninit<T>],
+    len: usize,
+}
+
+impl<'v, T> Sink<'v, T> {
+    fn new(slots: &'v mut [MaybeUninit<T>]) -> Self {
+        Sink { slots, len: 0 }
+    }
+
+    /// The views written so far.
+    fn written(&mut self) -> &mut [T] {
+        let init = &mut self.slots[..self.len];
+        // SAFETY: `push` wrote every slot below `len`, and MaybeUninit<T>
+        // has T's layout.
+        unsafe { &mut *(init as *mut [MaybeUninit<T>] as *mut [T]) }
+    }
+
+    /// Writes the next view; a full sink drops it (callers size sinks to
+    /// their record ranges, one view per record at most).
+    #[inline]
+    fn push(&mut self, v: T) {
+        if let Some(slot) = self.slots.get_mut(self.len) {
+            slot.write(v);
+            self.len += 1;
+        }
+    }
+}
+
+/// What the helper did in the second phase: sudogs, then the heap.
+struct Side {
     sudogs: Vec<SudogView>,
     heap: HeapView,
     /// `(damage.len(), dropped)` after the sudogs, before the heap.
     mark: (usize, u64),
-    /// Microseconds spent on channels, sudogs and the heap.
-    us: [u64; 3],
+    /// Microseconds spent on sudogs and on the heap.
+    us: [u64; 2],
 }
 
 /// One decode: the image, resolved fields, interned names and the damage
@@ -1202,13 +1493,17 @@ struct Cx<'a> {
     secs: [Sec<'a>; 16],
     /// Per G record (dead ones too), filled by the G pass: its goid, stack
     /// bounds and status, so links to Gs need no random read of the record.
-    gcache: Vec<GInfo>,
+    gcache: Arc<Vec<GInfo>>,
     /// Per hchan record, filled by the channel pass: its id.
     chan_ids: Vec<Option<u64>>,
     /// Channels (record indices) whose lock is held, from the channel pass.
     held_chans: Vec<u64>,
     /// A reusable buffer for chain walks.
     scratch: Vec<u64>,
+    /// Arenas of the views' lists (see `ListRef`): G.waiting (G pass),
+    /// channel queues (channel pass).
+    waiting: Vec<u64>,
+    queues: Vec<QueueEntry>,
     /// Empty vectors to decode views into (see `Bufs`).
     bufs: Bufs,
     /// Visit stamps of long chain walks, and the current walk's stamp.
@@ -1216,12 +1511,40 @@ struct Cx<'a> {
     walk_id: u32,
 }
 
-/// Empty vectors for the views of the larger sections, with room reserved.
+/// Empty vectors for the views of the larger sections and the arenas,
+/// with room: fresh, or a previous snapshot's (see
+/// [`Snapshot::decode_reusing`]).
 #[derive(Default)]
 struct Bufs {
+    gs: Vec<GView>,
     chans: Vec<ChanView>,
     sudogs: Vec<SudogView>,
     spans: Vec<SpanView>,
+    waiting: Vec<u64>,
+    queues: Vec<QueueEntry>,
+    /// Set when the vectors came from a previous snapshot: keep their room
+    /// (no shrinking, the next decode needs it again).
+    reused: bool,
+}
+
+impl Bufs {
+    /// A snapshot's vectors, emptied (the views are plain data: clearing
+    /// them costs nothing).
+    fn from_old(mut s: Snapshot) -> Bufs {
+        fn empty<T>(mut v: Vec<T>) -> Vec<T> {
+            v.clear();
+            v
+        }
+        Bufs {
+            gs: empty(std::mem::take(&mut s.gs)),
+            chans: empty(std::mem::take(&mut s.chans)),
+            sudogs: empty(std::mem::take(&mut s.sudogs)),
+            spans: empty(std::mem::take(&mut s.heap.spans)),
+            waiting: empty(std::mem::take(&mut s.waiting)),
+            queues: empty(std::mem::take(&mut s.queues)),
+            reused: true,
+        }
+    }
 }
 
 /// What links to a G need from its record: goid, stack bounds and status
@@ -1264,7 +1587,7 @@ impl GInfo {
 }
 
 impl<'a> Cx<'a> {
-    fn new(img: &'a Image, opts: &DecodeOptions, now: u64) -> Cx<'a> {
+    fn new(img: &'a Image, opts: &DecodeOptions, now: u64, mut bufs: Bufs) -> Cx<'a> {
         let l = &img.layout;
         let f = Fields {
             sched: SchedF::resolve(l),
@@ -1306,11 +1629,13 @@ impl<'a> Cx<'a> {
             heap_locks: Vec::new(),
             queued: Vec::new(),
             secs: [Sec::default(); 16],
-            gcache: Vec::new(),
+            gcache: Arc::default(),
             chan_ids: Vec::new(),
             held_chans: Vec::new(),
             scratch: Vec::new(),
-            bufs: Bufs::default(),
+            waiting: std::mem::take(&mut bufs.waiting),
+            queues: std::mem::take(&mut bufs.queues),
+            bufs,
             stamps: Vec::new(),
             walk_id: 0,
         };
@@ -1319,7 +1644,9 @@ impl<'a> Cx<'a> {
             let start = img.header.base.checked_add(i.offset);
             if let Some(slot) = cx.secs.get_mut(i.kind as usize) {
                 let stride = i.stride.max(1);
-                *slot = Sec { bytes: &seg.bytes, stride, len: i.len, start, magic: div_magic(stride) };
+                // Record indices are u32 in links (see `Link`).
+                let len = i.len.min(u32::MAX as u64);
+                *slot = Sec { bytes: &seg.bytes, stride, len, start, magic: div_magic(stride) };
             }
         }
         cx.queued = vec![false; cx.seclen(SectionKind::Sudog).min(1 << 28) as usize];
@@ -1336,7 +1663,11 @@ impl<'a> Cx<'a> {
     /// names, and none of the state one pass leaves for the next (G cache,
     /// channel ids, damage). Its links read ids from the records themselves,
     /// which is what the caches hold.
-    fn fork(&self) -> Cx<'a> {
+    fn fork(&mut self) -> Cx<'a> {
+        fn with_room<T>(mut v: Vec<T>, n: u64) -> Vec<T> {
+            v.reserve(usize::try_from(n).unwrap_or(0));
+            v
+        }
         Cx {
             img: self.img,
             live: self.live,
@@ -1350,37 +1681,37 @@ impl<'a> Cx<'a> {
             lock_rec: self.lock_rec,
             sched_locks: self.sched_locks.clone(),
             heap_locks: self.heap_locks.clone(),
-            queued: vec![false; self.queued.len()],
+            // Only the channel pass (the caller's) marks queued sudogs.
+            queued: Vec::new(),
             secs: self.secs,
-            gcache: Vec::new(),
+            gcache: Arc::default(),
             chan_ids: Vec::new(),
             held_chans: Vec::new(),
             scratch: Vec::new(),
+            waiting: Vec::new(),
+            queues: Vec::new(),
             // Allocated here, not on the helper: the calling thread's
             // allocator arena is the one that has the last snapshot's
             // memory to reuse (fresh memory costs a page fault per 4 KB).
             bufs: Bufs {
-                chans: Vec::with_capacity(self.seclen(SectionKind::Hchan) as usize),
-                sudogs: Vec::with_capacity(self.seclen(SectionKind::Sudog) as usize),
-                spans: Vec::with_capacity(self.seclen(SectionKind::Span) as usize),
+                sudogs: with_room(std::mem::take(&mut self.bufs.sudogs), self.seclen(SectionKind::Sudog)),
+                spans: with_room(std::mem::take(&mut self.bufs.spans), self.seclen(SectionKind::Span)),
+                reused: self.bufs.reused,
+                ..Bufs::default()
             },
             stamps: Vec::new(),
             walk_id: 0,
         }
     }
 
-    /// Decodes channels, sudogs and the heap (the helper's half).
-    fn side(mut self) -> Side<'a> {
+    /// Decodes sudogs and the heap (the helper's second phase).
+    fn side(&mut self) -> Side {
         let t0 = Instant::now();
-        self.fill_gcache();
-        let chans = self.chans();
-        let t1 = Instant::now();
         let sudogs = self.sudogs();
-        let t2 = Instant::now();
+        let t1 = Instant::now();
         let mark = (self.damage.len(), self.dropped);
         let heap = self.heap();
-        let us = [(t1 - t0).as_micros() as u64, (t2 - t1).as_micros() as u64, t2.elapsed().as_micros() as u64];
-        Side { cx: self, chans, sudogs, heap, mark, us }
+        Side { sudogs, heap, mark, us: [(t1 - t0).as_micros() as u64, t1.elapsed().as_micros() as u64] }
     }
 
     /// Takes damage another decoder found (and `dropped` more it only
@@ -1428,34 +1759,38 @@ impl<'a> Cx<'a> {
 
     /// A name from a list; an out-of-range value is damage.
     fn enum_name(&mut self, which: fn(&Names) -> &Vec<Text>, v: Option<u64>, place: impl FnOnce() -> String) -> Text {
-        let len = which(&self.n).len();
+        self.check_enum(which(&self.n).len(), v, place);
+        Self::name_in(which(&self.n), v)
+    }
+
+    /// A value of a list of `len` names: out of range is damage.
+    fn check_enum(&mut self, len: usize, v: Option<u64>, place: impl FnOnce() -> String) {
         if let Some(x) = v {
             if len > 0 && usize::try_from(x).map_or(true, |i| i >= len) {
                 self.corrupt(place, format!("value {x} is out of range (the table's list has {len} names)"));
             }
         }
-        Self::name_in(which(&self.n), v)
     }
 
+    /// A site index a view may keep: nonzero (site 0 is "unknown"), among
+    /// the sites this decoder caches, with a readable text (resolved here,
+    /// once, into `sites`; the snapshot takes the texts its views name).
     #[inline]
-    fn site_text(&mut self, idx: Option<u64>) -> Option<Text> {
-        let i = usize::try_from(idx?).ok()?;
-        if i == 0 {
-            return None; // site 0 is "unknown"
+    fn site(&mut self, idx: Option<u64>) -> Option<u32> {
+        let i = u32::try_from(idx?).ok()?;
+        match self.sites.get(i as usize)? {
+            _ if i == 0 => None,
+            Some(t) => t.is_some().then_some(i),
+            None => self.site_slow(i),
         }
-        if let Some(Some(t)) = self.sites.get(i) {
-            return t.clone();
-        }
-        self.site_text_slow(i)
     }
 
-    /// `site_text` for a site not cached yet (or past the cache).
+    /// `site` for a site not resolved yet.
     #[inline(never)]
-    fn site_text_slow(&mut self, i: usize) -> Option<Text> {
-        let r = self.rec(SectionKind::Site, i as u64)?;
+    fn site_slow(&mut self, i: u32) -> Option<u32> {
+        let r = self.rec(SectionKind::Site, i as u64);
         let sf = self.f.site;
-        let (off, len) = (r.opt(sf.name_off), r.opt(sf.name_len));
-        let text = match (off, len) {
+        let text = r.and_then(|r| match (r.opt(sf.name_off), r.opt(sf.name_len)) {
             (Some(o), Some(l)) if o <= u32::MAX as u64 && l <= u32::MAX as u64 => {
                 self.img.string(o as u32, l as u32).map(|name| match r.opt(sf.kind) {
                     Some(1) => Text::new(name),
@@ -1466,11 +1801,29 @@ impl<'a> Cx<'a> {
                 })
             }
             _ => None,
-        };
-        if let Some(slot) = self.sites.get_mut(i) {
-            *slot = Some(text.clone());
+        });
+        let ok = text.is_some();
+        if let Some(slot) = self.sites.get_mut(i as usize) {
+            *slot = Some(text);
         }
-        text
+        ok.then_some(i)
+    }
+
+    /// The site texts this decoder resolved, merged with another's, as the
+    /// snapshot keeps them (trailing unnamed sites cut).
+    fn site_table(&mut self, other: Option<&mut Cx<'_>>) -> Vec<Option<Text>> {
+        let mut out: Vec<Option<Text>> = std::mem::take(&mut self.sites).into_iter().map(Option::flatten).collect();
+        if let Some(o) = other {
+            for (slot, t) in out.iter_mut().zip(std::mem::take(&mut o.sites)) {
+                if slot.is_none() {
+                    *slot = t.flatten();
+                }
+            }
+        }
+        while out.last().is_some_and(|t| t.is_none()) {
+            out.pop();
+        }
+        out
     }
 
     // --- records and pointers
@@ -1535,19 +1888,6 @@ impl<'a> Cx<'a> {
         self.rec(kind, index).and_then(|r| r.opt(f)).unwrap_or(index)
     }
 
-    /// Fills the G cache the way the G pass does, without decoding Gs.
-    fn fill_gcache(&mut self) {
-        let gf = self.f.g;
-        let s = self.sec(SectionKind::G);
-        let stride = s.stride.max(1);
-        let n = s.len.min(s.bytes.len() as u64 / stride) as usize;
-        let mut cache = Vec::with_capacity(n);
-        for rec in s.bytes.chunks_exact(stride as usize).take(n) {
-            cache.push(GInfo::read(R(rec), &gf));
-        }
-        self.gcache = cache;
-    }
-
     /// What the G pass saw of G record `i` (read from the record before it ran).
     fn ginfo(&self, i: u64) -> Option<GInfo> {
         if let Some(g) = self.gcache.get(i as usize) {
@@ -1563,7 +1903,7 @@ impl<'a> Cx<'a> {
         let Some(addr) = addr else { return Link::Nil };
         match self.index_of(kind, addr) {
             Ok(None) => Link::Nil,
-            Ok(Some(index)) => Link::Rec { index, id: self.id_of(kind, index) },
+            Ok(Some(index)) => Link::rec(index, self.id_of(kind, index)),
             Err(()) => {
                 let msg = self.why_bad(kind, addr);
                 if self.live && msg.1 {
@@ -1585,7 +1925,7 @@ impl<'a> Cx<'a> {
             Ok(Some(index)) => {
                 let info = self.ginfo(index);
                 let id = info.and_then(|g| g.goid()).unwrap_or(index);
-                (Link::Rec { index, id }, info)
+                (Link::rec(index, id), info)
             }
             Err(()) => (self.link(SectionKind::G, addr, place), None),
         }
@@ -1727,7 +2067,7 @@ impl<'a> Cx<'a> {
     }
 
     fn links(&self, kind: SectionKind, idx: &[u64]) -> Vec<Link> {
-        idx.iter().map(|&i| Link::Rec { index: i, id: self.id_of(kind, i) }).collect()
+        idx.iter().map(|&i| Link::rec(i, self.id_of(kind, i))).collect()
     }
 
     fn wait_for(&self, since: Option<i64>) -> Option<u64> {
@@ -1925,15 +2265,14 @@ impl<'a> Cx<'a> {
 
     // --- Gs
 
-    fn gs(&mut self) -> Vec<GView> {
-        let n = self.seclen(SectionKind::G);
+    /// Decodes G records `range` into `out` (one slot per record at most)
+    /// and returns what the G cache holds for them.
+    fn gs(&mut self, range: std::ops::Range<u64>, out: &mut Sink<'_, GView>) -> Vec<GInfo> {
         let gf = self.f.g;
         let sf = self.f.sudog;
-        let mut out = Vec::with_capacity(n as usize);
-        let status_names = std::mem::take(&mut self.n.gstatus);
-        let reason_names = std::mem::take(&mut self.n.waitreason);
-        let mut cache = Vec::with_capacity(n as usize);
-        for i in 0..n {
+        let (nstatus, nreasons) = (self.n.gstatus.len(), self.n.waitreason.len());
+        let mut cache = Vec::with_capacity(range.end.saturating_sub(range.start) as usize);
+        for i in range {
             let Some(r) = self.rec(SectionKind::G, i) else {
                 break;
             };
@@ -1941,6 +2280,7 @@ impl<'a> Cx<'a> {
             let goid = r.opt(gf.goid);
             let (lo, hi) = (r.opt(gf.stack_lo), r.opt(gf.stack_hi));
             cache.push(GInfo::new(goid, lo, hi, status));
+            let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(0));
             let base = status.map(|s| s & !grt_table::G_SCAN);
             if !self.include_dead && matches!(base, Some(grt_table::G_DEAD) | Some(grt_table::G_IDLE)) {
                 continue;
@@ -1949,29 +2289,18 @@ impl<'a> Cx<'a> {
                 Some(id) => format!("g {i} (goroutine {id})"),
                 None => format!("g {i}"),
             };
-            let status_name = match base {
-                None => Text::new("?"),
-                Some(b) => match status_names.get(b as usize) {
-                    Some(t) => t.clone(),
-                    None => {
-                        self.corrupt(place, format!("status {:#x} is out of range", status.unwrap_or(0)));
-                        Text::from(format!("unknown ({b})"))
-                    }
-                },
-            };
+            if let Some(b) = base {
+                if b as usize >= nstatus {
+                    self.corrupt(place, format!("status {:#x} is out of range", status.unwrap_or(0)));
+                }
+            }
             let waiting_status = base == Some(grt_table::G_WAITING);
             let waitreason = r.opt(gf.waitreason).map(|v| v as u32);
-            let waitreason_name = match waitreason {
-                Some(w) if waiting_status => match reason_names.get(w as usize) {
-                    Some(t) if t.is_empty() => None,
-                    Some(t) => Some(t.clone()),
-                    None => {
-                        self.corrupt(|| format!("{}.waitreason", place()), format!("wait reason {w} is out of range"));
-                        Some(Text::from(format!("unknown wait reason {w}")))
-                    }
-                },
-                _ => None,
-            };
+            if let Some(w) = waitreason {
+                if waiting_status && w as usize >= nreasons {
+                    self.corrupt(|| format!("{}.waitreason", place()), format!("wait reason {w} is out of range"));
+                }
+            }
             let waitsince = r.opt(gf.waitsince).map(|v| v as i64);
             let sched = match (r.opt(gf.sp), r.opt(gf.pc), r.opt(gf.bp)) {
                 (Some(sp), Some(pc), Some(bp)) => Some(Context { sp, pc, bp }),
@@ -1983,8 +2312,8 @@ impl<'a> Cx<'a> {
             };
             let parked =
                 matches!(base, Some(grt_table::G_WAITING) | Some(grt_table::G_RUNNABLE) | Some(grt_table::G_PREEMPTED));
-            let stack_used = match (parked, sched, lo, hi) {
-                (true, Some(c), Some(lo), Some(hi)) if c.sp >= lo && c.sp <= hi && hi > lo => Some(hi - c.sp),
+            let stack_used = match (parked, sched) {
+                (true, Some(c)) if c.sp >= lo && c.sp <= hi && hi > lo => Some(hi - c.sp),
                 _ => None,
             };
             let m = self.link(SectionKind::M, r.opt(gf.m), || format!("{}.m", place()));
@@ -1999,10 +2328,9 @@ impl<'a> Cx<'a> {
                 &|| format!("{}.waiting", place()),
                 &mut scratch,
             );
-            let waiting = scratch.to_vec();
-            self.scratch = scratch;
+            let waiting = push_list(&mut self.waiting, &scratch);
             // Every sudog on G.waiting must point back at G.
-            for &s in &waiting {
+            for &s in &scratch {
                 let back = self.rec(SectionKind::Sudog, s).and_then(|sr| sr.opt(sf.g));
                 if let Some(b) = back {
                     if self.index_of(SectionKind::G, b) != Ok(Some(i)) {
@@ -2013,45 +2341,39 @@ impl<'a> Cx<'a> {
                     }
                 }
             }
-            let site = r.opt(gf.site);
-            let created_at = self.site_text(site);
+            self.scratch = scratch;
+            let site = self.site(r.opt(gf.site));
             out.push(GView {
                 index: i,
                 goid,
-                generation: r.opt(gf.generation),
+                generation: r.opt(gf.generation).map(|v| v as u32),
                 status,
                 base_status: base,
-                status_name,
                 scan: status.is_some_and(|s| s & grt_table::G_SCAN != 0),
                 waitreason,
-                waitreason_name,
-                waitsince_ns: waitsince,
+                waitsince_ns: waitsince.unwrap_or(0),
                 wait_ns: if waiting_status { self.wait_for(waitsince) } else { None },
                 m,
                 lockedm,
                 stack_lo: lo,
                 stack_hi: hi,
-                stack_lowest_sp: r.opt(gf.stack_lowest_sp),
+                stack_lowest_sp: r.opt(gf.stack_lowest_sp).unwrap_or(0),
                 sched,
                 syscall,
                 stack_used,
-                site: site.map(|s| s as u32),
-                created_at,
-                gopc: r.opt(gf.gopc),
-                startpc: r.opt(gf.startpc),
-                parent_goid: r.opt(gf.parentgoid),
+                site,
+                gopc: r.opt(gf.gopc).unwrap_or(0),
+                startpc: r.opt(gf.startpc).unwrap_or(0),
+                parent_goid: r.opt(gf.parentgoid).unwrap_or(0),
                 waiting,
-                param: r.opt(gf.param),
+                param: r.opt(gf.param).unwrap_or(0),
                 select_done: r.opt(gf.select_done).map(|v| v != 0),
                 parking_on_chan: r.opt(gf.parking_on_chan).map(|v| v != 0),
                 preempt: r.opt(gf.preempt).map(|v| v != 0),
                 scan_holder,
             });
         }
-        self.n.gstatus = status_names;
-        self.n.waitreason = reason_names;
-        self.gcache = cache;
-        trim(out)
+        cache
     }
 
     // --- sudogs
@@ -2093,7 +2415,7 @@ impl<'a> Cx<'a> {
                 waitlink,
             });
         }
-        trim(out)
+        trim(out, self.bufs.reused)
     }
 
     // --- channels
@@ -2134,13 +2456,13 @@ impl<'a> Cx<'a> {
                     self.disagree(|| format!("hchan {i}"), format!("qcount {q} exceeds the capacity {c}"));
                 }
             }
-            let elemtype = self.site_text(r.opt(hf.elemtype));
-            let created_at = self.site_text(r.opt(hf.site));
+            let elemtype = self.site(r.opt(hf.elemtype));
+            let site = self.site(r.opt(hf.site));
             out.push(ChanView {
                 index: i,
                 id,
                 elemtype,
-                created_at,
+                site,
                 cap,
                 qcount,
                 elemsize: r.opt(hf.elemsize),
@@ -2154,7 +2476,7 @@ impl<'a> Cx<'a> {
                 queues_ok: ok,
             });
         }
-        trim(out)
+        trim(out, self.bufs.reused)
     }
 
     /// Walks one wait queue of channel `ci`: first -> next, checking each
@@ -2169,7 +2491,7 @@ impl<'a> Cx<'a> {
         last: Option<Fx>,
         recv: bool,
         ok: &mut bool,
-    ) -> Vec<QueueEntry> {
+    ) -> ListRef {
         let sf = self.f.sudog;
         let qn = if recv { "recvq" } else { "sendq" };
         let place = move || match id {
@@ -2184,7 +2506,7 @@ impl<'a> Cx<'a> {
             *ok = false;
         }
         let me = self.rec_addr(SectionKind::Hchan, ci);
-        let mut out = Vec::with_capacity(idx.len());
+        let start = self.queues.len();
         let mut prev_addr = 0u64;
         for &s in &idx {
             let Some(sr) = self.rec(SectionKind::Sudog, s) else {
@@ -2222,7 +2544,7 @@ impl<'a> Cx<'a> {
                 self.corrupt(place, format!("sudog {s} is on two channel queues"));
             }
             prev_addr = self.rec_addr(SectionKind::Sudog, s).unwrap_or(0);
-            out.push(QueueEntry { sudog: s, g });
+            self.queues.push(QueueEntry { sudog: s, g });
         }
         let want_last = if idx.is_empty() { 0 } else { prev_addr };
         if let Some(l) = r.opt(last) {
@@ -2232,7 +2554,11 @@ impl<'a> Cx<'a> {
             }
         }
         self.scratch = idx;
-        out
+        let len = self.queues.len() - start;
+        if len == 0 {
+            return ListRef::default();
+        }
+        ListRef { start: u32::try_from(start).unwrap_or(u32::MAX), len: u32::try_from(len).unwrap_or(0) }
     }
 
     fn lock_state(&mut self, key: Option<u32>, place: impl FnOnce() -> String) -> LockState {
@@ -2378,7 +2704,7 @@ impl<'a> Cx<'a> {
         }
         // Everything an M holds or waits for.
         for m in ms.iter_mut() {
-            let mlink = Link::Rec { index: m.index, id: m.id.map_or(m.index, |v| v as u64) };
+            let mlink = Link::rec(m.index, m.id.map_or(m.index, |v| v as u64));
             if let Some(w) = m.waitlock.as_mut() {
                 let li = add(self, &mut out, w.addr);
                 w.lock = Some(li);
@@ -2574,11 +2900,9 @@ impl<'a> Cx<'a> {
             let r = record.index().and_then(|i| self.rec(SectionKind::Span, i));
             let get = |f: Option<Fx>| r.and_then(|r| r.opt(f));
             let state = get(sf.state);
-            let state_name = if r.is_some() {
-                self.enum_name(|n| &n.spanstate, state, || format!("span {pos}.state"))
-            } else {
-                Text::new("?")
-            };
+            if r.is_some() {
+                self.check_enum(self.n.spanstate.len(), state, || format!("span {pos}.state"));
+            }
             let sg = get(sf.sweepgen).map(|v| v as u32);
             let sweep = match (sg, h.sweepgen) {
                 (Some(s), Some(hs)) => Some(if s == hs.wrapping_sub(2) {
@@ -2599,14 +2923,13 @@ impl<'a> Cx<'a> {
                 base: get(sf.base),
                 npages: get(sf.npages),
                 state: state.map(|v| v as u32),
-                state_name,
                 sweepgen: sg,
                 sweep,
                 owner,
                 guard: get(sf.guard),
             });
         }
-        trim(out)
+        trim(out, self.bufs.reused)
     }
 }
 

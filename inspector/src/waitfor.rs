@@ -169,14 +169,13 @@ fn lock_name(s: &Snapshot, l: usize) -> String {
 }
 
 fn status_name(s: &Snapshot, st: u32) -> String {
-    // The gstatus list travels in GView names; look one up by value.
     let base = st & !grt_table::G_SCAN;
-    let name =
-        s.gs.iter()
-            .find(|g| g.base_status == Some(base))
-            .map(|g| g.status_name.to_string())
-            .or_else(|| grt_table::G_STATUS_NAMES.get(base as usize).map(|s| s.to_string()))
-            .unwrap_or_else(|| format!("status {base}"));
+    let name = match s.names.gstatus.get(base as usize) {
+        Some(t) => t.to_string(),
+        None => grt_table::G_STATUS_NAMES
+            .get(base as usize)
+            .map_or_else(|| format!("status {base}"), |s| s.to_string()),
+    };
     if st & grt_table::G_SCAN != 0 {
         format!("{name} (scan)")
     } else {
@@ -213,7 +212,7 @@ enum SudogMap {
 
 impl SudogMap {
     fn new(s: &Snapshot) -> SudogMap {
-        let max = s.chans.iter().flat_map(|c| c.recvq.iter().chain(&c.sendq)).map(|q| q.sudog).max().unwrap_or(0);
+        let max = s.queues.iter().map(|q| q.sudog).max().unwrap_or(0);
         let n = s.sudogs.len() as u64;
         if max <= n.saturating_mul(4).saturating_add(1024) {
             SudogMap::Dense(vec![None; max.saturating_add(1).min(1 << 32) as usize])
@@ -337,10 +336,10 @@ pub fn analyze(s: &Snapshot) -> Report {
     // Goroutines parked on channels.
     let mut queue_of = SudogMap::new(s);
     for c in &s.chans {
-        for q in &c.recvq {
+        for q in s.recvq(c) {
             queue_of.insert(q.sudog, (c.index, true));
         }
-        for q in &c.sendq {
+        for q in s.sendq(c) {
             queue_of.insert(q.sudog, (c.index, false));
         }
     }
@@ -348,11 +347,11 @@ pub fn analyze(s: &Snapshot) -> Report {
         if g.base_status != Some(grt_table::G_WAITING) {
             continue;
         }
-        for &sg in &g.waiting {
+        for &sg in s.waiting(g) {
             let (c, recv) = match queue_of.get(sg) {
                 Some((c, r)) => (c, r),
                 None => match s.sudog(sg).and_then(|v| v.chan.index()) {
-                    Some(c) => (c, !g.waitreason_name.as_deref().is_some_and(|r| r.contains("send"))),
+                    Some(c) => (c, !s.waitreason_name(g).is_some_and(|r| r.contains("send"))),
                     None => continue,
                 },
             };
@@ -628,7 +627,8 @@ const SELF_WAKING: [&str; 12] = [
 fn find_stalls(s: &Snapshot) -> Vec<Stall> {
     let able = s.gs.iter().any(|g| match g.base_status {
         Some(grt_table::G_WAITING) => {
-            let r = g.waitreason_name.as_deref().unwrap_or("");
+            let r = s.waitreason_name(g);
+            let r = r.as_deref().unwrap_or("");
             r != "select (no cases)" && SELF_WAKING.contains(&r)
         }
         Some(grt_table::G_DEAD) | Some(grt_table::G_IDLE) => false,
@@ -641,12 +641,12 @@ fn find_stalls(s: &Snapshot) -> Vec<Stall> {
     let mut out = Vec::new();
     for c in &s.chans {
         let (recv, q) = match (c.recvq.is_empty(), c.sendq.is_empty()) {
-            (false, true) => (true, &c.recvq),
-            (true, false) => (false, &c.sendq),
+            (false, true) => (true, s.recvq(c)),
+            (true, false) => (false, s.sendq(c)),
             _ => continue,
         };
         let waiters: Vec<u64> = q.iter().filter_map(|e| e.g.id()).collect();
-        let what = match (&c.elemtype, &c.created_at) {
+        let what = match (s.site(c.elemtype), s.site(c.site)) {
             (Some(t), Some(at)) => format!(" (chan {t}, made at {at})"),
             (Some(t), None) => format!(" (chan {t})"),
             (None, Some(at)) => format!(" (made at {at})"),

@@ -29,7 +29,7 @@ fn parked_snapshot(pid: i32) -> Snapshot {
     loop {
         let s = src.snapshot(false).expect("snapshot the child");
         let shared_full = s.chans.iter().any(|c| c.recvq.len() == N);
-        let main_asleep = s.goroutine(1).is_some_and(|g| g.waitreason_name.as_deref() == Some("sleep"));
+        let main_asleep = s.goroutine(1).is_some_and(|g| s.waitreason_name(g).as_deref() == Some("sleep"));
         if shared_full
             && main_asleep
             && count(&s, "chan send") == N / 2
@@ -75,33 +75,33 @@ fn live_child_is_found_and_decoded() {
     assert_eq!(count(&s, "sync.Mutex.Lock"), 2);
     assert!(count(&s, "sleep") >= 4, "three sleepers and main: {:?}", s.count_by_state());
     let main = s.goroutine(1).expect("goroutine 1");
-    assert_eq!(main.waitreason_name.as_deref(), Some("sleep"));
+    assert_eq!(s.waitreason_name(main).as_deref(), Some("sleep"));
     assert!(main.wait_ns.is_some_and(|w| w < 60_000_000_000), "{main:?}");
     // The shared channel: N receivers in order, elems on their stacks.
     let shared = s.chans.iter().find(|c| c.recvq.len() == N).unwrap();
     assert!(shared.queues_ok);
-    assert_eq!(shared.elemtype.as_deref(), Some("u64"));
+    assert_eq!(s.site(shared.elemtype), Some("u64"));
     assert_eq!(shared.cap, Some(0));
-    let at = shared.created_at.as_deref().unwrap();
+    let at = s.site(shared.site).unwrap();
     assert!(at.ends_with(&format!("insp_parked.rs:{line}")), "{at}");
-    for q in &shared.recvq {
+    for q in s.recvq(shared) {
         let sg = s.sudog(q.sudog).unwrap();
         assert_eq!(sg.elem_in_stack, Some(true), "{sg:?}");
         assert_eq!(sg.g, q.g);
         let g = s.g(q.g.index().unwrap()).unwrap();
-        assert_eq!(g.waiting, vec![q.sudog]);
-        assert_eq!(g.waitreason_name.as_deref(), Some("chan receive"));
-        assert!(g.created_at.as_deref().unwrap().contains("insp_parked.rs:"));
+        assert_eq!(s.waiting(g), [q.sudog]);
+        assert_eq!(s.waitreason_name(g).as_deref(), Some("chan receive"));
+        assert!(s.created_at(g).unwrap().contains("insp_parked.rs:"));
         assert!(g.stack_used.is_some_and(|u| u > 0 && u < 1 << 20), "{g:?}");
         assert!(g.sched.is_some_and(|c| c.pc != 0 && c.sp != 0));
-        assert_eq!(g.parent_goid, Some(1));
+        assert_eq!(g.parent_goid, 1);
     }
     let sink = s.chans.iter().find(|c| c.sendq.len() == N / 2).unwrap();
     assert!(sink.recvq.is_empty());
     // The select waiter has two sudogs, on two channels, marked select.
-    let sel = s.gs.iter().find(|g| g.waitreason_name.as_deref() == Some("select")).unwrap();
+    let sel = s.gs.iter().find(|g| s.waitreason_name(g).as_deref() == Some("select")).unwrap();
     assert_eq!(sel.waiting.len(), 2);
-    assert!(sel.waiting.iter().all(|&i| s.sudog(i).unwrap().is_select == Some(true)));
+    assert!(s.waiting(sel).iter().all(|&i| s.sudog(i).unwrap().is_select == Some(true)));
     // Mutex waiters are semaphore sudogs.
     assert_eq!(s.sudogs.iter().filter(|sg| sg.sema.is_some()).count(), 2);
     // Ps = GOMAXPROCS; Ms are real threads.

@@ -52,15 +52,15 @@ fn decodes_a_busy_table() {
     assert_eq!(by.iter().map(|x| x.1).sum::<usize>() as u64, n);
     // Every waiting goroutine on a channel has its sudogs, elems on its stack.
     for g in
-        s.gs.iter().filter(|g| g.waitreason_name.as_deref().is_some_and(|r| r.starts_with("chan") || r == "select"))
+        s.gs.iter().filter(|g| s.waitreason_name(g).is_some_and(|r| r.starts_with("chan") || r == "select"))
     {
         assert!(!g.waiting.is_empty(), "goroutine {:?} has no sudog", g.goid);
-        for &sg in &g.waiting {
+        for &sg in s.waiting(g) {
             let v = s.sudog(sg).unwrap();
             assert_eq!(v.g.index(), Some(g.index));
             assert_eq!(v.elem_in_stack, Some(true));
         }
-        assert_eq!(g.created_at.as_deref().map(|c| c.starts_with("src/")), Some(true));
+        assert_eq!(s.created_at(g).map(|c| c.starts_with("src/")), Some(true));
         assert_eq!(g.wait_ns, Some(2_000_000));
         assert_eq!(g.stack_used, Some(0x200));
     }
@@ -68,13 +68,13 @@ fn decodes_a_busy_table() {
     assert!(s.chans.iter().all(|c| c.queues_ok));
     let shared = s.chans.iter().find(|c| c.cap == Some(4)).unwrap();
     assert_eq!(shared.recvq.len(), 10);
-    assert_eq!(shared.elemtype.as_deref(), Some("u64"));
-    assert_eq!(shared.created_at.as_deref(), Some("src/main.rs:42"));
-    let goids: Vec<u64> = shared.recvq.iter().map(|q| q.g.id().unwrap()).collect();
+    assert_eq!(s.site(shared.elemtype), Some("u64"));
+    assert_eq!(s.site(shared.site), Some("src/main.rs:42"));
+    let goids: Vec<u64> = s.recvq(shared).iter().map(|q| q.g.id().unwrap()).collect();
     assert!(goids.windows(2).all(|w| w[0] < w[1]), "recvq in order: {goids:?}");
     // The heap: one stack span per goroutine, owned by it, swept.
     assert_eq!(s.heap.spans.len() as u64, n);
-    assert!(s.heap.spans.iter().all(|sp| sp.sweep == Some(SweepState::Swept) && &*sp.state_name == "manual"));
+    assert!(s.heap.spans.iter().all(|sp| sp.sweep == Some(SweepState::Swept) && s.span_state_name(sp) == "manual"));
     assert_eq!(s.heap.spans[5].owner.index(), Some(5));
     // Locks: every sched and mheap lock, all free.
     let names: Vec<&str> = s.locks.iter().map(|l| &*l.name).collect();
@@ -149,7 +149,7 @@ fn lock_cycle_is_named() {
     let sl = snap.locks.iter().find(|l| &*l.name == "sched.lock").unwrap();
     assert_eq!(sl.state, LockState::Contended);
     assert_eq!(sl.owner.index(), Some(m2));
-    assert_eq!(sl.waiters, vec![Link::Rec { index: m1, id: m1 }]);
+    assert_eq!(sl.waiters, vec![Link::rec(m1, m1)]);
     assert!(matches!(sl.place, LockPlace::Field { .. }));
     assert_eq!(snap.ms[m1 as usize].waitlock.as_ref().unwrap().name, "sched.lock");
     assert_eq!(snap.ms[m1 as usize].held[0].name, "mheap.lock");
@@ -198,7 +198,7 @@ fn casgstatus_on_a_scan_bit_shows_its_edge_and_the_possible_cycle() {
     assert!(snap.damage.is_empty(), "{:#?}", snap.damage);
     let gv = snap.g(g).unwrap();
     assert!(gv.scan);
-    assert_eq!(gv.waitreason_name.as_deref(), Some("IO wait"));
+    assert_eq!(snap.waitreason_name(gv).as_deref(), Some("IO wait"));
     let r = &snap.waitfor;
     assert!(r.edges.iter().any(|e| e.from == Node::Thread { m: m1 }
         && e.to == Node::ScanBit { g }
@@ -335,11 +335,11 @@ fn damage_is_reported_never_trusted() {
     // A sudog queue that loops: find a channel with a receiver and point its sudog at itself.
     let snap0 = decode(&s.b.bytes.clone());
     let ch = snap0.chans.iter().find(|c| c.recvq.len() == 1).unwrap().index;
-    let sg = snap0.chans[snap0.chans.iter().position(|c| c.index == ch).unwrap()].recvq[0].sudog;
+    let sg = snap0.recvq(&snap0.chans[snap0.chans.iter().position(|c| c.index == ch).unwrap()])[0].sudog;
     s.set::<Sudog>(SectionKind::Sudog, sg, "next", s.addr(SectionKind::Sudog, sg));
     // A sudog on a queue that points at another channel.
     let other = snap0.chans.iter().find(|c| c.sendq.len() == 1).unwrap();
-    let osg = other.sendq[0].sudog;
+    let osg = snap0.sendq(other)[0].sudog;
     s.set::<Sudog>(SectionKind::Sudog, osg, "c", s.addr(SectionKind::Hchan, ch));
     // A lock key that is not 0, 1 or 2.
     s.set::<Hchan>(SectionKind::Hchan, other.index, "lock.key", 9);
@@ -355,7 +355,7 @@ fn damage_is_reported_never_trusted() {
     assert!(has(DamageKind::Corrupt, "g 0 (goroutine 1).m", "points 8 bytes into m record 1"), "{:#?}", snap.damage);
     assert_eq!(snap.gs[0].m, Link::Bad { addr: mid });
     assert!(has(DamageKind::Corrupt, "g 1 (goroutine 2)", "status 0x4d is out of range"), "{:#?}", snap.damage);
-    assert_eq!(&*snap.g(1).unwrap().status_name, "unknown (77)");
+    assert_eq!(snap.status_name(snap.g(1).unwrap()), "unknown (77)");
     assert!(has(DamageKind::Inconsistent, "p 2.runq", "the ring holds 256"), "{:#?}", snap.damage);
     assert!(has(DamageKind::Corrupt, "recvq", "chain loops back to sudog record"), "{:#?}", snap.damage);
     assert!(has(DamageKind::Inconsistent, "sendq", "not back at this one"), "{:#?}", snap.damage);
@@ -388,7 +388,8 @@ fn pointer_past_the_copied_records() {
 }
 
 /// A table whose descriptors lack a field (an older runtime): the field is
-/// None, nothing else changes, nothing is damage.
+/// None (0 for a plain number), the snapshot names it as missing, nothing
+/// else changes, nothing is damage.
 #[test]
 fn missing_fields_are_none() {
     let s = synth::parked_scenario(30);
@@ -402,7 +403,8 @@ fn missing_fields_are_none() {
     bytes[desc + pos..desc + pos + 10].copy_from_slice(b"parentgoiX");
     let snap = decode(&bytes);
     assert!(snap.damage.is_empty(), "{:#?}", snap.damage);
-    assert!(snap.gs.iter().all(|g| g.parent_goid.is_none()));
+    assert!(snap.gs.iter().all(|g| g.parent_goid == 0));
+    assert_eq!(snap.missing_fields, ["g.parentgoid"]);
     assert!(snap.gs.iter().all(|g| g.goid.is_some()));
 }
 
@@ -414,7 +416,7 @@ fn dead_goroutines_only_when_asked() {
     let without = Snapshot::decode(&img, &DecodeOptions::default());
     assert!(without.g(g).is_none());
     let with = Snapshot::decode(&img, &DecodeOptions { include_dead: true, ..Default::default() });
-    assert_eq!(&*with.g(g).unwrap().status_name, "dead");
+    assert_eq!(with.status_name(with.g(g).unwrap()), "dead");
     assert_eq!(with.gs.len(), without.gs.len() + 1);
 }
 
@@ -461,7 +463,7 @@ fn stack_ranges_match_the_snapshot() {
     let ranges = grt_inspector::snapshot::stack_ranges(&img);
     assert_eq!(ranges.len(), snap.gs.len());
     for (r, g) in ranges.iter().zip(&snap.gs) {
-        assert_eq!((r.index, r.goid, r.lo, r.hi), (g.index, g.goid, g.stack_lo, g.stack_hi));
+        assert_eq!((r.index, r.goid, r.lo, r.hi), (g.index, g.goid, Some(g.stack_lo), Some(g.stack_hi)));
         assert_eq!(r.sp, g.sched.map(|c| c.sp));
     }
 }

@@ -246,7 +246,10 @@ impl App {
             }
             if let Some(s) = latest {
                 if !self.state.paused {
-                    self.state.set_snapshot(*s);
+                    let old = self.state.set_snapshot(*s);
+                    if let (Some(old), Some(sampler)) = (old, &self.sampler) {
+                        sampler.recycle(old);
+                    }
                     self.dirty = true;
                 }
             }
@@ -529,7 +532,7 @@ impl App {
             View::Channels => s
                 .chans
                 .get(st.chans_cursor.selected)
-                .and_then(|c| c.recvq.first().or(c.sendq.first()))
+                .and_then(|c| s.recvq(c).first().or(s.sendq(c).first()))
                 .and_then(|q| q.g.id()),
             View::Heap => s.heap.spans.get(st.heap_cursor.selected).and_then(|sp| sp.owner.id()),
             View::Timeline => st.timeline.changes.get(st.timeline_cursor.selected).and_then(|c| match c {
@@ -549,7 +552,7 @@ impl App {
         let m = if let Some(goid) = st.detail {
             let g = st.derived.g_by_goid.get(&goid).map(|&i| &s.gs[i]).ok_or("the goroutine is gone")?;
             crate::state::m_of(s, g)
-                .ok_or_else(|| format!("goroutine {goid} is not on a thread (it is {})", crate::fmt::g_label(g)))?
+                .ok_or_else(|| format!("goroutine {goid} is not on a thread (it is {})", crate::fmt::g_label(s, g)))?
         } else {
             match st.view {
                 View::Ms => s.ms.get(st.ms_cursor.selected).ok_or("no thread selected")?,
@@ -559,7 +562,7 @@ impl App {
                         format!(
                             "{} is not on a thread (it is {}); pick a running goroutine or use the Ms view (3)",
                             crate::fmt::gname(g.goid),
-                            crate::fmt::g_label(g)
+                            crate::fmt::g_label(s, g)
                         )
                     })?
                 }

@@ -55,11 +55,8 @@ pub fn gname(goid: Option<u64>) -> String {
 /// What a goroutine is doing, as one label: the wait reason while waiting
 /// ("chan receive"), the status name otherwise ("running"), with " (scan)"
 /// when the Gscan bit is set.
-pub fn g_label(g: &GView) -> String {
-    let base = match (&g.waitreason_name, g.base_status) {
-        (Some(r), Some(grt_table::G_WAITING)) if !r.is_empty() => r.to_string(),
-        _ => g.status_name.to_string(),
-    };
+pub fn g_label(s: &Snapshot, g: &GView) -> String {
+    let base = s.state_word(g).into_owned();
     if g.scan {
         format!("{base} (scan)")
     } else {
@@ -68,11 +65,12 @@ pub fn g_label(g: &GView) -> String {
 }
 
 /// The status column: "waiting", "waiting (scan)".
-pub fn g_status(g: &GView) -> String {
+pub fn g_status(s: &Snapshot, g: &GView) -> String {
+    let name = s.status_name(g);
     if g.scan {
-        format!("{} (scan)", g.status_name)
+        format!("{name} (scan)")
     } else {
-        g.status_name.to_string()
+        name.into_owned()
     }
 }
 

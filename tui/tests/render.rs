@@ -48,10 +48,11 @@ fn inject_stacks(st: &mut AppState) {
         ]),
         Some("unwinding stopped: example note".into()),
     ));
-    let gs = st.snap.gs.clone();
-    for g in &gs {
+    let snap = st.snap.clone();
+    for g in &snap.gs {
         if let Some((k, _)) = stacks::key_of(g, None) {
-            let s = if g.waitreason_name.as_deref() == Some("chan receive") { recv.clone() } else { other.clone() };
+            let recv_wait = snap.waitreason_name(g).as_deref() == Some("chan receive");
+            let s = if recv_wait { recv.clone() } else { other.clone() };
             st.stacks.insert(k, s);
         }
     }
@@ -164,14 +165,10 @@ fn timeline_view() {
     let i6 = pos(&b, 6);
     b.gs[i6].status = Some(grt_table::G_RUNNING);
     b.gs[i6].base_status = Some(grt_table::G_RUNNING);
-    b.gs[i6].status_name = "running".into();
-    b.gs[i6].waitreason_name = None;
     let i2 = pos(&b, 2);
     b.gs[i2].status = Some(grt_table::G_WAITING);
     b.gs[i2].base_status = Some(grt_table::G_WAITING);
-    b.gs[i2].status_name = "waiting".into();
     b.gs[i2].waitreason = Some(grt_table::waitreason::SLEEP);
-    b.gs[i2].waitreason_name = Some("sleep".into());
     let i4 = pos(&b, 4);
     b.gs.remove(i4);
     let mut st = state_of(a, "fixture");

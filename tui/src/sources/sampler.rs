@@ -1,6 +1,9 @@
 //! The sampler: a thread that decodes a live snapshot of the target's
 //! table at the refresh rate (the target never stops) and hands the
-//! newest to the UI. It ends when the target is gone.
+//! newest to the UI. It ends when the target is gone. Snapshots the UI is
+//! done with come back (`recycle`) and the next decode writes over their
+//! memory: with 100k goroutines that is tens of MB per frame not faulted
+//! in afresh.
 
 use grt_inspector::find::{FindError, TableSource};
 use grt_inspector::snapshot::Snapshot;
@@ -32,6 +35,7 @@ fn exit_code(src: &TableSource) -> Option<u32> {
 
 pub struct Sampler {
     rx: Receiver<Sample>,
+    recycle: SyncSender<Snapshot>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -39,12 +43,21 @@ pub struct Sampler {
 impl Sampler {
     pub fn start(src: TableSource, hz: u32) -> Sampler {
         let (tx, rx) = mpsc::sync_channel::<Sample>(2);
+        let (recycle, used) = mpsc::sync_channel::<Snapshot>(1);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let period = Duration::from_secs_f64(1.0 / hz.clamp(1, 100) as f64);
-        let thread =
-            std::thread::Builder::new().name("grt-tui sampler".into()).spawn(move || run(src, tx, stop2, period)).ok();
-        Sampler { rx, stop, thread }
+        let thread = std::thread::Builder::new()
+            .name("grt-tui sampler".into())
+            .spawn(move || run(src, tx, used, stop2, period))
+            .ok();
+        Sampler { rx, recycle, stop, thread }
+    }
+
+    /// Gives back a snapshot the UI no longer shows, for the next decode
+    /// to reuse its memory (dropped when one is already waiting).
+    pub fn recycle(&self, s: Snapshot) {
+        let _ = self.recycle.try_send(s);
     }
 
     /// Everything that arrived since the last call, oldest first.
@@ -53,10 +66,10 @@ impl Sampler {
     }
 }
 
-fn run(src: TableSource, tx: SyncSender<Sample>, stop: Arc<AtomicBool>, period: Duration) {
+fn run(src: TableSource, tx: SyncSender<Sample>, used: Receiver<Snapshot>, stop: Arc<AtomicBool>, period: Duration) {
     while !stop.load(Ordering::Relaxed) {
         let t0 = Instant::now();
-        let s = match src.snapshot(false) {
+        let s = match src.snapshot_reusing(false, used.try_recv().ok()) {
             Ok(s) => Sample::Snap(Box::new(s)),
             Err(e) => {
                 if matches!(e, FindError::Exited { .. } | FindError::NoProcess { .. }) || !src.alive() {

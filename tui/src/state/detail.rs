@@ -41,15 +41,14 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
         return Detail::default();
     };
     let mut d = Detail::default();
-    let label = fmt::g_label(g);
+    let label = fmt::g_label(snap, g);
     d.title = match g.wait_ns.filter(|_| g.base_status == Some(grt_table::G_WAITING)) {
         Some(w) => format!("goroutine {} [{label}, {}]", fmt::opt(g.goid), fmt::dur(w)),
         None => format!("goroutine {} [{label}]", fmt::opt(g.goid)),
     };
     let mut fact = |k: &str, v: String| d.facts.push((k.to_string(), v));
-    fact("status", fmt::g_status(g) + if g.scan { "  (Gscan bit set: the GC owns its stack)" } else { "" });
-    if let Some(r) = g.waitreason_name.as_ref().filter(|r| !r.is_empty() && g.base_status == Some(grt_table::G_WAITING))
-    {
+    fact("status", fmt::g_status(snap, g) + if g.scan { "  (Gscan bit set: the GC owns its stack)" } else { "" });
+    if let Some(r) = snap.waitreason_name(g) {
         fact("waiting", format!("{r}{}", g.wait_ns.map(|w| format!(" for {}", fmt::dur(w))).unwrap_or_default()));
     }
     let m = m_of(snap, g);
@@ -64,14 +63,14 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
     }
     fact("M", mtext);
     fact("P", st.g_p(g));
-    if let (Some(lo), Some(hi)) = (g.stack_lo, g.stack_hi) {
+    if let (lo, hi @ 1..) = (g.stack_lo, g.stack_hi) {
         let used = g.stack_used.map(fmt::size).unwrap_or_else(|| "?".into());
         fact("stack", format!("{lo:#x}-{hi:#x}  used {used} of {}", fmt::size(hi.saturating_sub(lo))));
     }
     if let Some(c) = g.sched.filter(|c| c.sp != 0) {
         fact("saved context", format!("sp {:#x} pc {:#x} bp {:#x}", c.sp, c.pc, c.bp));
     }
-    let created = match (&g.created_at, g.parent_goid.filter(|&p| p != 0)) {
+    let created = match (snap.created_at(g), Some(g.parent_goid).filter(|&p| p != 0)) {
         (Some(at), Some(p)) => format!("{at} in goroutine {p}"),
         (Some(at), None) => at.to_string(),
         (None, Some(p)) => format!("goroutine {p}"),
@@ -84,7 +83,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
 
     // Sudogs: G.waiting, and sudogs that name it but are not on that list
     // (semaphore waiters).
-    let mut sids: Vec<u64> = g.waiting.clone();
+    let mut sids: Vec<u64> = snap.waiting(g).to_vec();
     for sv in &snap.sudogs {
         if sv.g.index() == Some(g.index) && !sids.contains(&sv.index) {
             sids.push(sv.index);
@@ -101,7 +100,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
                 let c = snap.chan(ci);
                 let cid = c.and_then(|c| c.id).map_or("?".into(), |i| i.to_string());
                 let ty =
-                    c.and_then(|c| c.elemtype.clone()).map(|t| format!("chan {t}")).unwrap_or_else(|| "chan".into());
+                    c.and_then(|c| snap.site(c.elemtype)).map(|t| format!("chan {t}")).unwrap_or_else(|| "chan".into());
                 line.push_str(&format!(
                     "{} of channel {cid} ({ty}, cap {})",
                     if recv { "recvq" } else { "sendq" },
@@ -136,7 +135,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
             let Some(c) = snap.chan(ci) else { continue };
             let cid = fmt::opt(c.id);
             let (verb, other, other_q) =
-                if recv { ("a value on", &c.sendq, "sendq") } else { ("room on", &c.recvq, "recvq") };
+                if recv { ("a value on", snap.sendq(c), "sendq") } else { ("room on", snap.recvq(c), "recvq") };
             let buffered = match (c.qcount, c.cap) {
                 (Some(q), Some(cap)) if cap > 0 => format!(" (buffer {q}/{cap})"),
                 _ => String::new(),
@@ -156,7 +155,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
             if let Some(o) = c.lock_owner.index().and_then(|i| snap.m(i)) {
                 d.wakers.push(format!(
                     "channel {cid}'s lock is held by {}",
-                    st.m_label(Link::Rec { index: o.index, id: o.id.unwrap_or(0) as u64 })
+                    st.m_label(Link::rec(o.index, o.id.unwrap_or(0) as u64))
                 ));
             }
         } else if let Some(sema) = sv.sema.filter(|&s| s != 0) {
@@ -175,8 +174,8 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
     }
     match g.base_status {
         Some(grt_table::G_WAITING) if sids.is_empty() => {
-            let r = g.waitreason_name.as_deref().unwrap_or("");
-            match r {
+            let r = snap.waitreason_name(g);
+            match r.as_deref().unwrap_or("") {
                 "sleep" => {
                     d.waits_for.push("a timer".into());
                     d.wakers.push(format!("the timer heap ({} timers pending)", fmt::opt(snap.sched.ntimers)));
@@ -219,7 +218,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
                 Some(hm) => d.wakers.push(format!(
                     "the holder of {}: {}{}",
                     w.name,
-                    st.m_label(Link::Rec { index: hm.index, id: hm.id.unwrap_or(0) as u64 }),
+                    st.m_label(Link::rec(hm.index, hm.id.unwrap_or(0) as u64)),
                     running.map(|r| format!(" (running {r})")).unwrap_or_default()
                 )),
                 None => d.wakers.push(format!("the holder of {} (not recorded)", w.name)),
@@ -231,7 +230,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
         if om.waitcasg.index() == Some(g.index) {
             d.wakers.push(format!(
                 "{} spins in casgstatus until it becomes {}",
-                st.m_label(Link::Rec { index: om.index, id: om.id.unwrap_or(0) as u64 }),
+                st.m_label(Link::rec(om.index, om.id.unwrap_or(0) as u64)),
                 om.waitcasg_status_name.as_deref().unwrap_or("?")
             ));
         }

@@ -187,12 +187,12 @@ impl GoroutineList {
         }
         // Sort (stable: ties keep goid order).
         let gs = &snap.gs;
-        let label = |g: &GView| crate::fmt::g_label(g);
+        let label = |g: &GView| crate::fmt::g_label(snap, g);
         match self.sort {
             GCol::Id => rows.sort_unstable_by(|&a, &b| cmp_opt(gs[a as usize].goid, gs[b as usize].goid)),
             GCol::Status => {
                 let mut keyed: Vec<(String, u32)> =
-                    rows.iter().map(|&r| (crate::fmt::g_status(&gs[r as usize]), r)).collect();
+                    rows.iter().map(|&r| (crate::fmt::g_status(snap, &gs[r as usize]), r)).collect();
                 keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| cmp_opt(gs[a.1 as usize].goid, gs[b.1 as usize].goid)));
                 rows = keyed.into_iter().map(|k| k.1).collect();
             }
@@ -233,7 +233,7 @@ impl GoroutineList {
             }),
             GCol::Created => rows.sort_by(|&a, &b| {
                 let (ga, gb) = (&gs[a as usize], &gs[b as usize]);
-                cmp_opt(ga.created_at.as_deref(), gb.created_at.as_deref()).then_with(|| cmp_opt(ga.goid, gb.goid))
+                cmp_opt(snap.created_at(ga), snap.created_at(gb)).then_with(|| cmp_opt(ga.goid, gb.goid))
             }),
         }
         if self.desc {
@@ -304,7 +304,9 @@ fn matches(g: &GView, snap: &Snapshot, needle: &str, stack: Option<&stacks::Stac
             return true;
         }
     }
-    if has(&g.status_name) || g.waitreason_name.as_deref().is_some_and(has) || g.created_at.as_deref().is_some_and(has)
+    if has(&snap.status_name(g))
+        || snap.waitreason_name(g).as_deref().is_some_and(has)
+        || snap.created_at(g).is_some_and(has)
     {
         return true;
     }

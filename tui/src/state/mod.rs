@@ -249,10 +249,10 @@ impl Derived {
             }
         }
         for c in &s.chans {
-            for q in &c.recvq {
+            for q in s.recvq(c) {
                 d.sudog_queue.insert(q.sudog, (c.index, true));
             }
-            for q in &c.sendq {
+            for q in s.sendq(c) {
                 d.sudog_queue.insert(q.sudog, (c.index, false));
             }
         }
@@ -340,7 +340,9 @@ impl AppState {
     }
 
     /// Shows a new snapshot: derives its indices and feeds the timeline.
-    pub fn set_snapshot(&mut self, s: Snapshot) {
+    /// Shows a new snapshot; returns the one it replaces when nothing
+    /// else holds it (for the sampler to decode the next one into).
+    pub fn set_snapshot(&mut self, s: Snapshot) -> Option<Snapshot> {
         self.goroutines.remember_selection(&self.snap);
         let s = Arc::new(s);
         let prev = std::mem::replace(&mut self.snap, s.clone());
@@ -349,6 +351,7 @@ impl AppState {
         self.snap_gen += 1;
         self.stacks.tick = self.snap_gen;
         self.stacks.trim(s.gs.len());
+        Arc::try_unwrap(prev).ok()
     }
 
     pub fn say(&mut self, text: impl Into<String>) {
@@ -431,7 +434,7 @@ impl AppState {
             Link::Nil => "-".into(),
             Link::Bad { .. } => "M?".into(),
             Link::Rec { index, id } => {
-                let m = self.snap.m(index);
+                let m = self.snap.m(index as u64);
                 let id = m.and_then(|m| m.id).unwrap_or(id as i64);
                 match m.and_then(|m| self.m_mark(m)) {
                     Some(k) => format!("M{id} {}", k.tag()),

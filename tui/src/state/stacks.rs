@@ -88,7 +88,7 @@ fn is_runtime(function: &str) -> bool {
 /// its (frozen) thread.
 pub fn key_of(g: &GView, thread_regs: Option<(u64, u64, u64)>) -> Option<(StackKey, Start)> {
     let goid = g.goid?;
-    let generation = g.generation.unwrap_or(0);
+    let generation = g.generation.unwrap_or(0) as u64;
     let key = |pc: u64, sp: u64| StackKey { goid, generation, pc, sp };
     match g.base_status? {
         grt_table::G_WAITING | grt_table::G_RUNNABLE | grt_table::G_PREEMPTED => {

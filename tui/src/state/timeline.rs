@@ -97,7 +97,7 @@ pub struct Timeline {
 }
 
 /// What a diff compares: status word, wait reason, generation.
-fn sig(g: &GView) -> (Option<u32>, Option<u32>, Option<u64>) {
+fn sig(g: &GView) -> (Option<u32>, Option<u32>, Option<u32>) {
     (g.status, if g.base_status == Some(grt_table::G_WAITING) { g.waitreason } else { None }, g.generation)
 }
 
@@ -123,6 +123,7 @@ impl Timeline {
 
     fn diff(&mut self, prev: &Snapshot, cur: &Snapshot, t: u64) {
         // Both are in record order: merge by record index.
+        let (sa, sb) = (prev, cur);
         let (a, b) = (&prev.gs, &cur.gs);
         let (mut i, mut j) = (0, 0);
         let mut step: Vec<Change> = Vec::new();
@@ -140,10 +141,10 @@ impl Timeline {
                 let (ga, gb) = (&a[i], &b[j]);
                 if sig(ga) != sig(gb) {
                     if ga.generation != gb.generation || ga.goid != gb.goid {
-                        push(Change::Exited { t_ns: t, goid: ga.goid, from: crate::fmt::g_label(ga) }, &mut step);
-                        push(Change::Created { t_ns: t, goid: gb.goid, to: crate::fmt::g_label(gb) }, &mut step);
+                        push(Change::Exited { t_ns: t, goid: ga.goid, from: crate::fmt::g_label(sa, ga) }, &mut step);
+                        push(Change::Created { t_ns: t, goid: gb.goid, to: crate::fmt::g_label(sb, gb) }, &mut step);
                     } else {
-                        let (from, to) = (crate::fmt::g_label(ga), crate::fmt::g_label(gb));
+                        let (from, to) = (crate::fmt::g_label(sa, ga), crate::fmt::g_label(sb, gb));
                         if from != to {
                             push(Change::Status { t_ns: t, goid: gb.goid, from, to }, &mut step);
                         }
@@ -152,10 +153,10 @@ impl Timeline {
                 i += 1;
                 j += 1;
             } else if ai < bj {
-                push(Change::Exited { t_ns: t, goid: a[i].goid, from: crate::fmt::g_label(&a[i]) }, &mut step);
+                push(Change::Exited { t_ns: t, goid: a[i].goid, from: crate::fmt::g_label(sa, &a[i]) }, &mut step);
                 i += 1;
             } else {
-                push(Change::Created { t_ns: t, goid: b[j].goid, to: crate::fmt::g_label(&b[j]) }, &mut step);
+                push(Change::Created { t_ns: t, goid: b[j].goid, to: crate::fmt::g_label(sb, &b[j]) }, &mut step);
                 j += 1;
             }
         }

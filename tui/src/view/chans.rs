@@ -61,14 +61,14 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
             let bad = if c.queues_ok { "" } else { " (damaged)" };
             Row::new(vec![
                 Cell::from(fmt::opt(c.id)),
-                Cell::from(c.elemtype.as_deref().unwrap_or("?").to_string()),
+                Cell::from(snap.site(c.elemtype).unwrap_or("?").to_string()),
                 Cell::from(fmt::opt(c.cap)),
                 Cell::from(fmt::opt(c.qcount)),
                 Cell::from(Span::styled(fmt::yn(c.closed), if closed { t.warn() } else { t.normal() })),
                 Cell::from(Span::styled(lock, if c.lock_state == LockState::Free { t.normal() } else { t.warn() })),
-                Cell::from(c.created_at.as_deref().map(super::goroutines::short_file).unwrap_or_else(|| "-".into())),
-                Cell::from(format!("recvq: {}{bad}", chain(st, &c.recvq, 8))),
-                Cell::from(format!("sendq: {}{bad}", chain(st, &c.sendq, 8))),
+                Cell::from(snap.site(c.site).map(super::goroutines::short_file).unwrap_or_else(|| "-".into())),
+                Cell::from(format!("recvq: {}{bad}", chain(st, snap.recvq(c), 8))),
+                Cell::from(format!("sendq: {}{bad}", chain(st, snap.sendq(c), 8))),
             ])
         })
         .collect();

@@ -3,16 +3,16 @@
 use super::{empty, marked, table, Theme};
 use crate::fmt;
 use crate::state::{stacks, AppState, GCol, GroupKey};
-use grt_inspector::snapshot::GView;
+use grt_inspector::snapshot::{GView, Snapshot};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 
 /// The WAITING FOR column: the wait reason and for how long.
-pub fn wait_text(g: &GView) -> String {
-    match (g.base_status, &g.waitreason_name) {
-        (Some(grt_table::G_WAITING), Some(r)) if !r.is_empty() => match g.wait_ns {
+pub fn wait_text(s: &Snapshot, g: &GView) -> String {
+    match (g.base_status, s.waitreason_name(g)) {
+        (Some(grt_table::G_WAITING), Some(r)) => match g.wait_ns {
             Some(w) => format!("{r} {}", fmt::dur(w)),
             None => r.to_string(),
         },
@@ -24,7 +24,7 @@ pub fn wait_text(g: &GView) -> String {
 /// The STACK column: used / size.
 pub fn stack_text(g: &GView) -> String {
     let size = match (g.stack_lo, g.stack_hi) {
-        (Some(lo), Some(hi)) if hi > lo => fmt::size(hi - lo),
+        (lo, hi) if hi > lo => fmt::size(hi - lo),
         _ => "?".into(),
     };
     match g.stack_used {
@@ -57,12 +57,12 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
             let mark = st.g_mark(g).is_some();
             Row::new(vec![
                 Cell::from(fmt::opt(g.goid)),
-                Cell::from(Span::styled(fmt::g_status(g), t.status(g.base_status, g.scan))),
-                Cell::from(wait_text(g)),
+                Cell::from(Span::styled(fmt::g_status(snap, g), t.status(g.base_status, g.scan))),
+                Cell::from(wait_text(snap, g)),
                 Cell::from(Span::styled(st.m_label(g.m), marked(t, mark))),
                 Cell::from(Span::styled(st.g_p(g), marked(t, mark))),
                 Cell::from(stack_text(g)),
-                Cell::from(g.created_at.as_deref().unwrap_or("-").to_string()),
+                Cell::from(snap.created_at(g).unwrap_or("-").to_string()),
             ])
         })
         .collect();

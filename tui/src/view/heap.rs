@@ -87,7 +87,7 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
                 Cell::from(s.pos.to_string()),
                 Cell::from(s.base.map_or("-".into(), |b| format!("{b:#x}"))),
                 Cell::from(fmt::opt(s.npages)),
-                Cell::from(s.state_name.to_string()),
+                Cell::from(st.snap.span_state_name(s).into_owned()),
                 Cell::from(fmt::opt(s.sweepgen)),
                 Cell::from(Span::styled(sweep, style)),
                 Cell::from(owner),

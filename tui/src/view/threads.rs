@@ -101,7 +101,7 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
             };
             Row::new(vec![
                 Cell::from(Span::styled(
-                    st.m_label(grt_inspector::snapshot::Link::Rec { index: m.index, id: m.id.unwrap_or(0) as u64 }),
+                    st.m_label(grt_inspector::snapshot::Link::rec(m.index, m.id.unwrap_or(0) as u64)),
                     marked(t, mark),
                 )),
                 Cell::from(fmt::opt(m.tid)),
