@@ -3222,6 +3222,53 @@ mod tests {
         assert!(damaged > 100 && capped > 0, "the cases must exercise damage ({damaged}) and its cap ({capped})");
     }
 
+    /// A decode over a finished snapshot's memory gives what a fresh one
+    /// gives, whatever the old snapshot held (a bigger table, a smaller
+    /// one, a damaged one, dead goroutines or not).
+    #[test]
+    fn reusing_decodes_as_fresh() {
+        let tables = [
+            crate::synth::parked_scenario(3000).finish(),
+            crate::synth::parked_scenario(40).finish(),
+            {
+                // Dead goroutines between live ones.
+                let mut s = crate::synth::parked_scenario(300);
+                for g in (5..300).step_by(7) {
+                    s.set::<grt_table::records::G>(SectionKind::G, g, "atomicstatus", grt_table::G_DEAD as u64);
+                }
+                s.finish()
+            },
+            crate::synth::parked_scenario(25_000).finish(),
+        ];
+        let mut damaged = tables[1].clone();
+        for w in (damaged.len() / 2..damaged.len() - 8).step_by(97) {
+            damaged[w] ^= 0x5a;
+        }
+        let mut old = Snapshot::default();
+        let mut reused_room = false;
+        for round in 0..3 {
+            for (k, b) in tables.iter().chain([&damaged]).enumerate() {
+                let Ok(img) = crate::synth::image(b) else { continue };
+                let opts = DecodeOptions {
+                    capture: Capture::Frozen { pause_us: 1 },
+                    include_dead: (round + k) % 2 == 0,
+                    now_mono_ns: Some(1 << 40),
+                };
+                let room = old.gs.capacity();
+                let mut fresh = Snapshot::decode(&img, &opts);
+                let mut again = Snapshot::decode_reusing(&img, &opts, old);
+                reused_room |= room >= again.gs.len() && again.gs.capacity() == room && room > 0;
+                fresh.taken = Taken::default();
+                let keep = again.taken.clone();
+                again.taken = Taken::default();
+                assert!(fresh == again, "round {round} table {k}: the reusing decode differs");
+                again.taken = keep;
+                old = again;
+            }
+        }
+        assert!(reused_room, "some decode must have written into the old snapshot's memory");
+    }
+
     #[test]
     fn fast_division_matches_div() {
         let mut x: u64 = 0x9E3779B97F4A7C15;
