@@ -340,15 +340,15 @@ fn goroutine_block(
     level: u8,
 ) -> GoroutineBlock {
     let goid = g.goid.unwrap_or(0);
-    let base = g.base_status.unwrap_or(u32::MAX);
+    let base = g.base_status().unwrap_or(u32::MAX);
     let status = snap.state_word(g).into_owned();
     let m = m_of(snap, g.m);
     let mut b = GoroutineBlock {
         goid,
         status,
-        scan: g.scan,
-        wait_minutes: g.wait_ns.unwrap_or(0) / 60_000_000_000,
-        locked: !g.lockedm.is_nil(),
+        scan: g.scan(),
+        wait_minutes: snap.wait_ns(g).unwrap_or(0) / 60_000_000_000,
+        locked: !snap.g_extra(g).lockedm.is_nil(),
         gp: snap.header.base
             + snap.header.sections.iter().find(|s| s.kind == "g").map_or(0, |s| s.offset + g.index * s.stride),
         m: m.and_then(|m| m.id),
@@ -367,9 +367,9 @@ fn goroutine_block(
     let start = if let Some(r) = on_thread {
         Start::Regs(Registers::new(r.pc(), r.sp(), r.fp()))
     } else {
-        match (base, g.sched, g.syscall) {
+        match (base, g.sched, snap.g_extra(g).syscall) {
             (G_WAITING | G_RUNNABLE, Some(c), _) if c.sp != 0 => Start::Regs(Registers::from_parked(c.sp, c.pc, c.bp)),
-            (G_SYSCALL, _, Some(c)) if c.sp != 0 => Start::Regs(Registers::new(c.pc, c.sp, c.bp)),
+            (G_SYSCALL, _, c) if c.sp != 0 => Start::Regs(Registers::new(c.pc, c.sp, c.bp)),
             (G_RUNNING, _, _) => Start::None("goroutine running on other thread; stack unavailable"),
             _ => Start::None(""),
         }
@@ -682,7 +682,7 @@ pub fn schedtrace(snap: &Snapshot) -> String {
             status: g.status.unwrap_or(0),
             waitreason: snap.waitreason_name(g).map(|t| t.into_owned()).unwrap_or_default(),
             m: mid(g.m),
-            lockedm: mid(g.lockedm),
+            lockedm: mid(snap.g_extra(g).lockedm),
         };
         let _ = writeln!(out, "{gl}");
     }

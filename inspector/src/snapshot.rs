@@ -574,35 +574,26 @@ pub struct GView {
     pub goid: Option<u64>,
     /// Times the record was reused (dead to alive).
     pub generation: Option<u32>,
-    /// atomicstatus as read, Gscan bit included.
+    /// atomicstatus as read, Gscan bit included ([`GView::base_status`]
+    /// and [`GView::scan`] split it; [`Snapshot::status_name`] names it).
     pub status: Option<u32>,
-    /// Without the Gscan bit (named by [`Snapshot::status_name`]).
-    pub base_status: Option<u32>,
-    pub scan: bool,
     /// Named by [`Snapshot::waitreason_name`] while the G waits.
     pub waitreason: Option<u32>,
+    /// The go statement's site: [`Snapshot::created_at`] gives its "file:line".
+    pub site: Option<u32>,
     /// Fields below that are plain numbers use the runtime's own 0 for
     /// "none" (no stack yet, not waiting, no parent, unknown pc); whether
     /// the table has them at all is in [`Snapshot::missing_fields`].
     ///
-    /// nanotime when it started waiting.
+    /// nanotime when it started waiting ([`Snapshot::wait_ns`]: for how long).
     pub waitsince_ns: i64,
-    /// now - waitsince, when both are known (waitsince 0 = unknown).
-    pub wait_ns: Option<u64>,
     pub m: Link,
-    pub lockedm: Link,
     /// Stack bounds [lo, hi).
     pub stack_lo: u64,
     pub stack_hi: u64,
     pub stack_lowest_sp: u64,
     /// Saved context while not running.
     pub sched: Option<Context>,
-    /// Context at system call entry.
-    pub syscall: Option<Context>,
-    /// hi - sched.sp for a parked goroutine whose sp lies in its stack.
-    pub stack_used: Option<u64>,
-    /// The go statement's site: [`Snapshot::created_at`] gives its "file:line".
-    pub site: Option<u32>,
     /// The go statement's pc, the entry closure's body.
     pub gopc: u64,
     pub startpc: u64,
@@ -611,13 +602,54 @@ pub struct GView {
     /// The sudogs of G.waiting (record indices), in waitlink order:
     /// [`Snapshot::waiting`].
     pub waiting: ListRef,
-    pub param: u64,
+    /// Where its rarely set fields are ([`Snapshot::g_extra`]): 0 when
+    /// they are all unset, else 1 + an index into `Snapshot::g_extras`.
+    pub extra: u32,
     pub select_done: Option<bool>,
     pub parking_on_chan: Option<bool>,
     pub preempt: Option<bool>,
-    /// The M holding this G's scan bit, when the runtime records it
-    /// (the table's `g.scanm`; Nil when the bit is clear or unrecorded).
+}
+
+/// A goroutine's fields that are unset nearly always, kept apart so that
+/// the view every goroutine has stays small (the decode of 100k
+/// goroutines is bound by the bytes it writes).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct GExtra {
+    /// The M it is locked to (LockOSThread).
+    pub lockedm: Link,
+    /// The M holding its scan bit, when the runtime records it (the
+    /// table's `g.scanm`; Nil when the bit is clear or unrecorded).
     pub scan_holder: Link,
+    /// Context at system call entry (sp 0: not in a system call).
+    pub syscall: Context,
+    /// The wake-up parameter (the sudog that completed), between wake-up
+    /// and run.
+    pub param: u64,
+}
+
+impl GView {
+    /// The status without the Gscan bit.
+    pub fn base_status(&self) -> Option<u32> {
+        self.status.map(|s| s & !grt_table::G_SCAN)
+    }
+
+    /// Whether the Gscan bit is set.
+    pub fn scan(&self) -> bool {
+        self.status.is_some_and(|s| s & grt_table::G_SCAN != 0)
+    }
+
+    /// hi - sched.sp for a parked goroutine whose sp lies in its stack.
+    pub fn stack_used(&self) -> Option<u64> {
+        let parked = matches!(
+            self.base_status(),
+            Some(grt_table::G_WAITING) | Some(grt_table::G_RUNNABLE) | Some(grt_table::G_PREEMPTED)
+        );
+        let (lo, hi) = (self.stack_lo, self.stack_hi);
+        match (parked, self.sched) {
+            (true, Some(c)) if c.sp >= lo && c.sp <= hi && hi > lo => Some(hi - c.sp),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -761,6 +793,8 @@ pub struct Snapshot {
     pub sites: Vec<Option<Text>>,
     /// Arena of the goroutines' waiting lists (sudog record indices).
     pub waiting: Vec<u64>,
+    /// The rarely set fields of the goroutines that have any (`GView::extra`).
+    pub g_extras: Vec<GExtra>,
     /// Arena of the channels' recvq and sendq entries.
     pub queues: Vec<QueueEntry>,
     /// Fields the decoder reads that this table's layout lacks ("g.gopc"):
@@ -772,6 +806,7 @@ pub struct Snapshot {
 const _: () = assert!(!std::mem::needs_drop::<GView>() && !std::mem::needs_drop::<ChanView>());
 const _: () = assert!(!std::mem::needs_drop::<SudogView>() && !std::mem::needs_drop::<SpanView>());
 const _: () = assert!(size_of::<Link>() == 16);
+const _: () = assert!(size_of::<GView>() <= 176);
 
 /// A value's name in one of the table's lists ("?" when unreadable,
 /// "unknown (N)" when out of the list).
@@ -821,13 +856,13 @@ impl Snapshot {
     /// table's name ("waiting"), "unknown (N)" for a value out of its list,
     /// "?" when unreadable.
     pub fn status_name(&self, g: &GView) -> Cow<'_, str> {
-        name_in(&self.names.gstatus, g.base_status.map(u64::from))
+        name_in(&self.names.gstatus, g.base_status().map(u64::from))
     }
 
     /// The wait reason's name while the goroutine waits and the reason is
     /// not the empty one.
     pub fn waitreason_name(&self, g: &GView) -> Option<Cow<'_, str>> {
-        if g.base_status != Some(grt_table::G_WAITING) {
+        if g.base_status() != Some(grt_table::G_WAITING) {
             return None;
         }
         let w = g.waitreason?;
@@ -855,6 +890,23 @@ impl Snapshot {
     }
 
     /// The sudogs a goroutine waits on, in waitlink order.
+    /// How long a waiting goroutine has waited at the capture (None when
+    /// it is not waiting or its start is unknown).
+    pub fn wait_ns(&self, g: &GView) -> Option<u64> {
+        if g.base_status() != Some(grt_table::G_WAITING) || g.waitsince_ns <= 0 || self.taken.mono_ns == 0 {
+            return None;
+        }
+        self.taken.mono_ns.checked_sub(g.waitsince_ns as u64)
+    }
+
+    /// A goroutine's rarely set fields (all unset when it has none).
+    pub fn g_extra(&self, g: &GView) -> GExtra {
+        match g.extra.checked_sub(1) {
+            Some(i) => self.g_extras.get(i as usize).copied().unwrap_or_default(),
+            None => GExtra::default(),
+        }
+    }
+
     pub fn waiting(&self, g: &GView) -> &[u64] {
         g.waiting.of(&self.waiting)
     }
@@ -939,10 +991,12 @@ impl Snapshot {
         let ng = cx.seclen(SectionKind::G);
         let mut gs = std::mem::take(&mut cx.bufs.gs);
         gs.reserve(ng as usize);
+        // The helper's decoder and sink live on its own thread (moved in,
+        // handed back): state two threads write must not share cache lines.
         let mut helper = parallel.then(|| cx.fork());
         let written = {
             let spare = &mut gs.spare_capacity_mut()[..ng as usize];
-            match helper.as_mut() {
+            match helper.take() {
                 None => {
                     let mut sink = Sink::new(spare);
                     cx.gcache = Arc::new(cx.gs(0..ng, &mut sink));
@@ -951,31 +1005,51 @@ impl Snapshot {
                 Some(h) => {
                     let half = ng / 2;
                     let (lo, hi) = spare.split_at_mut(half as usize);
-                    let (mut a, mut b) = (Sink::new(lo), Sink::new(hi));
-                    let (ca, cb) = std::thread::scope(|sc| {
-                        let t = std::thread::Builder::new()
-                            .name("grt-decode".into())
-                            .spawn_scoped(sc, || h.gs(half..ng, &mut b));
-                        let ca = cx.gs(0..half, &mut a);
-                        (ca, t.ok().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
+                    let (ca, la, other) = std::thread::scope(|sc| {
+                        let t = std::thread::Builder::new().name("grt-decode".into()).spawn_scoped(sc, move || {
+                            let mut h = h;
+                            let mut sink = Sink::new(hi);
+                            let cache = h.gs(half..ng, &mut sink);
+                            (h, cache, sink.len)
+                        });
+                        let mut sink = Sink::new(lo);
+                        let ca = cx.gs(0..half, &mut sink);
+                        (ca, sink.len, t.ok().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
                     });
-                    // No thread could be started: the second half here.
-                    let cb = cb.unwrap_or_else(|| h.gs(half..ng, &mut b));
+                    let hi = &mut gs.spare_capacity_mut()[half as usize..ng as usize];
+                    let (mut h, cb, lb) = match other {
+                        Some(r) => r,
+                        None => {
+                            // No thread could be started: the second half here.
+                            let mut h = cx.fork();
+                            let mut sink = Sink::new(&mut *hi);
+                            let cache = h.gs(half..ng, &mut sink);
+                            (h, cache, sink.len)
+                        }
+                    };
                     let mut cache = ca;
                     cache.extend_from_slice(&cb);
                     cx.gcache = Arc::new(cache);
-                    // The second half's waiting lists follow the first's.
+                    // The second half's lists follow the first's.
                     let shift = u32::try_from(cx.waiting.len()).unwrap_or(u32::MAX);
-                    for v in b.written() {
+                    let xshift = u32::try_from(cx.g_extras.len()).unwrap_or(u32::MAX);
+                    for v in (Sink { slots: hi, len: lb }).written() {
                         if !v.waiting.is_empty() {
                             v.waiting.start = v.waiting.start.saturating_add(shift);
+                        }
+                        if v.extra != 0 {
+                            v.extra = v.extra.saturating_add(xshift);
                         }
                     }
                     cx.waiting.extend_from_slice(&h.waiting);
                     h.waiting.clear();
+                    cx.g_extras.extend_from_slice(&h.g_extras);
+                    h.g_extras.clear();
                     let dropped = std::mem::take(&mut h.dropped);
                     cx.absorb(std::mem::take(&mut h.damage), dropped);
-                    (a.len, b.len)
+                    cx.take_sites(&mut h);
+                    helper = Some(h);
+                    (la, lb)
                 }
             }
         };
@@ -987,7 +1061,7 @@ impl Snapshot {
         unsafe {
             let base = gs.as_mut_ptr();
             let (ca, cb) = written;
-            let half = if helper.is_some() { (ng / 2) as usize } else { ca };
+            let half = if parallel { (ng / 2) as usize } else { ca };
             if cb > 0 && half != ca {
                 std::ptr::copy(base.add(half), base.add(ca), cb);
             }
@@ -999,12 +1073,16 @@ impl Snapshot {
         // Phase 2: Ms, Ps and channels here; sudogs and the heap on the
         // helper. Both read the G cache; the channel pass leaves channel
         // ids and held channel locks for the lock pass.
-        let side = match helper.as_mut() {
+        let side = match helper.take() {
             None => None,
-            Some(h) => {
+            Some(mut h) => {
                 h.gcache = cx.gcache.clone();
-                let side = std::thread::scope(|sc| {
-                    let t = std::thread::Builder::new().name("grt-decode".into()).spawn_scoped(sc, || h.side());
+                let other = std::thread::scope(|sc| {
+                    let t = std::thread::Builder::new().name("grt-decode".into()).spawn_scoped(sc, move || {
+                        let mut h = h;
+                        let side = h.side();
+                        (h, side)
+                    });
                     s.ms = cx.ms();
                     s.ps = cx.ps();
                     phase("m+p", None);
@@ -1012,11 +1090,17 @@ impl Snapshot {
                     phase("chan", None);
                     t.ok().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 });
-                Some(side.unwrap_or_else(|| h.side()))
+                Some(other.unwrap_or_else(|| {
+                    // No thread: the helper's part here, on a new decoder.
+                    let mut h = cx.fork();
+                    h.gcache = cx.gcache.clone();
+                    let side = h.side();
+                    (h, side)
+                }))
             }
         };
-        match (side, helper) {
-            (Some(side), Some(mut h)) => {
+        match side {
+            Some((mut h, side)) => {
                 // Merge the helper's damage where a sequential decode finds
                 // it: sudogs, then locks and sched, then the heap.
                 let heap_damage = h.damage.split_off(side.mark.0.min(h.damage.len()));
@@ -1029,9 +1113,10 @@ impl Snapshot {
                 cx.absorb(heap_damage, h.dropped.saturating_sub(side.mark.1));
                 s.heap = side.heap;
                 phase("heap", Some(side.us[1]));
-                s.sites = cx.site_table(Some(&mut h));
+                cx.take_sites(&mut h);
+                s.sites = cx.site_table();
             }
-            _ => {
+            None => {
                 s.ms = cx.ms();
                 s.ps = cx.ps();
                 phase("m+p", None);
@@ -1044,11 +1129,12 @@ impl Snapshot {
                 phase("lock+sched", None);
                 s.heap = cx.heap();
                 phase("heap", None);
-                s.sites = cx.site_table(None);
+                s.sites = cx.site_table();
             }
         }
         s.queues = std::mem::take(&mut cx.queues);
         s.waiting = std::mem::take(&mut cx.waiting);
+        s.g_extras = std::mem::take(&mut cx.g_extras);
         s.missing_fields = cx.f.missing();
         s.names = NameLists {
             gstatus: std::mem::take(&mut cx.n.gstatus),
@@ -1503,6 +1589,7 @@ struct Cx<'a> {
     /// Arenas of the views' lists (see `ListRef`): G.waiting (G pass),
     /// channel queues (channel pass).
     waiting: Vec<u64>,
+    g_extras: Vec<GExtra>,
     queues: Vec<QueueEntry>,
     /// Empty vectors to decode views into (see `Bufs`).
     bufs: Bufs,
@@ -1521,6 +1608,7 @@ struct Bufs {
     sudogs: Vec<SudogView>,
     spans: Vec<SpanView>,
     waiting: Vec<u64>,
+    g_extras: Vec<GExtra>,
     queues: Vec<QueueEntry>,
     /// Set when the vectors came from a previous snapshot: keep their room
     /// (no shrinking, the next decode needs it again).
@@ -1541,6 +1629,7 @@ impl Bufs {
             sudogs: empty(std::mem::take(&mut s.sudogs)),
             spans: empty(std::mem::take(&mut s.heap.spans)),
             waiting: empty(std::mem::take(&mut s.waiting)),
+            g_extras: empty(std::mem::take(&mut s.g_extras)),
             queues: empty(std::mem::take(&mut s.queues)),
             reused: true,
         }
@@ -1634,6 +1723,7 @@ impl<'a> Cx<'a> {
             held_chans: Vec::new(),
             scratch: Vec::new(),
             waiting: std::mem::take(&mut bufs.waiting),
+            g_extras: std::mem::take(&mut bufs.g_extras),
             queues: std::mem::take(&mut bufs.queues),
             bufs,
             stamps: Vec::new(),
@@ -1689,6 +1779,7 @@ impl<'a> Cx<'a> {
             held_chans: Vec::new(),
             scratch: Vec::new(),
             waiting: Vec::new(),
+            g_extras: Vec::new(),
             queues: Vec::new(),
             // Allocated here, not on the helper: the calling thread's
             // allocator arena is the one that has the last snapshot's
@@ -1809,17 +1900,19 @@ impl<'a> Cx<'a> {
         ok.then_some(i)
     }
 
-    /// The site texts this decoder resolved, merged with another's, as the
-    /// snapshot keeps them (trailing unnamed sites cut).
-    fn site_table(&mut self, other: Option<&mut Cx<'_>>) -> Vec<Option<Text>> {
-        let mut out: Vec<Option<Text>> = std::mem::take(&mut self.sites).into_iter().map(Option::flatten).collect();
-        if let Some(o) = other {
-            for (slot, t) in out.iter_mut().zip(std::mem::take(&mut o.sites)) {
-                if slot.is_none() {
-                    *slot = t.flatten();
-                }
+    /// Takes the site texts another decoder resolved.
+    fn take_sites(&mut self, other: &mut Cx<'_>) {
+        for (slot, t) in self.sites.iter_mut().zip(other.sites.iter_mut()) {
+            if slot.is_none() {
+                *slot = t.take();
             }
         }
+    }
+
+    /// The site texts this decoder resolved, as the snapshot keeps them
+    /// (trailing unnamed sites cut).
+    fn site_table(&mut self) -> Vec<Option<Text>> {
+        let mut out: Vec<Option<Text>> = std::mem::take(&mut self.sites).into_iter().map(Option::flatten).collect();
         while out.last().is_some_and(|t| t.is_none()) {
             out.pop();
         }
@@ -2306,19 +2399,23 @@ impl<'a> Cx<'a> {
                 (Some(sp), Some(pc), Some(bp)) => Some(Context { sp, pc, bp }),
                 _ => None,
             };
-            let syscall = match (r.opt(gf.syscallsp), r.opt(gf.syscallpc), r.opt(gf.syscallbp)) {
-                (Some(sp), Some(pc), Some(bp)) => Some(Context { sp, pc, bp }),
-                _ => None,
-            };
-            let parked =
-                matches!(base, Some(grt_table::G_WAITING) | Some(grt_table::G_RUNNABLE) | Some(grt_table::G_PREEMPTED));
-            let stack_used = match (parked, sched) {
-                (true, Some(c)) if c.sp >= lo && c.sp <= hi && hi > lo => Some(hi - c.sp),
-                _ => None,
-            };
             let m = self.link(SectionKind::M, r.opt(gf.m), || format!("{}.m", place()));
             let lockedm = self.link(SectionKind::M, r.opt(gf.lockedm), || format!("{}.lockedm", place()));
             let scan_holder = self.link(SectionKind::M, r.opt(gf.scanm), || format!("{}.scanm", place()));
+            let syscall = match r.opt(gf.syscallsp) {
+                Some(sp) if sp != 0 => {
+                    Context { sp, pc: r.opt(gf.syscallpc).unwrap_or(0), bp: r.opt(gf.syscallbp).unwrap_or(0) }
+                }
+                _ => Context::default(),
+            };
+            let param = r.opt(gf.param).unwrap_or(0);
+            let x = GExtra { lockedm, scan_holder, syscall, param };
+            let extra = if x == GExtra::default() {
+                0
+            } else {
+                self.g_extras.push(x);
+                u32::try_from(self.g_extras.len()).unwrap_or(u32::MAX)
+            };
             let mut scratch = std::mem::take(&mut self.scratch);
             scratch.clear();
             self.walk_into(
@@ -2348,29 +2445,22 @@ impl<'a> Cx<'a> {
                 goid,
                 generation: r.opt(gf.generation).map(|v| v as u32),
                 status,
-                base_status: base,
-                scan: status.is_some_and(|s| s & grt_table::G_SCAN != 0),
                 waitreason,
+                site,
                 waitsince_ns: waitsince.unwrap_or(0),
-                wait_ns: if waiting_status { self.wait_for(waitsince) } else { None },
                 m,
-                lockedm,
                 stack_lo: lo,
                 stack_hi: hi,
                 stack_lowest_sp: r.opt(gf.stack_lowest_sp).unwrap_or(0),
                 sched,
-                syscall,
-                stack_used,
-                site,
                 gopc: r.opt(gf.gopc).unwrap_or(0),
                 startpc: r.opt(gf.startpc).unwrap_or(0),
                 parent_goid: r.opt(gf.parentgoid).unwrap_or(0),
                 waiting,
-                param: r.opt(gf.param).unwrap_or(0),
+                extra,
                 select_done: r.opt(gf.select_done).map(|v| v != 0),
                 parking_on_chan: r.opt(gf.parking_on_chan).map(|v| v != 0),
                 preempt: r.opt(gf.preempt).map(|v| v != 0),
-                scan_holder,
             });
         }
         cache

@@ -282,7 +282,7 @@ pub fn analyze(s: &Snapshot) -> Report {
         let want = m.waitcasg_status.unwrap_or(u32::MAX);
         let g = s.g(gi);
         let from = Node::Thread { m: m.index };
-        if let Some(g) = g.filter(|g| g.scan) {
+        if let Some(g) = g.filter(|g| g.scan()) {
             edges.push(Edge {
                 from,
                 to: Node::ScanBit { g: gi },
@@ -290,7 +290,7 @@ pub fn analyze(s: &Snapshot) -> Report {
                 certain: true,
                 wait_ns: m.wait_ns,
             });
-            if let Some(h) = g.scan_holder.index() {
+            if let Some(h) = s.g_extra(g).scan_holder.index() {
                 edges.push(Edge {
                     from: Node::ScanBit { g: gi },
                     to: Node::Thread { m: h },
@@ -344,7 +344,7 @@ pub fn analyze(s: &Snapshot) -> Report {
         }
     }
     for g in &s.gs {
-        if g.base_status != Some(grt_table::G_WAITING) {
+        if g.base_status() != Some(grt_table::G_WAITING) {
             continue;
         }
         for &sg in s.waiting(g) {
@@ -360,7 +360,7 @@ pub fn analyze(s: &Snapshot) -> Report {
                 to: Node::Chan { c },
                 kind: EdgeKind::ParkedOn { recv },
                 certain: true,
-                wait_ns: g.wait_ns,
+                wait_ns: s.wait_ns(g),
             });
         }
     }
@@ -625,7 +625,7 @@ const SELF_WAKING: [&str; 12] = [
 ];
 
 fn find_stalls(s: &Snapshot) -> Vec<Stall> {
-    let able = s.gs.iter().any(|g| match g.base_status {
+    let able = s.gs.iter().any(|g| match g.base_status() {
         Some(grt_table::G_WAITING) => {
             let r = s.waitreason_name(g);
             let r = r.as_deref().unwrap_or("");

@@ -76,7 +76,7 @@ fn live_child_is_found_and_decoded() {
     assert!(count(&s, "sleep") >= 4, "three sleepers and main: {:?}", s.count_by_state());
     let main = s.goroutine(1).expect("goroutine 1");
     assert_eq!(s.waitreason_name(main).as_deref(), Some("sleep"));
-    assert!(main.wait_ns.is_some_and(|w| w < 60_000_000_000), "{main:?}");
+    assert!(s.wait_ns(main).is_some_and(|w| w < 60_000_000_000), "{main:?}");
     // The shared channel: N receivers in order, elems on their stacks.
     let shared = s.chans.iter().find(|c| c.recvq.len() == N).unwrap();
     assert!(shared.queues_ok);
@@ -92,7 +92,7 @@ fn live_child_is_found_and_decoded() {
         assert_eq!(s.waiting(g), [q.sudog]);
         assert_eq!(s.waitreason_name(g).as_deref(), Some("chan receive"));
         assert!(s.created_at(g).unwrap().contains("insp_parked.rs:"));
-        assert!(g.stack_used.is_some_and(|u| u > 0 && u < 1 << 20), "{g:?}");
+        assert!(g.stack_used().is_some_and(|u| u > 0 && u < 1 << 20), "{g:?}");
         assert!(g.sched.is_some_and(|c| c.pc != 0 && c.sp != 0));
         assert_eq!(g.parent_goid, 1);
     }

@@ -61,8 +61,8 @@ fn decodes_a_busy_table() {
             assert_eq!(v.elem_in_stack, Some(true));
         }
         assert_eq!(s.created_at(g).map(|c| c.starts_with("src/")), Some(true));
-        assert_eq!(g.wait_ns, Some(2_000_000));
-        assert_eq!(g.stack_used, Some(0x200));
+        assert_eq!(s.wait_ns(g), Some(2_000_000));
+        assert_eq!(g.stack_used(), Some(0x200));
     }
     // Channels: groups of 10 receivers on shared channels, queues consistent.
     assert!(s.chans.iter().all(|c| c.queues_ok));
@@ -197,7 +197,7 @@ fn casgstatus_on_a_scan_bit_shows_its_edge_and_the_possible_cycle() {
     let snap = decode(&s.finish());
     assert!(snap.damage.is_empty(), "{:#?}", snap.damage);
     let gv = snap.g(g).unwrap();
-    assert!(gv.scan);
+    assert!(gv.scan());
     assert_eq!(snap.waitreason_name(gv).as_deref(), Some("IO wait"));
     let r = &snap.waitfor;
     assert!(r.edges.iter().any(|e| e.from == Node::Thread { m: m1 }
@@ -238,7 +238,7 @@ fn a_recorded_scan_bit_holder_makes_the_cycle_certain() {
     s.wait_lock(m2, l);
     let snap = decode(&s.finish());
     assert!(snap.damage.is_empty(), "{:#?}", snap.damage);
-    assert_eq!(snap.g(g).unwrap().scan_holder.index(), Some(m2));
+    assert_eq!(snap.g_extra(snap.g(g).unwrap()).scan_holder.index(), Some(m2));
     let r = &snap.waitfor;
     assert!(r.edges.iter().any(|e| e.from == Node::ScanBit { g } && e.to == Node::Thread { m: m2 } && e.certain));
     assert!(!r.edges.iter().any(|e| e.to == Node::UnknownHolder { g }), "{:?}", r.edges);

@@ -57,7 +57,7 @@ pub fn gname(goid: Option<u64>) -> String {
 /// when the Gscan bit is set.
 pub fn g_label(s: &Snapshot, g: &GView) -> String {
     let base = s.state_word(g).into_owned();
-    if g.scan {
+    if g.scan() {
         format!("{base} (scan)")
     } else {
         base
@@ -67,7 +67,7 @@ pub fn g_label(s: &Snapshot, g: &GView) -> String {
 /// The status column: "waiting", "waiting (scan)".
 pub fn g_status(s: &Snapshot, g: &GView) -> String {
     let name = s.status_name(g);
-    if g.scan {
+    if g.scan() {
         format!("{name} (scan)")
     } else {
         name.into_owned()

@@ -50,7 +50,7 @@ fn inject_stacks(st: &mut AppState) {
     ));
     let snap = st.snap.clone();
     for g in &snap.gs {
-        if let Some((k, _)) = stacks::key_of(g, None) {
+        if let Some((k, _)) = stacks::key_of(&snap, g, None) {
             let recv_wait = snap.waitreason_name(g).as_deref() == Some("chan receive");
             let s = if recv_wait { recv.clone() } else { other.clone() };
             st.stacks.insert(k, s);
@@ -164,10 +164,8 @@ fn timeline_view() {
     let pos = |s: &grt_inspector::snapshot::Snapshot, id: u64| s.gs.iter().position(|g| g.goid == Some(id)).unwrap();
     let i6 = pos(&b, 6);
     b.gs[i6].status = Some(grt_table::G_RUNNING);
-    b.gs[i6].base_status = Some(grt_table::G_RUNNING);
     let i2 = pos(&b, 2);
     b.gs[i2].status = Some(grt_table::G_WAITING);
-    b.gs[i2].base_status = Some(grt_table::G_WAITING);
     b.gs[i2].waitreason = Some(grt_table::waitreason::SLEEP);
     let i4 = pos(&b, 4);
     b.gs.remove(i4);

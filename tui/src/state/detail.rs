@@ -42,14 +42,14 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
     };
     let mut d = Detail::default();
     let label = fmt::g_label(snap, g);
-    d.title = match g.wait_ns.filter(|_| g.base_status == Some(grt_table::G_WAITING)) {
+    d.title = match snap.wait_ns(g) {
         Some(w) => format!("goroutine {} [{label}, {}]", fmt::opt(g.goid), fmt::dur(w)),
         None => format!("goroutine {} [{label}]", fmt::opt(g.goid)),
     };
     let mut fact = |k: &str, v: String| d.facts.push((k.to_string(), v));
-    fact("status", fmt::g_status(snap, g) + if g.scan { "  (Gscan bit set: the GC owns its stack)" } else { "" });
+    fact("status", fmt::g_status(snap, g) + if g.scan() { "  (Gscan bit set: the GC owns its stack)" } else { "" });
     if let Some(r) = snap.waitreason_name(g) {
-        fact("waiting", format!("{r}{}", g.wait_ns.map(|w| format!(" for {}", fmt::dur(w))).unwrap_or_default()));
+        fact("waiting", format!("{r}{}", snap.wait_ns(g).map(|w| format!(" for {}", fmt::dur(w))).unwrap_or_default()));
     }
     let m = m_of(snap, g);
     let mut mtext = st.m_label(g.m);
@@ -64,7 +64,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
     fact("M", mtext);
     fact("P", st.g_p(g));
     if let (lo, hi @ 1..) = (g.stack_lo, g.stack_hi) {
-        let used = g.stack_used.map(fmt::size).unwrap_or_else(|| "?".into());
+        let used = g.stack_used().map(fmt::size).unwrap_or_else(|| "?".into());
         fact("stack", format!("{lo:#x}-{hi:#x}  used {used} of {}", fmt::size(hi.saturating_sub(lo))));
     }
     if let Some(c) = g.sched.filter(|c| c.sp != 0) {
@@ -77,8 +77,9 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
         (None, None) => "-".into(),
     };
     fact("created by", created);
-    if !g.lockedm.is_nil() {
-        fact("locked to", st.m_label(g.lockedm));
+    let extra = snap.g_extra(g);
+    if !extra.lockedm.is_nil() {
+        fact("locked to", st.m_label(extra.lockedm));
     }
 
     // Sudogs: G.waiting, and sudogs that name it but are not on that list
@@ -172,7 +173,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
             d.wakers.push("whoever releases it (the holder of a mutex is not recorded)".into());
         }
     }
-    match g.base_status {
+    match g.base_status() {
         Some(grt_table::G_WAITING) if sids.is_empty() => {
             let r = snap.waitreason_name(g);
             match r.as_deref().unwrap_or("") {
@@ -235,10 +236,10 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
             ));
         }
     }
-    if g.scan {
+    if g.scan() {
         d.waits_for.push("the GC to finish scanning its stack (Gscan)".into());
-        match g.scan_holder {
-            Link::Rec { .. } => d.wakers.push(format!("the scanner {}", st.m_label(g.scan_holder))),
+        match snap.g_extra(g).scan_holder {
+            h @ Link::Rec { .. } => d.wakers.push(format!("the scanner {}", st.m_label(h))),
             _ => d.wakers.push("the thread scanning it (the table does not record which)".into()),
         }
     }

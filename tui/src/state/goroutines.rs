@@ -175,7 +175,7 @@ impl GoroutineList {
         self.recomputed += 1;
         let stack_of = |g: &GView| {
             let tid = m_of(snap, g).and_then(|m| m.tid);
-            stacks::key_of(g, tid.and_then(|t| regs.get(&t).copied())).and_then(|(k, _)| stacks.get(&k))
+            stacks::key_of(snap, g, tid.and_then(|t| regs.get(&t).copied())).and_then(|(k, _)| stacks.get(&k))
         };
         // Filter.
         let needle = self.filter.to_lowercase();
@@ -200,7 +200,7 @@ impl GoroutineList {
                 let mut keyed: Vec<(String, u32)> = rows.iter().map(|&r| (label(&gs[r as usize]), r)).collect();
                 keyed.sort_by(|a, b| {
                     a.0.cmp(&b.0)
-                        .then_with(|| cmp_opt(gs[b.1 as usize].wait_ns, gs[a.1 as usize].wait_ns))
+                        .then_with(|| cmp_opt(snap.wait_ns(&gs[b.1 as usize]), snap.wait_ns(&gs[a.1 as usize])))
                         .then_with(|| cmp_opt(gs[a.1 as usize].goid, gs[b.1 as usize].goid))
                 });
                 rows = keyed.into_iter().map(|k| k.1).collect();
@@ -229,7 +229,7 @@ impl GoroutineList {
             }
             GCol::Stack => rows.sort_by(|&a, &b| {
                 let (ga, gb) = (&gs[a as usize], &gs[b as usize]);
-                cmp_opt(gb.stack_used, ga.stack_used).then_with(|| cmp_opt(ga.goid, gb.goid))
+                cmp_opt(gb.stack_used(), ga.stack_used()).then_with(|| cmp_opt(ga.goid, gb.goid))
             }),
             GCol::Created => rows.sort_by(|&a, &b| {
                 let (ga, gb) = (&gs[a as usize], &gs[b as usize]);
@@ -310,7 +310,7 @@ fn matches(g: &GView, snap: &Snapshot, needle: &str, stack: Option<&stacks::Stac
     {
         return true;
     }
-    if g.scan && "scan".contains(needle) {
+    if g.scan() && "scan".contains(needle) {
         return true;
     }
     if let Some(m) = m_of(snap, g).and_then(|m| m.id) {

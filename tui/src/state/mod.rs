@@ -392,14 +392,14 @@ impl AppState {
             self.stacks_asked = Some(self.snap_gen);
             for g in &snap.gs {
                 let tid = self::m_of(snap, g).and_then(|m| m.tid);
-                if let Some((k, st)) = stacks::key_of(g, tid.and_then(|t| regs.get(&t).copied())) {
+                if let Some((k, st)) = stacks::key_of(snap, g, tid.and_then(|t| regs.get(&t).copied())) {
                     self.stacks.want(k, st);
                 }
             }
         }
         if let Some(g) = self.detail.and_then(|id| self.derived.g_by_goid.get(&id)).map(|&i| &snap.gs[i]) {
             let tid = self::m_of(snap, g).and_then(|m| m.tid);
-            if let Some((k, st)) = stacks::key_of(g, tid.and_then(|t| regs.get(&t).copied())) {
+            if let Some((k, st)) = stacks::key_of(snap, g, tid.and_then(|t| regs.get(&t).copied())) {
                 self.stacks.want(k, st);
             }
         }
@@ -409,7 +409,7 @@ impl AppState {
     /// The stack key of a goroutine (if it can be unwound now).
     pub fn stack_of(&self, g: &GView) -> Option<&Arc<Stack>> {
         let tid = m_of(&self.snap, g).and_then(|m| m.tid);
-        let (k, _) = stacks::key_of(g, tid.and_then(|t| self.control.regs.get(&t).copied()))?;
+        let (k, _) = stacks::key_of(&self.snap, g, tid.and_then(|t| self.control.regs.get(&t).copied()))?;
         self.stacks.get(&k)
     }
 

@@ -10,7 +10,7 @@
 //! keys it wants ([`StackCache::want`]); the app hands them to the
 //! symbolizer and inserts what comes back. Tests insert stacks directly.
 
-use grt_inspector::snapshot::GView;
+use grt_inspector::snapshot::{GView, Snapshot};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -86,11 +86,11 @@ fn is_runtime(function: &str) -> bool {
 /// a parked or runnable goroutine from its saved context, one in a system
 /// call from its entry context, a running one only from the registers of
 /// its (frozen) thread.
-pub fn key_of(g: &GView, thread_regs: Option<(u64, u64, u64)>) -> Option<(StackKey, Start)> {
+pub fn key_of(s: &Snapshot, g: &GView, thread_regs: Option<(u64, u64, u64)>) -> Option<(StackKey, Start)> {
     let goid = g.goid?;
     let generation = g.generation.unwrap_or(0) as u64;
     let key = |pc: u64, sp: u64| StackKey { goid, generation, pc, sp };
-    match g.base_status? {
+    match g.base_status()? {
         grt_table::G_WAITING | grt_table::G_RUNNABLE | grt_table::G_PREEMPTED => {
             let c = g.sched.filter(|c| c.sp != 0)?;
             Some((key(c.pc, c.sp), Start::Parked { sp: c.sp, pc: c.pc, bp: c.bp }))
@@ -99,7 +99,7 @@ pub fn key_of(g: &GView, thread_regs: Option<(u64, u64, u64)>) -> Option<(StackK
             if let Some((pc, sp, bp)) = thread_regs {
                 return Some((key(pc, sp), Start::Thread { pc, sp, bp }));
             }
-            let c = g.syscall.filter(|c| c.sp != 0)?;
+            let c = Some(s.g_extra(g).syscall).filter(|c| c.sp != 0)?;
             Some((key(c.pc, c.sp), Start::Thread { pc: c.pc, sp: c.sp, bp: c.bp }))
         }
         grt_table::G_RUNNING => {

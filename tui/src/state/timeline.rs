@@ -19,10 +19,10 @@ pub const MAX_CHANGES: usize = 2000;
 pub const MAX_CHANGES_PER_STEP: usize = 200;
 
 fn cat(g: &GView) -> usize {
-    if g.scan {
+    if g.scan() {
         return 4;
     }
-    match g.base_status {
+    match g.base_status() {
         Some(grt_table::G_RUNNING) => 0,
         Some(grt_table::G_RUNNABLE) => 1,
         Some(grt_table::G_SYSCALL) => 2,
@@ -98,7 +98,7 @@ pub struct Timeline {
 
 /// What a diff compares: status word, wait reason, generation.
 fn sig(g: &GView) -> (Option<u32>, Option<u32>, Option<u32>) {
-    (g.status, if g.base_status == Some(grt_table::G_WAITING) { g.waitreason } else { None }, g.generation)
+    (g.status, if g.base_status() == Some(grt_table::G_WAITING) { g.waitreason } else { None }, g.generation)
 }
 
 impl Timeline {

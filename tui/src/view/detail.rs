@@ -23,7 +23,7 @@ pub fn lines(st: &AppState, goid: u64, t: &Theme) -> (String, Vec<Line<'static>>
     let w = d.facts.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in &d.facts {
         let style = if k == "status" {
-            t.status(g.base_status, g.scan)
+            t.status(g.base_status(), g.scan())
         } else if k == "M" && st.g_mark(g).is_some() {
             t.frozen()
         } else {
@@ -34,7 +34,7 @@ pub fn lines(st: &AppState, goid: u64, t: &Theme) -> (String, Vec<Line<'static>>
     out.push(Line::raw(""));
     out.push(Line::styled("Stack", t.header_row()));
     let tid = crate::state::m_of(&st.snap, g).and_then(|m| m.tid);
-    let key = stacks::key_of(g, tid.and_then(|t| st.control.regs.get(&t).copied()));
+    let key = stacks::key_of(&st.snap, g, tid.and_then(|t| st.control.regs.get(&t).copied()));
     match key {
         Some((k, _)) => match st.stacks.get(&k) {
             Some(s) => {
@@ -55,7 +55,7 @@ pub fn lines(st: &AppState, goid: u64, t: &Theme) -> (String, Vec<Line<'static>>
             None => out.push(Line::styled("  (not symbolized)", t.dim())),
         },
         None => {
-            let why = match g.base_status {
+            let why = match g.base_status() {
                 Some(grt_table::G_RUNNING) => "  running on its thread: freeze the thread (f) to see its stack",
                 _ => "  no saved context to unwind from",
             };

@@ -11,8 +11,8 @@ use ratatui::widgets::{Cell, Row};
 
 /// The WAITING FOR column: the wait reason and for how long.
 pub fn wait_text(s: &Snapshot, g: &GView) -> String {
-    match (g.base_status, s.waitreason_name(g)) {
-        (Some(grt_table::G_WAITING), Some(r)) => match g.wait_ns {
+    match (g.base_status(), s.waitreason_name(g)) {
+        (Some(grt_table::G_WAITING), Some(r)) => match s.wait_ns(g) {
             Some(w) => format!("{r} {}", fmt::dur(w)),
             None => r.to_string(),
         },
@@ -27,7 +27,7 @@ pub fn stack_text(g: &GView) -> String {
         (lo, hi) if hi > lo => fmt::size(hi - lo),
         _ => "?".into(),
     };
-    match g.stack_used {
+    match g.stack_used() {
         Some(u) => format!("{}/{size}", fmt::size(u)),
         None => format!("-/{size}"),
     }
@@ -57,7 +57,7 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
             let mark = st.g_mark(g).is_some();
             Row::new(vec![
                 Cell::from(fmt::opt(g.goid)),
-                Cell::from(Span::styled(fmt::g_status(snap, g), t.status(g.base_status, g.scan))),
+                Cell::from(Span::styled(fmt::g_status(snap, g), t.status(g.base_status(), g.scan()))),
                 Cell::from(wait_text(snap, g)),
                 Cell::from(Span::styled(st.m_label(g.m), marked(t, mark))),
                 Cell::from(Span::styled(st.g_p(g), marked(t, mark))),
@@ -114,9 +114,9 @@ fn render_groups(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
                 },
                 (None, GroupKey::NoStack(_)) => {
                     let tid = first.and_then(|g| crate::state::m_of(snap, g)).and_then(|m| m.tid);
-                    let key = first.and_then(|g| stacks::key_of(g, tid.and_then(|t| st.control.regs.get(&t).copied())));
+                    let key = first.and_then(|g| stacks::key_of(snap, g, tid.and_then(|t| st.control.regs.get(&t).copied())));
                     let why = match (first, key) {
-                        (Some(g), None) if g.base_status == Some(grt_table::G_RUNNING) => {
+                        (Some(g), None) if g.base_status() == Some(grt_table::G_RUNNING) => {
                             "(running: freeze its thread)"
                         }
                         (_, None) => "(no saved context)",
@@ -135,7 +135,7 @@ fn render_groups(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
                 .map(|g| fmt::opt(g.goid))
                 .collect();
             let more = if grp.members.len() > 12 { format!(" +{}", grp.members.len() - 12) } else { String::new() };
-            let (base, scan) = first.map_or((None, false), |g| (g.base_status, g.scan));
+            let (base, scan) = first.map_or((None, false), |g| (g.base_status(), g.scan()));
             Row::new(vec![
                 Cell::from(grp.members.len().to_string()),
                 Cell::from(Span::styled(status, t.status(base, scan))),
