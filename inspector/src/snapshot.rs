@@ -657,14 +657,17 @@ pub struct SudogView {
     pub index: u64,
     pub g: Link,
     pub chan: Link,
-    pub elem: Option<u64>,
+    /// The value slot (0: none; plain numbers here use the runtime's 0 for
+    /// "none", see `GView`).
+    pub elem: u64,
     /// Whether elem lies in [stack_lo, stack_hi) of the owning G.
     pub elem_in_stack: Option<bool>,
     pub is_select: Option<bool>,
     pub success: Option<bool>,
-    pub enqueued_ns: Option<i64>,
-    /// For a semaphore waiter: the semaphore's address.
-    pub sema: Option<u64>,
+    /// nanotime at enqueue.
+    pub enqueued_ns: i64,
+    /// For a semaphore waiter: the semaphore's address (0: not one).
+    pub sema: u64,
     pub waitlink: Link,
 }
 
@@ -717,15 +720,18 @@ pub struct SpanView {
     /// Position in allspans.
     pub pos: u64,
     pub record: Link,
-    pub base: Option<u64>,
-    pub npages: Option<u64>,
+    /// First byte and size in pages (0: unreadable; see `GView` on plain
+    /// numbers).
+    pub base: u64,
+    pub npages: u64,
     /// Named by [`Snapshot::span_state_name`].
     pub state: Option<u32>,
     pub sweepgen: Option<u32>,
     pub sweep: Option<SweepState>,
     /// For stack spans: the goroutine whose stack it is.
     pub owner: Link,
-    pub guard: Option<u64>,
+    /// The guard page's address (0: none).
+    pub guard: u64,
 }
 
 /// A superseded allspans array the heap remembers.
@@ -806,7 +812,7 @@ pub struct Snapshot {
 const _: () = assert!(!std::mem::needs_drop::<GView>() && !std::mem::needs_drop::<ChanView>());
 const _: () = assert!(!std::mem::needs_drop::<SudogView>() && !std::mem::needs_drop::<SpanView>());
 const _: () = assert!(size_of::<Link>() == 16);
-const _: () = assert!(size_of::<GView>() <= 176);
+const _: () = assert!(size_of::<GView>() <= 176 && size_of::<SudogView>() <= 88 && size_of::<SpanView>() <= 96);
 
 /// A value's name in one of the table's lists ("?" when unreadable,
 /// "unknown (N)" when out of the list).
@@ -1145,6 +1151,7 @@ impl Snapshot {
         s.damage_dropped = cx.dropped;
         let decode_us = t0.elapsed().as_micros() as u64;
         let t1 = Instant::now();
+        s.taken.mono_ns = now; // wait times are measured against it
         s.waitfor = waitfor::analyze(&s);
         s.taken = Taken {
             capture: opts.capture,
@@ -2487,9 +2494,9 @@ impl<'a> Cx<'a> {
             let (g, ginfo) = self.link_g(r.opt(sf.g), || format!("sudog {i}.g"));
             let chan = self.link(SectionKind::Hchan, r.opt(sf.c), || format!("sudog {i}.c"));
             let waitlink = self.link(SectionKind::Sudog, r.opt(sf.waitlink), || format!("sudog {i}.waitlink"));
-            let elem = r.opt(sf.elem);
-            let elem_in_stack = match (elem, ginfo) {
-                (Some(e), Some(gi)) if e != 0 => gi.stack().map(|(lo, hi)| e >= lo && e < hi),
+            let elem = r.opt(sf.elem).unwrap_or(0);
+            let elem_in_stack = match ginfo {
+                Some(gi) if elem != 0 => gi.stack().map(|(lo, hi)| elem >= lo && elem < hi),
                 _ => None,
             };
             out.push(SudogView {
@@ -2500,8 +2507,8 @@ impl<'a> Cx<'a> {
                 elem_in_stack,
                 is_select: r.opt(sf.is_select).map(|v| v != 0),
                 success: r.opt(sf.success).map(|v| v != 0),
-                enqueued_ns: r.opt(sf.enqueued).map(|v| v as i64),
-                sema: r.opt(sf.sema).filter(|&v| v != 0),
+                enqueued_ns: r.opt(sf.enqueued).unwrap_or(0) as i64,
+                sema: r.opt(sf.sema).unwrap_or(0),
                 waitlink,
             });
         }
@@ -3010,13 +3017,13 @@ impl<'a> Cx<'a> {
             out.push(SpanView {
                 pos,
                 record,
-                base: get(sf.base),
-                npages: get(sf.npages),
+                base: get(sf.base).unwrap_or(0),
+                npages: get(sf.npages).unwrap_or(0),
                 state: state.map(|v| v as u32),
                 sweepgen: sg,
                 sweep,
                 owner,
-                guard: get(sf.guard),
+                guard: get(sf.guard).unwrap_or(0),
             });
         }
         trim(out, self.bufs.reused)

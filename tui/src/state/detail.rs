@@ -112,7 +112,7 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
                 (Link::Rec { id, .. }, _) => {
                     line.push_str(&format!("channel {id}, not on its queues (dequeued, being woken)"))
                 }
-                (_, Some(sema)) if sema != 0 => line.push_str(&format!("semaphore at {sema:#x}")),
+                (_, sema) if sema != 0 => line.push_str(&format!("semaphore at {sema:#x}")),
                 _ => line.push_str("no channel"),
             },
         }
@@ -120,10 +120,10 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
             line.push_str(", select case");
         }
         match (sv.elem, sv.elem_in_stack) {
-            (Some(0) | None, _) => line.push_str("; no value slot"),
-            (Some(e), Some(true)) => line.push_str(&format!("; slot {e:#x} on its own stack")),
-            (Some(e), Some(false)) => line.push_str(&format!("; slot {e:#x} NOT on its own stack")),
-            (Some(e), None) => line.push_str(&format!("; slot {e:#x}")),
+            (0, _) => line.push_str("; no value slot"),
+            (e, Some(true)) => line.push_str(&format!("; slot {e:#x} on its own stack")),
+            (e, Some(false)) => line.push_str(&format!("; slot {e:#x} NOT on its own stack")),
+            (e, None) => line.push_str(&format!("; slot {e:#x}")),
         }
         d.sudogs.push(line);
     }
@@ -159,12 +159,12 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
                     st.m_label(Link::rec(o.index, o.id.unwrap_or(0) as u64))
                 ));
             }
-        } else if let Some(sema) = sv.sema.filter(|&s| s != 0) {
+        } else if let Some(sema) = Some(sv.sema).filter(|&s| s != 0) {
             d.waits_for.push(format!("the semaphore at {sema:#x}"));
             let others: Vec<Option<u64>> = snap
                 .sudogs
                 .iter()
-                .filter(|o| o.sema == Some(sema) && o.index != si)
+                .filter(|o| o.sema == sema && o.index != si)
                 .filter_map(|o| o.g.index().and_then(|i| snap.g(i)).map(|g| g.goid))
                 .collect();
             if !others.is_empty() {

@@ -85,8 +85,8 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
             let owner = if s.owner.is_nil() { String::new() } else { format!("stack of {}", st.g_link(s.owner)) };
             Row::new(vec![
                 Cell::from(s.pos.to_string()),
-                Cell::from(s.base.map_or("-".into(), |b| format!("{b:#x}"))),
-                Cell::from(fmt::opt(s.npages)),
+                Cell::from(if s.base == 0 { "-".into() } else { format!("{:#x}", s.base) }),
+                Cell::from(s.npages.to_string()),
                 Cell::from(st.snap.span_state_name(s).into_owned()),
                 Cell::from(fmt::opt(s.sweepgen)),
                 Cell::from(Span::styled(sweep, style)),
