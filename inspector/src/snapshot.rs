@@ -2522,22 +2522,20 @@ impl<'a> Cx<'a> {
         let hf = self.f.hchan;
         let mut out = std::mem::take(&mut self.bufs.chans);
         out.reserve(n as usize);
-        let mut ids = Vec::with_capacity(n as usize);
+        // Channel ids, for links to channels after this pass (nothing in
+        // it links to a channel).
+        let mut ids = std::mem::take(&mut self.chan_ids);
+        ids.clear();
+        ids.reserve(n as usize);
         for i in 0..n {
             let Some(r) = self.rec(SectionKind::Hchan, i) else {
                 break;
             };
-            ids.push(r.opt(hf.id));
-        }
-        self.chan_ids = ids;
-        for i in 0..n {
-            let Some(r) = self.rec(SectionKind::Hchan, i) else {
-                break;
-            };
+            let id = r.opt(hf.id);
+            ids.push(id);
             if r.opt(hf.inuse) == Some(0) {
                 continue;
             }
-            let id = r.opt(hf.id);
             let mut ok = true;
             let recvq = self.queue(i, id, &r, hf.recvq_first, hf.recvq_last, true, &mut ok);
             let sendq = self.queue(i, id, &r, hf.sendq_first, hf.sendq_last, false, &mut ok);
@@ -2573,6 +2571,7 @@ impl<'a> Cx<'a> {
                 queues_ok: ok,
             });
         }
+        self.chan_ids = ids;
         trim(out, self.bufs.reused)
     }
 
