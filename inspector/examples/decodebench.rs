@@ -81,8 +81,11 @@ fn measure(prefix: &str, mut load: impl FnMut() -> Image) -> (Snapshot, f64, f64
     let opts = DecodeOptions { capture: Capture::Live, ..Default::default() };
     let (mut tl, mut td, mut tw, mut tt) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut faults, mut phases) = (Vec::new(), Vec::new());
-    let mut last = None;
+    let mut last: Option<Snapshot> = None;
     for _ in 0..RUNS {
+        // A fresh decode after the last snapshot is gone (whether its
+        // memory comes back without page faults is the allocator's call).
+        drop(last.take());
         let t0 = Instant::now();
         let img = load();
         let t1 = Instant::now();
@@ -111,8 +114,9 @@ fn measure(prefix: &str, mut load: impl FnMut() -> Image) -> (Snapshot, f64, f64
 
     // The same runs with the decode kept on the calling thread.
     let (mut t1, mut phases1) = (Vec::new(), Vec::new());
-    let mut prev = None;
+    let mut prev: Option<Snapshot> = None;
     for _ in 0..RUNS {
+        drop(prev.take());
         let img = load();
         let s = Snapshot::decode_on_this_thread(&img, &opts);
         t1.push(s.taken.decode_us as f64 / 1e3);

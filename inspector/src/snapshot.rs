@@ -5,21 +5,37 @@
 //! Decoding is by field name: the descriptor blob in the table names every
 //! field, each record kind's `FieldRef`s are resolved once per snapshot
 //! (`Fields`) and then read per record, so a table written by an older or
-//! newer runtime decodes as far as the fields agree and a missing field is
-//! `None`. Strings repeated per record (status names, wait reasons, creation
-//! sites) are shared [`Text`]s, interned once per snapshot.
+//! newer runtime decodes as far as the fields agree; a missing field is
+//! `None` (0 in a field kept as a plain number) and is listed in
+//! [`Snapshot::missing_fields`].
 //!
-//! Speed: the decoder reads fields through its own inlined reader (`Fx`,
-//! `R`), translates pointers in O(1) per section with the same rule as
-//! `Image::ptr_index`, and caches what links need from G and channel records
-//! (goid, stack bounds, status, channel id) during one sequential pass, so
-//! that following a pointer never costs a random read of a large section.
-//! On 100k goroutines the cost is dominated by writing the views themselves
-//! (about 90 MB, often fresh memory the kernel faults in page by page);
-//! `Taken::phases_us` says where the time went. A large table is decoded on
-//! two threads (Gs, Ms and Ps on the caller's, channels, sudogs and the heap
-//! on a scoped helper with its own G cache and damage list, merged in the
-//! one-thread order), so the result never depends on the thread count.
+//! The views of the big sections (goroutines, sudogs, channels, spans) are
+//! plain data: numbers, [`Link`]s and [`ListRef`]s, no heap allocation or
+//! reference count per record. Names (status, wait reason, span state) are
+//! looked up in [`Snapshot::names`], creation sites in [`Snapshot::sites`],
+//! lists live in snapshot-wide arenas ([`Snapshot::waiting`],
+//! [`Snapshot::queues`]) and a goroutine's rarely set fields in
+//! [`Snapshot::g_extras`]; accessors on [`Snapshot`] put them together.
+//!
+//! Speed (100k goroutines: about 10 ms on two CPUs; see `decodebench`): the
+//! decode is bound by the bytes it reads and writes, so views are small
+//! (`GView` is 176 bytes) and the decoder reads fields through its own
+//! inlined reader (`Fx`, `R`), translates pointers in O(1) per section with
+//! the same rule as `Image::ptr_index`, and caches what links to a G need
+//! (goid, stack bounds, status) so that following a pointer never costs a
+//! random read of the large G section. A large table is decoded on two
+//! threads in two phases: the G pass over the two halves of the records,
+//! each thread writing straight into its half of the one view vector; then
+//! Ms, Ps and channels on the caller's thread and the heap on the helper's,
+//! after which both take chunks of sudog records from the two ends of a
+//! queue until none is left. Every part keeps its own damage list, merged
+//! in the one-thread order, so the result never depends on the thread
+//! count. State two threads write never shares a cache line (the helper's
+//! decoder and sinks live on its own stack). [`Snapshot::decode_reusing`]
+//! writes a new snapshot over the memory of one no longer needed, as a
+//! watcher does frame after frame: fresh memory costs a page fault per 4 KB,
+//! which is most of a fresh decode's time. `Taken::phases_us` says where
+//! the time went.
 //!
 //! Invariants:
 //! - [`Snapshot::decode`] never fails and never panics, whatever the image
@@ -30,6 +46,9 @@
 //!   [`Damage`] entry and the field shows as unknown ([`Link::Bad`], `None`,
 //!   or a name like `"unknown (77)"`).
 //! - A snapshot owns all its data: no reference into the image or the table.
+//! - The big views need no drop (checked at compile time, with their
+//!   sizes): a list or a name in one is a reference into the snapshot's own
+//!   tables, which accessors bounds-check (a loaded file is untrusted too).
 //! - Damage is classified: [`DamageKind::Corrupt`] is a value no runtime
 //!   writes (a pointer outside its section, a status out of range, a loop);
 //!   two values that disagree are [`DamageKind::Torn`] in a live capture (the
@@ -39,7 +58,8 @@
 //!   identity within one snapshot (goids can be reused or damaged).
 //!
 //! Files: [`Snapshot::save`]/[`Snapshot::load`] write and read the decoded
-//! snapshot as JSON (`"format": 2`; a reader refuses other formats with a
+//! snapshot as JSON (`"format": 2`, the views as above with their
+//! tables; a reader refuses other formats with a
 //! clear message). The raw table can be kept too, as a [`RawTable`] file
 //! (`.grtraw`: the header and the used part of every section, see
 //! [`RawTable`] for the byte format), so that a capture can be re-decoded by
@@ -51,11 +71,11 @@ use grt_table::header::{Header, Section, SectionKind, FLAG_DEBUG, FLAG_GUARD_MAD
 use grt_table::view::{Error as ViewError, FieldRef, Image, Layout};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::mem::{offset_of, size_of, MaybeUninit};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Version of the JSON snapshot format written by [`Snapshot::save`].
@@ -1060,7 +1080,7 @@ impl Snapshot {
             }
         };
         let split = if parallel { (ng / 2) as usize } else { written.0 };
-        close_runs(&mut gs, split, written.0, written.1);
+        close_runs(&mut gs, &[(0, written.0), (split, written.1)]);
         s.gs = trim(gs, cx.bufs.reused);
         phase("g", None);
 
@@ -1074,14 +1094,13 @@ impl Snapshot {
         match helper.take() {
             Some(mut h) => {
                 h.gcache = cx.gcache.clone();
-                let k = sudog_split(cx.seclen(SectionKind::Hchan), nsg, cx.seclen(SectionKind::Span));
                 let spare = &mut sgs.spare_capacity_mut()[..nsg as usize];
-                let (lo, hi) = spare.split_at_mut(k as usize);
-                let (la, other) = std::thread::scope(|sc| {
+                let queue: ChunkQueue<'_, SudogView> = Mutex::new(spare.chunks_mut(SUDOG_CHUNK).enumerate().collect());
+                let (mine, other) = std::thread::scope(|sc| {
+                    let q = &queue;
                     let t = std::thread::Builder::new().name("grt-decode".into()).spawn_scoped(sc, move || {
                         let mut h = h;
-                        let mut sink = Sink::new(hi);
-                        let side = h.side(k..nsg, &mut sink);
+                        let side = h.side(q);
                         (h, side)
                     });
                     s.ms = cx.ms();
@@ -1089,24 +1108,34 @@ impl Snapshot {
                     phase("m+p", None);
                     s.chans = cx.chans();
                     phase("chan", None);
-                    let mut sink = Sink::new(lo);
-                    cx.sudogs(0..k, &mut sink);
-                    (sink.len, t.ok().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
+                    let mut mine = Vec::new();
+                    while let Some((ci, slots)) = take_chunk(q, true) {
+                        let start = ci * SUDOG_CHUNK;
+                        let end = start + slots.len();
+                        let mut sink = Sink::new(slots);
+                        cx.sudogs(start as u64..end as u64, &mut sink);
+                        mine.push((start, sink.len));
+                    }
+                    (mine, t.ok().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
                 });
                 let (mut h, side) = other.unwrap_or_else(|| {
-                    // No thread: the helper's part here, on a new decoder.
+                    // No thread: the caller took every chunk; the heap here.
                     let mut h = cx.fork();
                     h.gcache = cx.gcache.clone();
-                    let mut sink = Sink::new(&mut sgs.spare_capacity_mut()[k as usize..nsg as usize]);
-                    let side = h.side(k..nsg, &mut sink);
+                    let side = h.side(&Mutex::new(VecDeque::new()));
                     (h, side)
                 });
-                close_runs(&mut sgs, k as usize, la, side.sudogs);
+                // The caller's chunks came first; the helper's, taken from
+                // the back, follow in ascending order. Their damage goes
+                // where a sequential decode finds it: after the caller's
+                // sudogs, before locks, sched and the heap.
+                let mut runs = mine;
+                for (start, len, damage, dropped) in side.runs.into_iter().rev() {
+                    runs.push((start, len));
+                    cx.absorb(damage, dropped);
+                }
+                close_runs(&mut sgs, &runs);
                 s.sudogs = trim(sgs, cx.bufs.reused);
-                // The helper's damage where a sequential decode finds it:
-                // the rest of the sudogs, then locks and sched, then the heap.
-                let dropped = std::mem::take(&mut h.dropped);
-                cx.absorb(std::mem::take(&mut h.damage), dropped);
                 phase("sudog", Some(side.us[1]));
                 s.locks = cx.locks(&mut s.ms);
                 s.sched = cx.sched();
@@ -1127,7 +1156,7 @@ impl Snapshot {
                 let mut sink = Sink::new(&mut sgs.spare_capacity_mut()[..nsg as usize]);
                 cx.sudogs(0..nsg, &mut sink);
                 let n = sink.len;
-                close_runs(&mut sgs, n, n, 0);
+                close_runs(&mut sgs, &[(0, n)]);
                 s.sudogs = trim(sgs, cx.bufs.reused);
                 phase("sudog", None);
                 s.locks = cx.locks(&mut s.ms);
@@ -1552,47 +1581,59 @@ impl<'v, T> Sink<'v, T> {
     }
 }
 
-/// What the helper did in the second phase: the heap, then the last
-/// sudog records, each with its own damage (merged in sequential order).
+/// What the helper did in the second phase: the heap, then sudog chunks
+/// taken from the back of the queue, each with its own damage (merged in
+/// sequential order).
 struct Side {
     heap: HeapView,
     heap_damage: (Vec<Damage>, u64),
-    /// Sudog views written into the helper's part of the vector.
-    sudogs: usize,
+    /// Per chunk, in the order taken (last chunk first): its first record,
+    /// the views written, its damage and the damage only counted.
+    runs: Vec<(usize, usize, Vec<Damage>, u64)>,
     /// Microseconds spent on the heap and on sudogs.
     us: [u64; 2],
 }
 
-/// Ends two sinks' runs in one vector's spare room, the first at 0 with
-/// `la` views, the second at `split` with `lb`: moves the second down
-/// behind the first and sets the length.
-fn close_runs<T: Copy>(v: &mut Vec<T>, split: usize, la: usize, lb: usize) {
-    let room = v.capacity();
-    assert!(la <= split && split.checked_add(lb).is_some_and(|end| end <= room), "sink runs out of the vector");
-    // SAFETY: the sinks initialized [0, la) and [split, split + lb) of the
-    // allocation (checked above to be inside it); `copy` allows the runs
-    // to overlap; afterwards exactly [0, la + lb) is initialized. T is
-    // Copy: nothing is dropped or doubled.
-    unsafe {
-        let base = v.as_mut_ptr();
-        if lb > 0 && split != la {
-            std::ptr::copy(base.add(split), base.add(la), lb);
-        }
-        v.set_len(la + lb);
+/// Sudog records per chunk of the second phase's shared queue.
+const SUDOG_CHUNK: usize = 2048;
+
+/// The chunks of a view vector's spare room still to decode, taken from
+/// the front by the caller and from the back by the helper, so that both
+/// finish together whatever the table's shape (a few channels with huge
+/// queues, or many small ones).
+type ChunkQueue<'v, T> = Mutex<VecDeque<(usize, &'v mut [MaybeUninit<T>])>>;
+
+fn take_chunk<'v, T>(q: &ChunkQueue<'v, T>, front: bool) -> Option<(usize, &'v mut [MaybeUninit<T>])> {
+    let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+    if front {
+        q.pop_front()
+    } else {
+        q.pop_back()
     }
 }
 
-/// Where the sudog records are split between the caller (channels, then
-/// the sudogs before the split) and the helper (the heap, then the rest),
-/// so that both finish together. Relative costs per record, measured
-/// (`decodebench`): a channel with its queue walk 90, a sudog 32, a span
-/// 25.
-fn sudog_split(nchan: u64, nsudog: u64, nspan: u64) -> u64 {
-    let (c, g, s) = (90u128, 32u128, 25u128);
-    let caller = c * nchan as u128;
-    let helper = s * nspan as u128 + g * nsudog as u128;
-    // caller + g*k = helper - g*k
-    (helper.saturating_sub(caller) / (2 * g)).min(nsudog as u128) as u64
+/// Ends sinks' runs in one vector's spare room: `runs` are (first slot,
+/// views written), in ascending and disjoint order. Moves each run down
+/// behind the previous one and sets the length.
+fn close_runs<T: Copy>(v: &mut Vec<T>, runs: &[(usize, usize)]) {
+    let room = v.capacity();
+    let mut at = 0usize;
+    for &(start, len) in runs {
+        assert!(start >= at && start.checked_add(len).is_some_and(|end| end <= room), "sink runs out of order");
+        // SAFETY: the run's sink initialized [start, start + len), inside
+        // the allocation (checked); everything below `at` is initialized
+        // and `at <= start`; `copy` allows the overlap. T is Copy: nothing
+        // is dropped or doubled.
+        unsafe {
+            let base = v.as_mut_ptr();
+            if len > 0 && start != at {
+                std::ptr::copy(base.add(start), base.add(at), len);
+            }
+        }
+        at += len;
+    }
+    // SAFETY: [0, at) was initialized by the moves above.
+    unsafe { v.set_len(at) }
 }
 
 /// One decode: the image, resolved fields, interned names and the damage
@@ -1834,14 +1875,22 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// The helper's second phase: the heap, then sudog records `rest`.
-    fn side(&mut self, rest: std::ops::Range<u64>, out: &mut Sink<'_, SudogView>) -> Side {
+    /// The helper's second phase: the heap, then sudog chunks from the
+    /// back of the queue until it is empty.
+    fn side(&mut self, q: &ChunkQueue<'_, SudogView>) -> Side {
         let t0 = Instant::now();
         let heap = self.heap();
         let heap_damage = (std::mem::take(&mut self.damage), std::mem::take(&mut self.dropped));
         let t1 = Instant::now();
-        self.sudogs(rest, out);
-        Side { heap, heap_damage, sudogs: out.len, us: [(t1 - t0).as_micros() as u64, t1.elapsed().as_micros() as u64] }
+        let mut runs = Vec::new();
+        while let Some((ci, slots)) = take_chunk(q, false) {
+            let start = ci * SUDOG_CHUNK;
+            let end = start + slots.len();
+            let mut sink = Sink::new(slots);
+            self.sudogs(start as u64..end as u64, &mut sink);
+            runs.push((start, sink.len, std::mem::take(&mut self.damage), std::mem::take(&mut self.dropped)));
+        }
+        Side { heap, heap_damage, runs, us: [(t1 - t0).as_micros() as u64, t1.elapsed().as_micros() as u64] }
     }
 
     /// Takes damage another decoder found (and `dropped` more it only

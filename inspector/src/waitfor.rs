@@ -172,9 +172,9 @@ fn status_name(s: &Snapshot, st: u32) -> String {
     let base = st & !grt_table::G_SCAN;
     let name = match s.names.gstatus.get(base as usize) {
         Some(t) => t.to_string(),
-        None => grt_table::G_STATUS_NAMES
-            .get(base as usize)
-            .map_or_else(|| format!("status {base}"), |s| s.to_string()),
+        None => {
+            grt_table::G_STATUS_NAMES.get(base as usize).map_or_else(|| format!("status {base}"), |s| s.to_string())
+        }
     };
     if st & grt_table::G_SCAN != 0 {
         format!("{name} (scan)")

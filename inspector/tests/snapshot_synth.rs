@@ -51,9 +51,7 @@ fn decodes_a_busy_table() {
     assert!(get("chan receive") > 100 && get("chan send") > 40 && get("select") > 10 && get("sleep") > 10, "{by:?}");
     assert_eq!(by.iter().map(|x| x.1).sum::<usize>() as u64, n);
     // Every waiting goroutine on a channel has its sudogs, elems on its stack.
-    for g in
-        s.gs.iter().filter(|g| s.waitreason_name(g).is_some_and(|r| r.starts_with("chan") || r == "select"))
-    {
+    for g in s.gs.iter().filter(|g| s.waitreason_name(g).is_some_and(|r| r.starts_with("chan") || r == "select")) {
         assert!(!g.waiting.is_empty(), "goroutine {:?} has no sudog", g.goid);
         for &sg in s.waiting(g) {
             let v = s.sudog(sg).unwrap();

@@ -135,7 +135,10 @@ impl Cfi {
             // a damaged table may point before .eh_frame (gimli subtracts
             // unchecked and panics on that in debug builds).
             let found = table.lookup(addr, &self.bases).and_then(|p| {
-                let off = p.direct()?.checked_sub(hdr.eh_frame_ptr().direct()?).ok_or(gimli::Error::OffsetOutOfBounds(p.direct()?))?;
+                let off = p
+                    .direct()?
+                    .checked_sub(hdr.eh_frame_ptr().direct()?)
+                    .ok_or(gimli::Error::OffsetOutOfBounds(p.direct()?))?;
                 let off = usize::try_from(off).map_err(|_| gimli::Error::OffsetOutOfBounds(off))?;
                 eh.fde_from_offset(&self.bases, EhFrameOffset(off), EhFrame::cie_from_offset)
             });

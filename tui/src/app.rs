@@ -888,8 +888,10 @@ impl App {
             }
             let pause_us = t0.elapsed().as_micros() as u64;
             copied.map(|(img, regs, mem)| {
-                let snap =
-                    Snapshot::decode(&img, &DecodeOptions { capture: Capture::Frozen { pause_us }, ..Default::default() });
+                let snap = Snapshot::decode(
+                    &img,
+                    &DecodeOptions { capture: Capture::Frozen { pause_us }, ..Default::default() },
+                );
                 let mut d =
                     dump::build(pid, self.state.target.command.clone(), &snap, syms.as_ref().ok(), &mem, &regs, opts);
                 if let Err(e) = &syms {

@@ -114,7 +114,8 @@ fn render_groups(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
                 },
                 (None, GroupKey::NoStack(_)) => {
                     let tid = first.and_then(|g| crate::state::m_of(snap, g)).and_then(|m| m.tid);
-                    let key = first.and_then(|g| stacks::key_of(snap, g, tid.and_then(|t| st.control.regs.get(&t).copied())));
+                    let key =
+                        first.and_then(|g| stacks::key_of(snap, g, tid.and_then(|t| st.control.regs.get(&t).copied())));
                     let why = match (first, key) {
                         (Some(g), None) if g.base_status() == Some(grt_table::G_RUNNING) => {
                             "(running: freeze its thread)"
