@@ -45,14 +45,19 @@ fn demo(bin: &std::path::Path) -> common::Kid {
 /// Goroutine blocks of a Go-format dump: (goid, header, body lines).
 fn blocks(text: &str) -> Vec<(u64, String, Vec<String>)> {
     let mut v: Vec<(u64, String, Vec<String>)> = Vec::new();
+    // A block runs from its header to the next blank line, as Go's dump
+    // parsers read it (what follows the last one, such as the wait-for
+    // lines, belongs to no goroutine).
+    let mut open = false;
     for l in text.lines() {
         if let Some(rest) = l.strip_prefix("goroutine ") {
             let id = rest.split_whitespace().next().and_then(|x| x.parse().ok()).expect("goroutine id");
             v.push((id, l.to_string(), Vec::new()));
-        } else if let Some(b) = v.last_mut() {
-            if !l.is_empty() {
-                b.2.push(l.to_string());
-            }
+            open = true;
+        } else if l.is_empty() {
+            open = false;
+        } else if let Some(b) = v.last_mut().filter(|_| open) {
+            b.2.push(l.to_string());
         }
     }
     v
