@@ -20,6 +20,14 @@ fn run(c: &mut Command) -> (Output, String, String) {
     (o, out, err)
 }
 
+/// Races that run to their outcome run one at a time: a race steers a few
+/// threads of its target while the rest of the runtime runs freely, and
+/// the tests of this file running side by side on two CPUs starve it.
+fn one_race_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The workspace's own scripts directory.
 fn races_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/races")
@@ -42,6 +50,7 @@ fn list_names_every_race_with_its_seed() {
 /// Runs one variant headless `times` times; each run must meet the
 /// expectations, and the evidence must be in the report.
 fn headless(race: &str, variant: &str, times: usize, evidence: &[&str], check: impl Fn(&str)) {
+    let _one = one_race_at_a_time();
     for i in 0..times {
         let transcript =
             std::env::temp_dir().join(format!("grt-race-{}-{race}-{variant}-{i}.json", std::process::id()));
@@ -233,6 +242,7 @@ expect buggy exit 0
 expect fixed output "gc cycles"
 "#;
     let d = scratch("table", text);
+    let _one = one_race_at_a_time();
     let (o, out, err) =
         run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "table-steps", "--variant", "fixed", "--headless"]));
     assert!(o.status.success(), "{out}\n{err}");

@@ -45,7 +45,8 @@
 //!   table gives the field's values (`syscall` for a P status, `chan
 //!   receive` in quotes for a wait reason).
 //! - `actor <name> = thread running goroutine <n|$var>`: names the thread
-//!   that runs the goroutine (waiting until one does).
+//!   that runs the goroutine, on the CPU or in a system call on its behalf
+//!   (waiting until one does).
 //!
 //! Expectations (what the runtime must do, observed by the engine):
 //! - `throw "<message>" [or "<message>"]...`: the program dies with

@@ -139,14 +139,19 @@ pub fn eval(img: &Image, c: &TableCond, vars: &HashMap<String, u64>) -> Result<(
     Ok((holds, Reading { left: Some(left), right: Some(right) }))
 }
 
-/// The OS thread id of the M running goroutine `goid`, if it is running.
+/// The OS thread id of the M running goroutine `goid`, if one is: on the
+/// CPU (_Grunning) or in a system call on its behalf (_Gsyscall, where the
+/// M keeps it, as Go's m.curg does). A goroutine that loops on system
+/// calls is in _Grunning for microseconds at a time: a poll of the table
+/// would rarely see that alone.
 pub fn runner_of(img: &Image, goid: u64) -> Option<u64> {
     let l = &img.layout;
     let (gid, gst, gm) = (l.field_path("g", "goid")?, l.field_path("g", "atomicstatus")?, l.field_path("g", "m")?);
     let procid = l.field_path("m", "procid")?;
     for i in 0..img.len(SectionKind::G) {
         let r = img.record(SectionKind::G, i)?;
-        if r.get(gid) != Some(goid) || r.get(gst).map(|s| s as u32 & !grt_table::G_SCAN) != Some(grt_table::G_RUNNING) {
+        let st = r.get(gst).map(|s| s as u32 & !grt_table::G_SCAN);
+        if r.get(gid) != Some(goid) || !matches!(st, Some(grt_table::G_RUNNING | grt_table::G_SYSCALL)) {
             continue;
         }
         let mi = img.ptr_index(SectionKind::M, r.get(gm)?).ok()??;
@@ -182,6 +187,11 @@ mod tests {
         let site = s.site("main.rs", 1, 0);
         let g = s.add_g(grt_table::G_RUNNING, 0, site);
         s.run_on(g, m0);
+        // Goroutine 2 in a system call on M1, goroutine 3 parked.
+        let m1 = s.add_m(grt_table::mrole::WORKER, grt_table::mstate::SYSCALL, 4343);
+        let g2 = s.add_g(grt_table::G_SYSCALL, 0, site);
+        s.set::<grt_table::G>(SectionKind::G, g2, "m", s.addr(SectionKind::M, m1));
+        s.add_g(grt_table::G_WAITING, grt_table::waitreason::SLEEP, site);
         s.set::<grt_table::Sched>(SectionKind::Sched, 0, "stopwait", (-1i32) as u32 as u64);
         crate::synth::image(&s.finish()).expect("a synthetic table loads")
     }
@@ -228,6 +238,10 @@ mod tests {
         let img = image();
         let goid = img.layout.field_path("g", "goid").and_then(|f| img.record(SectionKind::G, 0)?.get(f)).unwrap();
         assert_eq!(runner_of(&img, goid), Some(4242));
+        // In a system call: the M it is on runs it.
+        assert_eq!(runner_of(&img, goid + 1), Some(4343));
+        // Parked, or not there: nobody.
+        assert_eq!(runner_of(&img, goid + 2), None);
         assert_eq!(runner_of(&img, goid + 100), None);
     }
 }
