@@ -1287,7 +1287,7 @@ fn wall_now() -> u64 {
 /// A field resolved for reading: where one element is and how wide it is.
 /// (The decoder reads fields through this rather than `view::Rec`, so that
 /// every read inlines: decoding 100k goroutines is a few million reads.)
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Fx {
     off: usize,
     /// Bytes of one element: 1, 2, 4 or 8.
@@ -1376,15 +1376,115 @@ fn div_magic(d: u64) -> u64 {
     }
 }
 
+/// Byte strings equal (a `const fn`).
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The fields of a record of the runtime this inspector was built with,
+/// by its table name.
+const fn compiled_fields(rec: &[u8]) -> Option<&'static [grt_table::desc::Field]> {
+    use grt_table::desc::Record;
+    use grt_table::records::*;
+    let all: [(&str, &'static [grt_table::desc::Field]); 11] = [
+        (Lock::NAME, Lock::FIELDS),
+        (Gobuf::NAME, Gobuf::FIELDS),
+        (Sched::NAME, Sched::FIELDS),
+        (P::NAME, P::FIELDS),
+        (M::NAME, M::FIELDS),
+        (G::NAME, G::FIELDS),
+        (Sudog::NAME, Sudog::FIELDS),
+        (Hchan::NAME, Hchan::FIELDS),
+        (MSpan::NAME, MSpan::FIELDS),
+        (MHeap::NAME, MHeap::FIELDS),
+        (Site::NAME, Site::FIELDS),
+    ];
+    let mut i = 0;
+    while i < all.len() {
+        if same(all[i].0.as_bytes(), rec) {
+            return Some(all[i].1);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A field path ("sched.sp") of a compiled-in record as `fx` resolves it
+/// from a table's descriptors (`Layout::field_path`), at compile time.
+const fn fixed_path(rec: &str, path: &str) -> Option<Fx> {
+    let mut fields = match compiled_fields(rec.as_bytes()) {
+        Some(f) => f,
+        None => return None,
+    };
+    let p = path.as_bytes();
+    let (mut start, mut base) = (0, 0);
+    loop {
+        let mut end = start;
+        while end < p.len() && p[end] != b'.' {
+            end += 1;
+        }
+        let seg = p.split_at(end).0.split_at(start).1;
+        let mut i = 0;
+        let f = loop {
+            if i == fields.len() {
+                return None;
+            }
+            if same(fields[i].name.as_bytes(), seg) {
+                break &fields[i];
+            }
+            i += 1;
+        };
+        if end == p.len() {
+            let (size, signed) = match f.kind {
+                Kind::U8 => (1, false),
+                Kind::U16 => (2, false),
+                Kind::U32 => (4, false),
+                Kind::I32 => (4, true),
+                Kind::U64 | Kind::Ptr | Kind::Addr => (8, false),
+                Kind::I64 => (8, true),
+                Kind::Struct => return None,
+            };
+            if f.count == 0 || f.size / f.count != size {
+                return None;
+            }
+            return Some(Fx { off: base + f.offset, size, count: f.count, signed });
+        }
+        fields = match (f.kind, f.target) {
+            (Kind::Struct, Some(t)) => match compiled_fields(t.as_bytes()) {
+                Some(x) => x,
+                None => return None,
+            },
+            _ => return None,
+        };
+        base += f.offset;
+        start = end + 1;
+    }
+}
+
 macro_rules! fieldset {
     ($(#[$m:meta])* $name:ident for $rec:literal { $($f:ident: $path:literal),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         struct $name { $($f: Option<Fx>),* }
         impl $name {
             fn resolve(l: &Layout) -> $name {
                 $name { $($f: l.field_path($rec, $path).and_then(fx)),* }
             }
+
+            /// The set of the runtime this inspector was built with: what
+            /// `resolve` gives for a table it writes.
+            #[allow(dead_code)]
+            const COMPILED: $name = $name { $($f: fixed_path($rec, $path)),* };
 
             /// "record.field" for each field the table's layout lacks.
             fn missing(&self, out: &mut Vec<Text>) {
@@ -1473,7 +1573,86 @@ struct Fields {
     lock: LockF,
 }
 
+/// The field sets the passes over the big sections read, from the table
+/// (`TableSets`) or compiled in (`CompiledSets`): when a table's
+/// descriptors resolve to the compiled sets (a table of this runtime), the
+/// passes run with them as constants, and every field read compiles to a
+/// load at a fixed offset. Other tables take the same code, reading the
+/// resolved offsets and widths.
+trait Sets: Copy {
+    fn g(self) -> GF;
+    fn sudog(self) -> SudogF;
+    fn hchan(self) -> HchanF;
+    fn span(self) -> SpanF;
+}
+
+#[derive(Clone, Copy)]
+struct TableSets(GF, SudogF, HchanF, SpanF);
+
+impl Sets for TableSets {
+    #[inline(always)]
+    fn g(self) -> GF {
+        self.0
+    }
+    #[inline(always)]
+    fn sudog(self) -> SudogF {
+        self.1
+    }
+    #[inline(always)]
+    fn hchan(self) -> HchanF {
+        self.2
+    }
+    #[inline(always)]
+    fn span(self) -> SpanF {
+        self.3
+    }
+}
+
+#[derive(Clone, Copy)]
+struct CompiledSets;
+
+impl Sets for CompiledSets {
+    #[inline(always)]
+    fn g(self) -> GF {
+        GF::COMPILED
+    }
+    #[inline(always)]
+    fn sudog(self) -> SudogF {
+        SudogF::COMPILED
+    }
+    #[inline(always)]
+    fn hchan(self) -> HchanF {
+        HchanF::COMPILED
+    }
+    #[inline(always)]
+    fn span(self) -> SpanF {
+        SpanF::COMPILED
+    }
+}
+
+/// Runs `$body` with `$set` bound to the compiled sets when the table's
+/// are the same, else to the table's (one monomorphic copy each).
+macro_rules! with_sets {
+    ($cx:expr, $set:ident => $body:expr) => {
+        if $cx.compiled {
+            let $set = CompiledSets;
+            $body
+        } else {
+            let $set = TableSets($cx.f.g, $cx.f.sudog, $cx.f.hchan, $cx.f.span);
+            $body
+        }
+    };
+}
+
 impl Fields {
+    /// Whether the big sections' sets are the compiled ones.
+    fn compiled(&self) -> bool {
+        self.g == GF::COMPILED
+            && self.sudog == SudogF::COMPILED
+            && self.hchan == HchanF::COMPILED
+            && self.span == SpanF::COMPILED
+    }
+
     /// The fields the decoder reads that the table's layout lacks (their
     /// views show `None`, or 0 where a view keeps a plain number).
     fn missing(&self) -> Vec<Text> {
@@ -1640,6 +1819,8 @@ fn close_runs<T: Copy>(v: &mut Vec<T>, runs: &[(usize, usize)]) {
 /// found so far.
 struct Cx<'a> {
     img: &'a Image,
+    /// The big sections' field sets are the compiled ones (see `Sets`).
+    compiled: bool,
     live: bool,
     include_dead: bool,
     now: u64,
@@ -1786,6 +1967,7 @@ impl<'a> Cx<'a> {
         let lock_rec = l.record("lock").map(|(i, _)| i);
         let mut cx = Cx {
             img,
+            compiled: f.compiled(),
             live: matches!(opts.capture, Capture::Live),
             include_dead: opts.include_dead,
             now,
@@ -1841,6 +2023,7 @@ impl<'a> Cx<'a> {
         }
         Cx {
             img: self.img,
+            compiled: self.compiled,
             live: self.live,
             include_dead: self.include_dead,
             now: self.now,
@@ -2449,8 +2632,14 @@ impl<'a> Cx<'a> {
     /// Decodes G records `range` into `out` (one slot per record at most)
     /// and returns what the G cache holds for them.
     fn gs(&mut self, range: std::ops::Range<u64>, out: &mut Sink<'_, GView>) -> Vec<GInfo> {
-        let gf = self.f.g;
-        let sf = self.f.sudog;
+        with_sets!(self, set => self.gs_with(set, range, out))
+    }
+
+    /// The G pass with field sets known at compile time or not.
+    #[inline(always)]
+    fn gs_with<S: Sets>(&mut self, set: S, range: std::ops::Range<u64>, out: &mut Sink<'_, GView>) -> Vec<GInfo> {
+        let gf = set.g();
+        let sf = set.sudog();
         let (nstatus, nreasons) = (self.n.gstatus.len(), self.n.waitreason.len());
         let mut cache = Vec::with_capacity(range.end.saturating_sub(range.start) as usize);
         for i in range {
@@ -2559,7 +2748,12 @@ impl<'a> Cx<'a> {
     /// Decodes the sudog records `range` into `out` (one slot per record
     /// at most).
     fn sudogs(&mut self, range: std::ops::Range<u64>, out: &mut Sink<'_, SudogView>) {
-        let sf = self.f.sudog;
+        with_sets!(self, set => self.sudogs_with(set, range, out))
+    }
+
+    #[inline(always)]
+    fn sudogs_with<S: Sets>(&mut self, set: S, range: std::ops::Range<u64>, out: &mut Sink<'_, SudogView>) {
+        let sf = set.sudog();
         for i in range {
             let Some(r) = self.rec(SectionKind::Sudog, i) else {
                 break;
@@ -2597,8 +2791,13 @@ impl<'a> Cx<'a> {
     // --- channels
 
     fn chans(&mut self) -> Vec<ChanView> {
+        with_sets!(self, set => self.chans_with(set))
+    }
+
+    #[inline(always)]
+    fn chans_with<S: Sets>(&mut self, set: S) -> Vec<ChanView> {
         let n = self.seclen(SectionKind::Hchan);
-        let hf = self.f.hchan;
+        let hf = set.hchan();
         let mut out = std::mem::take(&mut self.bufs.chans);
         out.reserve(n as usize);
         // Channel ids, for links to channels after this pass (nothing in
@@ -2616,8 +2815,8 @@ impl<'a> Cx<'a> {
                 continue;
             }
             let mut ok = true;
-            let recvq = self.queue(i, id, &r, hf.recvq_first, hf.recvq_last, true, &mut ok);
-            let sendq = self.queue(i, id, &r, hf.sendq_first, hf.sendq_last, false, &mut ok);
+            let recvq = self.queue(set, i, id, &r, hf.recvq_first, hf.recvq_last, true, &mut ok);
+            let sendq = self.queue(set, i, id, &r, hf.sendq_first, hf.sendq_last, false, &mut ok);
             let key = r.opt(hf.lock_key).map(|v| v as u32);
             let lock_state = self.lock_state(key, || format!("hchan {i} lock"));
             if matches!(lock_state, LockState::Held | LockState::Contended) {
@@ -2657,8 +2856,9 @@ impl<'a> Cx<'a> {
     /// Walks one wait queue of channel `ci`: first -> next, checking each
     /// prev link, each sudog's `c`, and the queue's `last`.
     #[allow(clippy::too_many_arguments)]
-    fn queue(
+    fn queue<S: Sets>(
         &mut self,
+        set: S,
         ci: u64,
         id: Option<u64>,
         r: &R<'a>,
@@ -2667,7 +2867,7 @@ impl<'a> Cx<'a> {
         recv: bool,
         ok: &mut bool,
     ) -> ListRef {
-        let sf = self.f.sudog;
+        let sf = set.sudog();
         let qn = if recv { "recvq" } else { "sendq" };
         let place = move || match id {
             Some(id) => format!("hchan {ci} (channel {id}) {qn}"),
@@ -3040,6 +3240,11 @@ impl<'a> Cx<'a> {
     }
 
     fn spans(&mut self, h: &HeapView) -> Vec<SpanView> {
+        with_sets!(self, set => self.spans_with(set, h))
+    }
+
+    #[inline(always)]
+    fn spans_with<S: Sets>(&mut self, set: S, h: &HeapView) -> Vec<SpanView> {
         let (Some(addr), Some(mut n)) = (h.allspans, h.nspan) else {
             return Vec::new();
         };
@@ -3065,7 +3270,7 @@ impl<'a> Cx<'a> {
             );
             return Vec::new();
         };
-        let sf = self.f.span;
+        let sf = set.span();
         let mut out = std::mem::take(&mut self.bufs.spans);
         out.reserve(n as usize);
         for (pos, ch) in bytes.chunks_exact(8).enumerate() {
@@ -3442,6 +3647,27 @@ mod tests {
             }
         }
         assert!(reused_room, "some decode must have written into the old snapshot's memory");
+    }
+
+    /// The compiled-in field sets are what the descriptors of a table
+    /// written by this runtime resolve to (so such tables take the fast
+    /// path), and a set that differs does not pass for them.
+    #[test]
+    fn compiled_g_fields_match_the_table() {
+        let bytes = crate::synth::parked_scenario(10).finish();
+        let img = crate::synth::image(&bytes).unwrap();
+        let l = &img.layout;
+        assert_eq!(GF::resolve(l), GF::COMPILED);
+        assert_eq!(SudogF::resolve(l), SudogF::COMPILED);
+        assert_eq!(HchanF::resolve(l), HchanF::COMPILED);
+        assert_eq!(SpanF::resolve(l), SpanF::COMPILED);
+        // Every field of those sets exists here, nested ones too.
+        assert!(GF::COMPILED.goid.is_some() && GF::COMPILED.sp.is_some() && GF::COMPILED.scanm.is_some());
+        assert!(HchanF::COMPILED.lock_key.is_some() && HchanF::COMPILED.lock_owner.is_some());
+        assert!(Cx::new(&img, &DecodeOptions::default(), 1, Bufs::default()).compiled);
+        let mut other = GF::COMPILED;
+        other.goid = None;
+        assert_ne!(other, GF::COMPILED);
     }
 
     #[test]
