@@ -209,6 +209,16 @@ fn main() {
         let used: usize = img.segments.iter().map(|s| s.bytes.len()).sum();
         println!("live_table_bytes_copied={used}");
         measure("live", || src.load_image(u64::MAX).expect("load"));
+        // The copy of the table as grt-tui's sampler makes it: into the
+        // last copy's buffers (TableSource::load_image_reusing).
+        let (mut v, mut old) = (Vec::new(), None);
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let img = src.load_image_reusing(u64::MAX, old.take()).expect("load");
+            v.push(ms(t.elapsed()));
+            old = Some(img);
+        }
+        stats("live_image_load_reused", v);
         let _ = child.kill();
         let _ = child.wait();
     }

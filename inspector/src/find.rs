@@ -391,10 +391,17 @@ impl TableSource {
 
     /// Copies the table into an [`Image`], at most `max_section` bytes per section.
     pub fn load_image(&self, max_section: u64) -> Result<Image, FindError> {
+        self.load_image_reusing(max_section, None)
+    }
+
+    /// [`TableSource::load_image`] into the section buffers of an image no
+    /// longer needed (each large read takes the best-fitting one).
+    pub fn load_image_reusing(&self, max_section: u64, old: Option<Image>) -> Result<Image, FindError> {
         let len = self.len()?;
+        let mut pool: Vec<Vec<u8>> = old.map(|i| i.segments.into_iter().map(|s| s.bytes).collect()).unwrap_or_default();
         let r = Image::load(
             |off, n| {
-                let mut v = vec![0u8; n];
+                let mut v = reuse_buffer(&mut pool, n);
                 self.file.read_exact_at(&mut v, off).map_err(|e| e.to_string())?;
                 Ok(v)
             },
@@ -436,18 +443,28 @@ impl TableSource {
 
     /// Loads and decodes a live snapshot (the target keeps running).
     pub fn snapshot(&self, include_dead: bool) -> Result<Snapshot, FindError> {
-        self.snapshot_reusing(include_dead, None)
+        self.snapshot_reusing(include_dead, None, &mut None)
     }
 
-    /// [`TableSource::snapshot`], decoded into the memory of a snapshot no
-    /// longer needed (see [`Snapshot::decode_reusing`]): a watcher's loop.
-    pub fn snapshot_reusing(&self, include_dead: bool, old: Option<Snapshot>) -> Result<Snapshot, FindError> {
-        let img = self.load_image(MAX_SECTION)?;
+    /// [`TableSource::snapshot`] for a watcher's loop: the table is copied
+    /// into the buffers of the last image (`image`, which keeps the new
+    /// one) and decoded into the memory of a snapshot no longer needed
+    /// (see [`Snapshot::decode_reusing`]), so that a frame writes over
+    /// memory already mapped instead of faulting in tens of MB afresh.
+    pub fn snapshot_reusing(
+        &self,
+        include_dead: bool,
+        old: Option<Snapshot>,
+        image: &mut Option<Image>,
+    ) -> Result<Snapshot, FindError> {
+        let img = self.load_image_reusing(MAX_SECTION, image.take())?;
         let opts = DecodeOptions { include_dead, capture: Capture::Live, now_mono_ns: None };
-        Ok(match old {
+        let s = match old {
             Some(old) => Snapshot::decode_reusing(&img, &opts, old),
             None => Snapshot::decode(&img, &opts),
-        })
+        };
+        *image = Some(img);
+        Ok(s)
     }
 
     /// What `grt-tui ps` shows about this process (reads the header and the
@@ -497,5 +514,45 @@ impl TableSource {
         let (start, _) = stat_of(self.pid)?;
         let up = boot_uptime()? - start as f64 / hz as f64;
         (up >= 0.0).then(|| Duration::from_secs_f64(up))
+    }
+}
+
+/// A buffer of `n` bytes for a read that overwrites all of them: for a
+/// large read, the pooled buffer with the least room that fits (else the
+/// largest, grown), its old bytes kept rather than zeroed; small reads get
+/// a fresh one.
+fn reuse_buffer(pool: &mut Vec<Vec<u8>>, n: usize) -> Vec<u8> {
+    const SMALL: usize = 64 << 10;
+    let pick = if n < SMALL || pool.is_empty() {
+        None
+    } else {
+        let fits = (0..pool.len()).filter(|&i| pool[i].capacity() >= n).min_by_key(|&i| pool[i].capacity());
+        fits.or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()))
+    };
+    let mut v = match pick {
+        Some(i) => pool.swap_remove(i),
+        None => return vec![0u8; n],
+    };
+    if v.len() >= n {
+        v.truncate(n);
+    } else {
+        v.resize(n, 0);
+    }
+    v
+}
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::reuse_buffer;
+
+    #[test]
+    fn reads_take_the_best_fitting_buffer() {
+        let mut pool = vec![vec![1u8; 100 << 10], vec![2u8; 300 << 10], vec![3u8; 200 << 10]];
+        let v = reuse_buffer(&mut pool, 150 << 10);
+        assert_eq!((v.len(), v[0]), (150 << 10, 3), "the 200 KiB buffer, cut to size");
+        let v = reuse_buffer(&mut pool, 400 << 10);
+        assert_eq!((v.len(), v[0]), (400 << 10, 2), "the largest, grown");
+        let v = reuse_buffer(&mut pool, 100);
+        assert_eq!((v.len(), pool.len()), (100, 1), "a small read takes a fresh buffer");
     }
 }

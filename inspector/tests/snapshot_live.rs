@@ -128,8 +128,24 @@ fn live_child_is_found_and_decoded() {
     // Capture details.
     assert!(s.taken.decode_us > 0 || s.gs.len() < 10);
 
-    // A raw copy decodes the same without the process.
+    // A watcher's loop (the sampler's): each copy of the table goes into
+    // the last copy's buffers, each decode into the last snapshot; the
+    // parked goroutines read the same every time.
     let src = open_table(pid).unwrap();
+    let (mut image, mut last) = (None, None);
+    for _ in 0..3 {
+        let w = src.snapshot_reusing(false, last.take(), &mut image).unwrap();
+        assert_eq!(count(&w, "chan receive"), N);
+        assert_eq!(count(&w, "chan send"), N / 2);
+        assert!(w.damage.iter().all(|d| d.kind == DamageKind::Torn), "{:?}", w.damage);
+        last = Some(w);
+    }
+    let reused = image.expect("the loop keeps the last image");
+    let fresh = src.load_image(u64::MAX).unwrap();
+    let desc = |i: &grt_table::view::Image| i.segment(SectionKind::Desc).map(|s| s.bytes.clone());
+    assert_eq!(desc(&reused), desc(&fresh));
+
+    // A raw copy decodes the same without the process.
     let img = src.load_image(u64::MAX).unwrap();
     let raw = RawTable::from_image(&img);
     kid.kill();

@@ -2,8 +2,8 @@
 //! table at the refresh rate (the target never stops) and hands the
 //! newest to the UI. It ends when the target is gone. Snapshots the UI is
 //! done with come back (`recycle`) and the next decode writes over their
-//! memory: with 100k goroutines that is tens of MB per frame not faulted
-//! in afresh.
+//! memory, as the next copy of the table writes over the last one's: with
+//! 100k goroutines that is tens of MB per frame not faulted in afresh.
 
 use grt_inspector::find::{FindError, TableSource};
 use grt_inspector::snapshot::Snapshot;
@@ -67,9 +67,11 @@ impl Sampler {
 }
 
 fn run(src: TableSource, tx: SyncSender<Sample>, used: Receiver<Snapshot>, stop: Arc<AtomicBool>, period: Duration) {
+    // The last table copy, whose buffers the next copy reuses.
+    let mut image = None;
     while !stop.load(Ordering::Relaxed) {
         let t0 = Instant::now();
-        let s = match src.snapshot_reusing(false, used.try_recv().ok()) {
+        let s = match src.snapshot_reusing(false, used.try_recv().ok(), &mut image) {
             Ok(s) => Sample::Snap(Box::new(s)),
             Err(e) => {
                 if matches!(e, FindError::Exited { .. } | FindError::NoProcess { .. }) || !src.alive() {
