@@ -749,8 +749,8 @@ pub struct SpanView {
     pub npages: u64,
     /// Named by [`Snapshot::span_state_name`].
     pub state: Option<u32>,
+    /// Where it stands relative to the heap's: [`Snapshot::span_sweep`].
     pub sweepgen: Option<u32>,
-    pub sweep: Option<SweepState>,
     /// For stack spans: the goroutine whose stack it is.
     pub owner: Link,
     /// The guard page's address (0: none).
@@ -835,7 +835,7 @@ pub struct Snapshot {
 const _: () = assert!(!std::mem::needs_drop::<GView>() && !std::mem::needs_drop::<ChanView>());
 const _: () = assert!(!std::mem::needs_drop::<SudogView>() && !std::mem::needs_drop::<SpanView>());
 const _: () = assert!(size_of::<Link>() == 16);
-const _: () = assert!(size_of::<GView>() <= 176 && size_of::<SudogView>() <= 88 && size_of::<SpanView>() <= 96);
+const _: () = assert!(size_of::<GView>() <= 176 && size_of::<SudogView>() <= 88 && size_of::<SpanView>() <= 80);
 
 /// A value's name in one of the table's lists ("?" when unreadable,
 /// "unknown (N)" when out of the list).
@@ -948,6 +948,20 @@ impl Snapshot {
     /// A channel's send queue, head first.
     pub fn sendq(&self, c: &ChanView) -> &[QueueEntry] {
         c.sendq.of(&self.queues)
+    }
+
+    /// Where a span's sweepgen stands relative to the heap's.
+    pub fn span_sweep(&self, sp: &SpanView) -> Option<SweepState> {
+        let (s, hs) = (sp.sweepgen?, self.heap.sweepgen?);
+        Some(if s == hs.wrapping_sub(2) {
+            SweepState::NeedsSweeping
+        } else if s == hs.wrapping_sub(1) {
+            SweepState::BeingSwept
+        } else if s == hs {
+            SweepState::Swept
+        } else {
+            SweepState::Stale { span: s, heap: hs }
+        })
     }
 
     /// The name of a span's state ("?" when its record did not translate).
@@ -3287,18 +3301,6 @@ impl<'a> Cx<'a> {
                 self.check_enum(self.n.spanstate.len(), state, || format!("span {pos}.state"));
             }
             let sg = get(sf.sweepgen).map(|v| v as u32);
-            let sweep = match (sg, h.sweepgen) {
-                (Some(s), Some(hs)) => Some(if s == hs.wrapping_sub(2) {
-                    SweepState::NeedsSweeping
-                } else if s == hs.wrapping_sub(1) {
-                    SweepState::BeingSwept
-                } else if s == hs {
-                    SweepState::Swept
-                } else {
-                    SweepState::Stale { span: s, heap: hs }
-                }),
-                _ => None,
-            };
             let owner = self.link(SectionKind::G, get(sf.owner), || format!("span {pos}.owner"));
             out.push(SpanView {
                 pos,
@@ -3307,7 +3309,6 @@ impl<'a> Cx<'a> {
                 npages: get(sf.npages).unwrap_or(0),
                 state: state.map(|v| v as u32),
                 sweepgen: sg,
-                sweep,
                 owner,
                 guard: get(sf.guard).unwrap_or(0),
             });

@@ -124,7 +124,7 @@ fn live_child_is_found_and_decoded() {
     assert!(s.heap.spans.len() >= N + N / 2);
     let owned = s.heap.spans.iter().filter(|sp| sp.owner.index().is_some()).count();
     assert!(owned >= N + N / 2, "{owned} stack spans with owners");
-    assert!(s.heap.spans.iter().all(|sp| sp.sweep.is_some()));
+    assert!(s.heap.spans.iter().all(|sp| s.span_sweep(sp).is_some()));
     // Capture details.
     assert!(s.taken.decode_us > 0 || s.gs.len() < 10);
 

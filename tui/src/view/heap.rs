@@ -76,8 +76,9 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
     let rows: Vec<Row> = h.spans[win]
         .iter()
         .map(|s| {
-            let sweep = sweep_text(s.sweep);
-            let style = match s.sweep {
+            let sw = st.snap.span_sweep(s);
+            let sweep = sweep_text(sw);
+            let style = match sw {
                 Some(SweepState::Swept) => t.normal(),
                 Some(SweepState::Stale { .. }) => t.error(),
                 _ => t.warn(),
