@@ -223,10 +223,13 @@ fn pingpong(secs: u64, mode: &str) -> f64 {
     let mut rounds = 0;
     if mode == "watch30hz" {
         let src = grt_inspector::find::open_table(t.pid).expect("the target's table");
+        // As grt-tui's sampler: each copy and decode reuses the last one's memory.
+        let (mut image, mut last) = (None, None);
         while t0.elapsed() < Duration::from_secs(secs) {
             let tick = Instant::now();
-            if src.snapshot(false).is_err() {
-                break;
+            match src.snapshot_reusing(false, last.take(), &mut image) {
+                Ok(s) => last = Some(s),
+                Err(_) => break,
             }
             rounds += 1;
             std::thread::sleep(Duration::from_millis(33).saturating_sub(tick.elapsed()));
