@@ -72,7 +72,11 @@ fn decodes_a_busy_table() {
     assert!(goids.windows(2).all(|w| w[0] < w[1]), "recvq in order: {goids:?}");
     // The heap: one stack span per goroutine, owned by it, swept.
     assert_eq!(s.heap.spans.len() as u64, n);
-    assert!(s.heap.spans.iter().all(|sp| s.span_sweep(sp) == Some(SweepState::Swept) && s.span_state_name(sp) == "manual"));
+    assert!(s
+        .heap
+        .spans
+        .iter()
+        .all(|sp| s.span_sweep(sp) == Some(SweepState::Swept) && s.span_state_name(sp) == "manual"));
     assert_eq!(s.heap.spans[5].owner.index(), Some(5));
     // Locks: every sched and mheap lock, all free.
     let names: Vec<&str> = s.locks.iter().map(|l| &*l.name).collect();

@@ -105,6 +105,10 @@ impl Panel for RacePanel {
         Placement::Bottom(16)
     }
 
+    fn keys(&self) -> Vec<(String, String)> {
+        vec![("n".into(), "run the race's next step (race mode)".into())]
+    }
+
     fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
         let mut lines: Vec<Line> = Vec::new();
         let head = format!("race {} ({}): {}", self.race, self.variant.name(), self.title);

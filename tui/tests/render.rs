@@ -337,6 +337,9 @@ impl Panel for Narration {
     fn placement(&self) -> Placement {
         Placement::Bottom(5)
     }
+    fn keys(&self) -> Vec<(String, String)> {
+        vec![("n".into(), "next step of the narration".into())]
+    }
     fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme) {
         use ratatui::widgets::{Block, Borders, Paragraph, Widget};
         let text: Vec<ratatui::text::Line> = self.lines.iter().map(|l| ratatui::text::Line::raw(l.clone())).collect();
@@ -363,6 +366,12 @@ fn extension_adds_a_panel_and_drives_actions() {
     app.pump();
     check("extension_panel", &mut app);
     assert_eq!(app.state.detail, Some(9));
+    // Its keys are in the help overlay, after the app's own.
+    app.apply(Action::Back);
+    app.apply(Action::Help);
+    let text = text(&render(&mut app, W, H));
+    let (d, n) = (text.find(" d ").expect("the app's keys"), text.find(" n ").expect("the extension's key"));
+    assert!(d < n && text.contains("next step of the narration"), "{text}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The help overlay: every key (from `input::HELP`) and the markers.
+//! The help overlay: every key (from `input::HELP`, then the keys of the
+//! extension panels on screen) and the markers.
 
 use super::Theme;
 use crate::input::HELP;
@@ -14,11 +15,11 @@ pub const LEGEND: &[(&str, &str)] = &[
     ("(scan)", "the goroutine's Gscan bit is set: the GC owns its stack"),
 ];
 
-pub fn render(t: &Theme, area: Rect, buf: &mut Buffer) {
-    let kw = HELP.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    let mut lines: Vec<Line> = HELP
-        .iter()
-        .map(|(k, what)| Line::from(vec![Span::styled(format!(" {k:<kw$}  "), t.key()), Span::raw(*what)]))
+pub fn render(t: &Theme, extra: &[(String, String)], area: Rect, buf: &mut Buffer) {
+    let keys = HELP.iter().map(|(k, w)| (*k, *w)).chain(extra.iter().map(|(k, w)| (k.as_str(), w.as_str())));
+    let kw = keys.clone().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut lines: Vec<Line> = keys
+        .map(|(k, what)| Line::from(vec![Span::styled(format!(" {k:<kw$}  "), t.key()), Span::raw(what)]))
         .collect();
     lines.push(Line::raw(""));
     for (k, what) in LEGEND {

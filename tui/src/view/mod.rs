@@ -50,6 +50,10 @@ pub trait Panel {
     fn title(&self) -> String;
     fn placement(&self) -> Placement;
     fn render(&self, area: Rect, buf: &mut Buffer, theme: &Theme);
+    /// Keys its extension takes (key, what it does), for the help overlay.
+    fn keys(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// The whole screen: a borrow of the state, the theme, extension panels.
@@ -137,7 +141,8 @@ impl Widget for &Screen<'_> {
         }
         status_line(st, t, status, buf);
         if st.help {
-            help::render(t, area, buf);
+            let extra: Vec<(String, String)> = self.panels.iter().flat_map(|p| p.keys()).collect();
+            help::render(t, &extra, area, buf);
         }
     }
 }
