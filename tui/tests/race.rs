@@ -191,7 +191,7 @@ fn target_running() -> bool {
         let ppid = rest.split_whitespace().nth(1).unwrap_or("");
         let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
         // The target is grt-tui's child; grt-tui is ours and has exited.
-        if comm.trim() == "foreachp" && (ppid == me || ppid == "1") && stat.contains(" Z ") == false {
+        if comm.trim() == "foreachp" && (ppid == me || ppid == "1") && !stat.contains(" Z ") {
             let cmd = std::fs::read_to_string(p.join("cmdline")).unwrap_or_default();
             if cmd.contains("foreachp") {
                 return true;
