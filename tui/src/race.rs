@@ -158,15 +158,7 @@ impl Panel for RacePanel {
         // The race, the keys and the step's title always show; below them
         // the end (the newest information) stays visible.
         let keep = if self.last.is_some() { 3 } else { 2 };
-        let inner = area.height.saturating_sub(1) as usize;
-        let skip = lines.len().saturating_sub(inner.max(keep));
-        let lines: Vec<Line> = if skip > 0 {
-            let mut v = lines[..keep].to_vec();
-            v.extend(lines.into_iter().skip(skip + keep));
-            v
-        } else {
-            lines
-        };
+        let lines = fit_tail(lines, keep, area.width, area.height.saturating_sub(1));
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .block(Block::default().borders(Borders::TOP).title(" narration ").title_style(theme.title()))
@@ -220,5 +212,49 @@ impl Extension for RacePanel {
 
     fn dirty(&self) -> bool {
         self.dirty
+    }
+}
+
+/// The first `keep` lines, then as many of the last ones as fit `height`
+/// rows of `width` columns once wrapped (a long line takes several rows).
+fn fit_tail(lines: Vec<Line<'_>>, keep: usize, width: u16, height: u16) -> Vec<Line<'_>> {
+    let rows = |l: &Line| Paragraph::new(l.clone()).wrap(Wrap { trim: false }).line_count(width).max(1);
+    let keep = keep.min(lines.len());
+    let mut budget = (height as usize).saturating_sub(lines[..keep].iter().map(rows).sum());
+    let mut start = lines.len();
+    while start > keep {
+        let h = rows(&lines[start - 1]);
+        if h > budget {
+            break;
+        }
+        budget -= h;
+        start -= 1;
+    }
+    let mut out: Vec<Line> = lines[..keep].to_vec();
+    out.extend(lines.into_iter().skip(start));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(v: &[Line]) -> Vec<String> {
+        v.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn the_tail_fits_once_wrapped() {
+        let long = "x ".repeat(50); // 100 columns: 4 rows at 30
+        let lines: Vec<Line> =
+            ["race", "keys", "step 3/9", &long, "a", "b", "outcome"].iter().map(|s| Line::raw(s.to_string())).collect();
+        // Enough room: everything.
+        assert_eq!(fit_tail(lines.clone(), 3, 30, 20).len(), 7);
+        // 3 head rows + 3 tail rows: the long line (4 rows) is left out and
+        // the newest lines show.
+        assert_eq!(text(&fit_tail(lines.clone(), 3, 30, 6)), ["race", "keys", "step 3/9", "a", "b", "outcome"]);
+        // Room for the long line too.
+        assert_eq!(fit_tail(lines.clone(), 3, 30, 10).len(), 7);
+        assert_eq!(text(&fit_tail(lines, 3, 30, 9))[3..], ["a", "b", "outcome"]);
     }
 }
