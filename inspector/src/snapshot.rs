@@ -1313,9 +1313,11 @@ struct Fx {
     signed: bool,
 }
 
-/// A descriptor's field as an `Fx`; nested records (Struct) are not read directly.
-fn fx(f: FieldRef) -> Option<Fx> {
-    let (size, signed) = match f.kind {
+/// A field of `kind` as the decoder reads it: element offset `off`,
+/// `count` elements of `elem_size` bytes. Nested records (Struct) and a
+/// size that does not match the kind are not read directly.
+const fn fx_of(kind: Kind, off: usize, elem_size: usize, count: usize) -> Option<Fx> {
+    let (size, signed) = match kind {
         Kind::U8 => (1, false),
         Kind::U16 => (2, false),
         Kind::U32 => (4, false),
@@ -1324,7 +1326,15 @@ fn fx(f: FieldRef) -> Option<Fx> {
         Kind::I64 => (8, true),
         Kind::Struct => return None,
     };
-    (f.elem_size == size).then_some(Fx { off: f.offset, size, count: f.count, signed })
+    if elem_size != size {
+        return None;
+    }
+    Some(Fx { off, size, count, signed })
+}
+
+/// A descriptor's field as an `Fx`.
+fn fx(f: FieldRef) -> Option<Fx> {
+    fx_of(f.kind, f.offset, f.elem_size, f.count)
 }
 
 /// The bytes of one record.
@@ -1462,19 +1472,10 @@ const fn fixed_path(rec: &str, path: &str) -> Option<Fx> {
             i += 1;
         };
         if end == p.len() {
-            let (size, signed) = match f.kind {
-                Kind::U8 => (1, false),
-                Kind::U16 => (2, false),
-                Kind::U32 => (4, false),
-                Kind::I32 => (4, true),
-                Kind::U64 | Kind::Ptr | Kind::Addr => (8, false),
-                Kind::I64 => (8, true),
-                Kind::Struct => return None,
-            };
-            if f.count == 0 || f.size / f.count != size {
+            if f.count == 0 {
                 return None;
             }
-            return Some(Fx { off: base + f.offset, size, count: f.count, signed });
+            return fx_of(f.kind, base + f.offset, f.size / f.count, f.count);
         }
         fields = match (f.kind, f.target) {
             (Kind::Struct, Some(t)) => match compiled_fields(t.as_bytes()) {
