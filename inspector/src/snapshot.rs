@@ -840,13 +840,14 @@ const _: () = assert!(size_of::<GView>() <= 176 && size_of::<SudogView>() <= 88 
 /// A value's name in one of the table's lists ("?" when unreadable,
 /// "unknown (N)" when out of the list).
 fn name_in(list: &[Text], v: Option<u64>) -> Cow<'_, str> {
-    match v {
-        None => Cow::Borrowed("?"),
-        Some(v) => match usize::try_from(v).ok().and_then(|i| list.get(i)) {
-            Some(t) => Cow::Borrowed(t.as_str()),
-            None => Cow::Owned(format!("unknown ({v})")),
-        },
-    }
+    lookup(list, v).map_or_else(Cow::Owned, |t| Cow::Borrowed(t.as_str()))
+}
+
+/// A value's name in one of the table's lists, or the text shown for a
+/// value that has none ("?" when unreadable, "unknown (N)" out of the list).
+fn lookup(list: &[Text], v: Option<u64>) -> Result<&Text, String> {
+    let v = v.ok_or_else(|| "?".to_string())?;
+    usize::try_from(v).ok().and_then(|i| list.get(i)).ok_or_else(|| format!("unknown ({v})"))
 }
 
 fn by_index<T>(v: &[T], index: u64, key: impl Fn(&T) -> u64) -> Option<&T> {
@@ -979,8 +980,7 @@ impl Snapshot {
         for g in &self.gs {
             *m.entry(self.state_word(g)).or_default() += 1;
         }
-        let m: HashMap<Text, usize> = m.into_iter().map(|(k, n)| (Text::name(&k), n)).collect();
-        let mut v: Vec<_> = m.into_iter().collect();
+        let mut v: Vec<(Text, usize)> = m.into_iter().map(|(k, n)| (Text::name(&k), n)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v
     }
@@ -2128,13 +2128,7 @@ impl<'a> Cx<'a> {
     // --- naming
 
     fn name_in(list: &[Text], v: Option<u64>) -> Text {
-        match v {
-            None => Text::new("?"),
-            Some(v) => match usize::try_from(v).ok().and_then(|i| list.get(i)) {
-                Some(t) => t.clone(),
-                None => Text::from(format!("unknown ({v})")),
-            },
-        }
+        lookup(list, v).map_or_else(Text::from, Text::clone)
     }
 
     /// A name from a list; an out-of-range value is damage.
