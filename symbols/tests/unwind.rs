@@ -156,7 +156,10 @@ fn mapping_of(addr: u64) -> (u64, u64) {
     (m.start, m.end)
 }
 
-static SNAP: Mutex<Option<(Vec<UnwoundFrame>, Vec<UnwoundFrame>)>> = Mutex::new(None);
+/// Frames walked in live memory and in a snapshot, the live frames'
+/// names, and why each walk stopped.
+type SnapResult = (Vec<UnwoundFrame>, Vec<UnwoundFrame>, Vec<String>, [Option<StopReason>; 2]);
+static SNAP: Mutex<Option<SnapResult>> = Mutex::new(None);
 
 #[inline(never)]
 fn snapshot_here() {
@@ -165,15 +168,28 @@ fn snapshot_here() {
     let (_, end) = mapping_of(regs.sp());
     let mut snap = SnapshotMemory::new();
     snap.capture(&mem, regs.sp(), (end - regs.sp()) as usize).unwrap();
-    let (live, snapped) = with_proc(|p| (walk(p, regs, &mem).0, walk(p, regs, &snap).0));
-    *SNAP.lock().unwrap() = Some((live, snapped));
+    let r = with_proc(|p| {
+        let (live, s1) = walk(p, regs, &mem);
+        let (snapped, s2) = walk(p, regs, &snap);
+        let n = names(p, &live);
+        (live, snapped, n, [s1, s2])
+    });
+    *SNAP.lock().unwrap() = Some(r);
+    black_box(());
 }
 
 #[test]
 fn snapshot_unwinds_like_live_memory() {
     snapshot_here();
-    let (live, snapped) = SNAP.lock().unwrap().take().unwrap();
-    assert!(live.len() > 10, "{live:#?}");
+    let (live, snapped, names, stops) = SNAP.lock().unwrap().take().unwrap();
+    // The whole thread stack, from here to its bottom, in any profile: the
+    // test itself (inlined into its closure or not) is on it, and both
+    // walks end where the thread began.
+    assert_eq!(names.first().map(String::as_str), Some("unwind::snapshot_here"), "{names:#?}");
+    assert!(names.iter().any(|n| n == "unwind::snapshot_unwinds_like_live_memory"), "{names:#?}");
+    for stop in stops {
+        assert!(matches!(stop, Some(StopReason::ReturnAddressUndefined | StopReason::ReturnAddressZero)), "{stop:?}");
+    }
     assert_eq!(live, snapped);
     assert_eq!(live[0].kind, FrameKind::Initial);
     assert!(live[1..].iter().all(|f| f.kind == FrameKind::Cfi), "{live:#?}");
@@ -272,12 +288,21 @@ struct Pair {
     main: Ctx,
     co: Ctx,
     resumed: bool,
+    /// Resumptions `coroutine_park` returned from.
+    resumes: u32,
 }
 
+/// Parks and, once resumed, counts the resumption, as the runtime's park
+/// does work after its switch returns: the switch is not the last thing
+/// this function does, so an optimizer cannot turn it into a tail jump
+/// that would take this frame off the parked stack.
 #[inline(never)]
 extern "C" fn coroutine_park(pair: *mut Pair) {
     // SAFETY: `pair` outlives the coroutine; only one side runs at a time.
-    unsafe { grt_symtest_switch(&mut (*pair).co, &(*pair).main) };
+    unsafe {
+        grt_symtest_switch(&mut (*pair).co, &(*pair).main);
+        (*pair).resumes += 1;
+    }
 }
 
 extern "C" fn coroutine_body(pair: *mut Pair) {
@@ -295,7 +320,7 @@ extern "C" fn coroutine_body(pair: *mut Pair) {
 fn parked_coroutine_ends_at_entry_trampoline() {
     let mut stack = vec![0u64; 16 * 1024];
     let top = (stack.as_mut_ptr() as u64 + (stack.len() as u64) * 8) & !15;
-    let mut pair = Box::new(Pair { main: Ctx::default(), co: Ctx::default(), resumed: false });
+    let mut pair = Box::new(Pair { main: Ctx::default(), co: Ctx::default(), resumed: false, resumes: 0 });
     let sp = top - 16;
     // The entry trampoline calls [rsp] with [rsp + 8] as argument.
     // SAFETY: both words lie inside `stack`.
@@ -332,6 +357,7 @@ fn parked_coroutine_ends_at_entry_trampoline() {
     // SAFETY: resumes the parked coroutine, which parks again.
     unsafe { grt_symtest_switch(&mut (*pp).main, &(*pp).co) };
     assert!(pair.resumed);
+    assert_eq!(pair.resumes, 1);
     drop(stack);
 }
 
