@@ -367,7 +367,15 @@ impl Session {
                         new += 1;
                     }
                     Ok(t) if t != 0 => return Err(Error::AlreadyTraced { pid, tracer: t }),
-                    Ok(_) => return Err(Error::PermissionDenied { pid }),
+                    // The kernel refuses to trace a thread whose exit has
+                    // begun (its exit_state is set, which never reverts):
+                    // it is still listed until it is released, and shows
+                    // as a zombie or dead, but runs nothing more. Under
+                    // thread churn a listing often holds one.
+                    Ok(_) => match sys::task_state(pid, tid) {
+                        None | Some('Z' | 'X' | 'x') if tid != pid => {}
+                        _ => return Err(Error::PermissionDenied { pid }),
+                    },
                     Err(_) if tid == pid => return Err(Error::NoSuchProcess { pid }),
                     Err(_) => {} // the thread exited meanwhile
                 },
