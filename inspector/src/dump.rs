@@ -17,13 +17,15 @@
 //! print Go's "goroutine running on other thread; stack unavailable".
 
 use crate::control::{Controller, Regs};
-use crate::find::{self, FindError};
+use crate::find::{self, FindError, TableSource};
 use crate::snapshot::{Capture, DecodeOptions, GView, Link, MView, Snapshot};
 use grt_symbols::traceback::{self as tb, CreatedBy, GoroutineBlock, TraceFrame};
 use grt_symbols::{MemoryReader, ProcessMemory, ProcessSymbols, Registers, SnapshotMemory};
 use grt_table::schedtrace::{GLine, MLine, PLine, SchedLine};
+use grt_table::view::Image;
 use grt_table::{G_RUNNABLE, G_RUNNING, G_SYSCALL, G_WAITING};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::fmt::{self, Write};
 use std::time::Instant;
 
@@ -178,15 +180,6 @@ pub struct Dump {
     show_threads: bool,
 }
 
-/// The threads of a process, from /proc.
-fn tids(pid: i32) -> Vec<i32> {
-    let mut v: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    v.sort_unstable();
-    v
-}
-
 /// The mapping of /proc/pid/maps containing `addr`: (start, end).
 fn mapping_of(maps: &[(u64, u64)], addr: u64) -> Option<(u64, u64)> {
     maps.iter().copied().find(|&(s, e)| addr >= s && addr < e)
@@ -254,40 +247,99 @@ enum Start {
     None(&'static str),
 }
 
+/// What a dump copies while the target is held; unwinding and decoding
+/// run on it after the target runs again.
+struct Held {
+    img: Image,
+    regs: Vec<(i32, Regs)>,
+    stacks: SnapshotMemory,
+    pause_us: u64,
+}
+
+/// Holds every thread of `pid` through `ctl`, copies the table, every
+/// thread's registers and the stacks the unwinder will read, and lets go
+/// of exactly the threads it stopped: a thread in `held` (frozen or at a
+/// probe for the caller) stays as it was. Nothing held: one
+/// `freeze_all`/`thaw_all` (the shortest pause); otherwise the running
+/// threads are frozen one by one.
+fn copy_held(ctl: &Controller, src: &TableSource, held: &HashSet<i32>) -> Result<Held, DumpError> {
+    let pid = src.pid();
+    let t0 = Instant::now();
+    let all = held.is_empty() && ctl.freeze_all().is_ok();
+    let mut frozen_now = Vec::new();
+    if !all {
+        for tid in find::thread_ids(pid).unwrap_or_default() {
+            if !held.contains(&tid) && ctl.freeze(tid).is_ok() {
+                frozen_now.push(tid);
+            }
+        }
+    }
+    let img = src.load_image(find::MAX_DUMP_SECTION);
+    let mut regs: Vec<(i32, Regs)> = Vec::new();
+    for tid in find::thread_ids(pid).unwrap_or_default() {
+        if let Ok(r) = ctl.regs(tid) {
+            regs.push((tid, r));
+        }
+    }
+    // Copy what the unwinder will read, from the G records directly (no
+    // decode while the target is held: the pause stays short).
+    let stacks = match &img {
+        Ok(img) => copy_stacks(pid, &crate::snapshot::stack_ranges(img), &regs),
+        Err(_) => SnapshotMemory::new(),
+    };
+    let pause_us = t0.elapsed().as_micros() as u64;
+    // Let go of every thread we stopped before reporting any error.
+    let mut released = if all { ctl.thaw_all() } else { Ok(()) };
+    for tid in frozen_now {
+        released = released.and(ctl.thaw(tid));
+    }
+    released?;
+    Ok(Held { img: img?, regs, stacks, pause_us })
+}
+
 /// Takes a dump of process `pid`.
 pub fn capture(pid: i32, opts: DumpOptions) -> Result<Dump, DumpError> {
     let src = find::open_table(pid)?;
-    let command = src.command().to_string();
-    let live = ProcessMemory::new(pid);
-    let mut copies = SnapshotMemory::new();
-    let mut regs: Vec<(i32, Regs)> = Vec::new();
-    let (img, pause_us) = if opts.freeze {
+    if opts.freeze {
         let ctl = Controller::attach(pid)?;
-        let t0 = Instant::now();
-        ctl.freeze_all()?;
-        let img = src.load_image(1 << 34);
-        for tid in tids(pid) {
-            if let Ok(r) = ctl.regs(tid) {
-                regs.push((tid, r));
-            }
-        }
-        // Copy what the unwinder will read, from the G records directly
-        // (no decode while the target is held: the pause stays short).
-        if let Ok(img) = &img {
-            copies = copy_stacks(pid, &crate::snapshot::stack_ranges(img), &regs);
-        }
-        let pause = t0.elapsed().as_micros() as u64;
-        ctl.thaw_all()?;
+        let held = copy_held(&ctl, &src, &HashSet::new());
         ctl.detach()?;
-        (img?, Some(pause))
-    } else {
-        (src.load_image(1 << 34)?, None)
-    };
-    let capture = match pause_us {
-        Some(p) => Capture::Frozen { pause_us: p },
-        None => Capture::Live,
-    };
-    let snapshot = Snapshot::decode(&img, &DecodeOptions { capture, ..Default::default() });
+        return Ok(finish(&src, held?, opts));
+    }
+    let img = src.load_image(find::MAX_DUMP_SECTION)?;
+    let snapshot = Snapshot::decode(&img, &DecodeOptions { capture: Capture::Live, ..Default::default() });
+    let live = ProcessMemory::new(pid);
+    Ok(symbolize(&src, snapshot, &live, &[], None, opts))
+}
+
+/// Takes a dump of process `pid` through a controller the caller already
+/// holds (a session owns ptrace, so [`capture`] could not attach): the
+/// threads in `held` stay held; the others are frozen for the copy only.
+/// Always freezes (`opts.freeze` is ignored).
+pub fn capture_attached(ctl: &Controller, held: &HashSet<i32>, opts: DumpOptions) -> Result<Dump, DumpError> {
+    let src = find::open_table(ctl.pid())?;
+    let copy = copy_held(ctl, &src, held)?;
+    Ok(finish(&src, copy, opts))
+}
+
+/// Decodes and symbolizes a frozen copy.
+fn finish(src: &TableSource, h: Held, opts: DumpOptions) -> Dump {
+    let capture = Capture::Frozen { pause_us: h.pause_us };
+    let snapshot = Snapshot::decode(&h.img, &DecodeOptions { capture, ..Default::default() });
+    symbolize(src, snapshot, &h.stacks, &h.regs, Some(h.pause_us), opts)
+}
+
+/// Unwinds and symbolizes a decoded snapshot: stacks read from `mem`
+/// (copies when frozen, the live process otherwise).
+fn symbolize(
+    src: &TableSource,
+    snapshot: Snapshot,
+    mem: &dyn MemoryReader,
+    regs: &[(i32, Regs)],
+    pause_us: Option<u64>,
+    opts: DumpOptions,
+) -> Dump {
+    let pid = src.pid();
     let t1 = Instant::now();
     let (syms, symbols_error) = match ProcessSymbols::load(pid) {
         Ok(s) => {
@@ -303,16 +355,15 @@ pub fn capture(pid: i32, opts: DumpOptions) -> Result<Dump, DumpError> {
         }
         Err(e) => (None, Some(format!("cannot load the symbols of process {pid}: {e}"))),
     };
-    let mem: &dyn MemoryReader = if opts.freeze { &copies } else { &live };
-    let mut dump = build(pid, command, &snapshot, syms.as_ref(), mem, &regs, opts);
+    let mut dump = build(pid, src.command().to_string(), &snapshot, syms.as_ref(), mem, regs, opts);
     dump.pause_us = pause_us;
     dump.symbols_error = symbols_error;
     dump.symbolize_ms = t1.elapsed().as_millis() as u64;
     dump.snapshot = snapshot;
-    Ok(dump)
+    dump
 }
 
-fn m_of<'a>(snap: &'a Snapshot, link: Link) -> Option<&'a MView> {
+fn m_of(snap: &Snapshot, link: Link) -> Option<&MView> {
     link.index().and_then(|i| snap.m(i))
 }
 

@@ -36,6 +36,30 @@ use std::time::Duration;
 /// and a bound on what a hostile memfd can make the inspector allocate.
 pub const MAX_SECTION: u64 = 4 << 30;
 
+/// The per-section copy limit of a dump (`dump::capture`, the TUI's `d`
+/// key): 16 GiB, four times [`MAX_SECTION`]. A dump is taken once, on
+/// request, and is read for what it leaves out, so it takes the whole of
+/// any table the live view would cut short (GRT_MAXG allows 64M
+/// goroutines, ~19 GiB of G records at ~300 bytes each; a dump of such a
+/// table shows its first 16 GiB). Only the used part of a section
+/// (`len x stride`) is copied, so a real table never costs this much; the
+/// bound is on what a corrupt or hostile header can make one copy allocate.
+pub const MAX_DUMP_SECTION: u64 = 1 << 34;
+
+/// The ids of the threads of process `pid`, sorted: the entries of
+/// `/proc/<pid>/task`. A thread whose exit has begun stays listed until
+/// the kernel releases it (a traced one once its tracer has collected the
+/// exit), so a listed thread may be a zombie or already gone when it is
+/// used: callers treat ESRCH (or, for a seize, EPERM on a zombie) on a
+/// listed thread as "exited", not as an error.
+pub fn thread_ids(pid: i32) -> std::io::Result<Vec<i32>> {
+    let mut v: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
 /// Why a table could not be opened or read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -22,8 +22,7 @@ use crate::view::{Panel, Placement, Screen, Theme};
 use crossterm::event::{self, Event as TermEvent, KeyEvent, KeyEventKind};
 use grt_inspector::control::{Event, OnHit, ProbeId, ThreadState};
 use grt_inspector::dump::{self, DumpOptions};
-use grt_inspector::find::{self, TableSource};
-use grt_inspector::snapshot::{Capture, DecodeOptions, Snapshot};
+use grt_inspector::find::TableSource;
 use grt_symbols::Probe;
 use ratatui::backend::Backend;
 use ratatui::Terminal;
@@ -850,60 +849,16 @@ impl App {
             return;
         }
         let opts = DumpOptions { freeze: true, threads: true, level: 1 };
-        let d = if let Some(ctl) = self.control.attached() {
+        let d = match self.control.attached() {
             // Our session holds ptrace, so `dump::capture` cannot attach:
-            // hold every running thread through it, copy, and let go of
-            // exactly those (threads already held stay held).
-            let syms = grt_symbols::ProcessSymbols::load(pid);
-            let held: HashSet<i32> = self.control.held().unwrap_or_default().into_iter().map(|(t, _)| t).collect();
-            let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
-                .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-                .unwrap_or_default();
-            let t0 = Instant::now();
-            // Nothing held: one freeze_all/thaw_all (fast). Otherwise hold
-            // the running threads one by one and release exactly those.
-            let all = held.is_empty() && ctl.freeze_all().is_ok();
-            let mut frozen_now = Vec::new();
-            if !all {
-                for &tid in &tids {
-                    if !held.contains(&tid) && ctl.freeze(tid).is_ok() {
-                        frozen_now.push(tid);
-                    }
-                }
+            // the dump goes through it, and threads already held stay held.
+            Some(ctl) => {
+                let held: HashSet<i32> = self.control.held().unwrap_or_default().into_iter().map(|(t, _)| t).collect();
+                dump::capture_attached(ctl, &held, opts)
             }
-            // Copy the table, the registers and the stacks; unwind later.
-            let copied = (|| -> Result<_, String> {
-                let src = find::open_table(pid).map_err(|e| e.to_string())?;
-                let img = src.load_image(1 << 34).map_err(|e| e.to_string())?;
-                let regs: Vec<(i32, grt_inspector::control::Regs)> =
-                    tids.iter().filter_map(|&t| ctl.regs(t).ok().map(|r| (t, r))).collect();
-                let mem = dump::copy_stacks(pid, &grt_inspector::snapshot::stack_ranges(&img), &regs);
-                Ok((img, regs, mem))
-            })();
-            if all {
-                let _ = ctl.thaw_all();
-            }
-            for tid in frozen_now {
-                let _ = ctl.thaw(tid);
-            }
-            let pause_us = t0.elapsed().as_micros() as u64;
-            copied.map(|(img, regs, mem)| {
-                let snap = Snapshot::decode(
-                    &img,
-                    &DecodeOptions { capture: Capture::Frozen { pause_us }, ..Default::default() },
-                );
-                let mut d =
-                    dump::build(pid, self.state.target.command.clone(), &snap, syms.as_ref().ok(), &mem, &regs, opts);
-                if let Err(e) = &syms {
-                    d.symbols_error = Some(format!("cannot load the symbols of process {pid}: {e}"));
-                }
-                d.snapshot = snap;
-                d.pause_us = Some(pause_us);
-                d
-            })
-        } else {
-            dump::capture(pid, opts).map_err(|e| e.to_string())
-        };
+            None => dump::capture(pid, opts),
+        }
+        .map_err(|e| e.to_string());
         let d = match d {
             Ok(d) => d,
             Err(e) => return self.state.error(format!("dump failed: {e}")),

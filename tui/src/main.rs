@@ -117,10 +117,6 @@ fn main() {
             }
         }
     };
-    let r = match r {
-        Ok(()) => Ok(()),
-        Err(e) => Err(e),
-    };
     if let Err(e) = r {
         eprintln!("grt-tui: {e}");
         std::process::exit(1);

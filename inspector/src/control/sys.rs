@@ -132,12 +132,9 @@ pub fn gettid() -> i32 {
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
-/// The thread ids in `/proc/<pid>/task`.
+/// The thread ids in `/proc/<pid>/task` ([`crate::find::thread_ids`]).
 pub fn list_tasks(pid: i32) -> Result<Vec<i32>, Errno> {
-    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    let mut v: Vec<i32> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
-    v.sort_unstable();
-    Ok(v)
+    crate::find::thread_ids(pid).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// A field of `/proc/<pid>/status` or `/proc/<pid>/task/<tid>/status`.

@@ -199,12 +199,9 @@ pub fn state(pid: i32, tid: i32) -> Option<char> {
     s[s.rfind(')')? + 1..].trim_start().chars().next()
 }
 
+/// The threads of `pid`, sorted (empty once it is gone).
 pub fn tasks(pid: i32) -> Vec<i32> {
-    let mut v: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    v.sort_unstable();
-    v
+    grt_inspector::find::thread_ids(pid).unwrap_or_default()
 }
 
 /// The grt probes of a process named `name`.

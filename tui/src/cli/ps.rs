@@ -29,8 +29,8 @@ pub fn run() -> Result<(), String> {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{:>8}  {:<20} {:>10} {:>10} {:>7} {:>9}  {}",
-        "PID", "COMMAND", "GOMAXPROCS", "GOROUTINES", "THREADS", "UPTIME", "NOTES"
+        "{:>8}  {:<20} {:>10} {:>10} {:>7} {:>9}  NOTES",
+        "PID", "COMMAND", "GOMAXPROCS", "GOROUTINES", "THREADS", "UPTIME"
     );
     for p in &scan.procs {
         let mut notes = Vec::new();
