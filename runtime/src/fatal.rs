@@ -11,7 +11,7 @@ use crate::proc::{getg, r};
 use crate::status::{sched, table, table_ready};
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use grt_table::header::SectionKind;
-use grt_table::{G_DEAD, G_IDLE, G_RUNNABLE, G_RUNNING, G_SCAN, G_SYSCALL, G_WAITING};
+use grt_table::{G_RUNNABLE, G_RUNNING, G_SCAN, G_SYSCALL, G_WAITING};
 
 /// Ends the process with Go's "fatal error: msg" report and status 2.
 #[cold]
@@ -208,9 +208,4 @@ pub fn checkdead() {
 /// Name of a G status as Go prints it in dumps.
 pub fn status_name(st: u32) -> &'static str {
     grt_table::G_STATUS_NAMES.get((st & !G_SCAN) as usize).copied().unwrap_or("???")
-}
-
-#[allow(dead_code)]
-fn unused() -> (u32, u32) {
-    (G_IDLE, G_DEAD)
 }

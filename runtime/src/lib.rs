@@ -168,7 +168,7 @@ where
 fn schedinit(cfg: &Config) -> Result<(), String> {
     lock::NCPU.store(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as i32, Relaxed);
     bugs::set(cfg.bugs);
-    let caps = status::Capacities::from_env(cfg.maxg);
+    let caps = status::Capacities::for_maxg(cfg.maxg);
     status::create(&caps, cfg.bugs, grt_table::header::FLAG_DEBUG * cfg!(debug_assertions) as u64, cfg.stack_size)?;
     status::init_sites();
     let s = status::sched();

@@ -48,12 +48,16 @@ pub fn init() -> Result<(), String> {
     Err(format!("cannot reserve a heap arena (tried down to 4 GiB): {}", std::io::Error::last_os_error()))
 }
 
-/// Allocates a span of `npages` pages in state `state` (heap lock not held).
-/// Returns None when the arena is exhausted.
-pub fn alloc_span(npages: u64, state: u32) -> Option<&'static MSpan> {
+/// Allocates a span of `npages` pages in state `state` with size class
+/// `spanclass` (Go's: 0 for manual spans such as stacks, the only kind
+/// today). Takes the heap lock. Returns None when the arena is exhausted.
+pub fn alloc_span(npages: u64, state: u32, spanclass: u32) -> Option<&'static MSpan> {
     let h = mheap();
     lock(&h.lock);
     let s = alloc_span_locked(npages, state);
+    if let Some(s) = s {
+        s.spanclass.store(spanclass, Relaxed);
+    }
     unlock(&h.lock);
     s
 }
@@ -105,20 +109,22 @@ fn record_span(s: &MSpan) -> Option<()> {
     let cap = h.nspancap.load(Relaxed);
     if n == cap {
         let newcap = (cap * 2).max(64);
-        let arr = table().arena_alloc(newcap * 8)? as *mut u64;
+        let arr = table().arena_alloc_pages(newcap * 8)? as *mut u64;
         let old = h.allspans.get() as *const u64;
         if !old.is_null() {
             // SAFETY: both arrays lie in the table's arena; the old one has
             // `n` entries, the new one room for `newcap` > n.
             unsafe { core::ptr::copy_nonoverlapping(old, arr, n as usize) };
-            // Remember the superseded array. It is not referenced by a
-            // collector yet (gcspans is 0), so it is freed.
+            // Remember the superseded array, and free it unless the
+            // collector holds it (gcspans), as Go's recordspan does. Freeing
+            // gives its pages back; the address range is not reused.
             let k = h.nold.fetch_add(1, Relaxed) as usize % OLD_ALLSPANS;
             h.old_allspans[k].set(old as u64);
             h.old_cap[k].store(cap, Relaxed);
             h.old_gen[k].store(h.allspans_gen.load(Relaxed), Relaxed);
             let referenced = h.gcspans.get() == old as u64;
-            h.old_freed[k].store(!referenced as u32, Relaxed);
+            let freed = !referenced && table().arena_release(old as *mut u8, cap * 8);
+            h.old_freed[k].store(freed as u32, Relaxed);
         }
         h.allspans.set(arr as u64);
         h.nspancap.store(newcap, Relaxed);
@@ -133,8 +139,8 @@ fn record_span(s: &MSpan) -> Option<()> {
     Some(())
 }
 
-/// Returns a span to the free list (heap lock held by the caller or not:
-/// this takes it).
+/// Returns a span to the free list. Takes the heap lock, so the caller must
+/// not hold it.
 pub fn free_span(s: &MSpan) {
     let h = mheap();
     lock(&h.lock);

@@ -173,7 +173,7 @@ pub fn in_goroutine() -> bool {
 /// Set once `main` has started (before that, newproc does not wakep).
 pub static MAIN_STARTED: AtomicBool = AtomicBool::new(false);
 
-/// Status-change probe switch: none; casgstatus has probes only on slow paths.
+/// The current GOMAXPROCS (sched.gomaxprocs).
 #[inline]
 pub fn gomaxprocs() -> i32 {
     sched().gomaxprocs.load(Relaxed)
@@ -422,19 +422,15 @@ pub fn preempt_check() {
 
 // --- goroutine creation and exit -------------------------------------------
 
-/// A boxed goroutine body with a thin pointer: `run` takes the box back
-/// and calls it.
-#[repr(C)]
-struct Thunk<F> {
-    run: unsafe fn(*mut u8),
-    f: F,
-}
-
+/// Runs a goroutine body: `p` is a boxed `F` (a thin pointer, stored in
+/// `G.entry_data`), and this function, instantiated for `F`, is stored
+/// beside it in `G.entry_vtable`; `goroutine_main` calls the one with the
+/// other.
 unsafe fn run_thunk<F: FnOnce()>(p: *mut u8) {
-    // SAFETY: p came from Box::into_raw(Box<Thunk<F>>) in `newproc`, and is
+    // SAFETY: p came from Box::into_raw(Box<F>) in `go_with_site`, and is
     // taken exactly once (goroutine_main clears the G's entry first).
-    let t = unsafe { Box::from_raw(p as *mut Thunk<F>) };
-    (t.f)()
+    let f = unsafe { Box::from_raw(p as *mut F) };
+    f()
 }
 
 /// Starts a goroutine running `f`: Go's `go f()`. The caller's file:line
@@ -465,8 +461,7 @@ where
     if let Err(e) = stack::reserve() {
         panic!("{e}");
     }
-    let thunk = Box::new(Thunk { run: run_thunk::<F>, f });
-    newproc(Box::into_raw(thunk) as *mut u8, run_thunk::<F> as *const () as u64, pc, site);
+    newproc(Box::into_raw(Box::new(f)) as *mut u8, run_thunk::<F> as *const () as u64, pc, site);
 }
 
 /// Creates a G in Grunnable for the given body and queues it in runnext.
@@ -1254,7 +1249,7 @@ fn find_runnable() -> (&'static G, bool) {
         if pp.run_safe_point_fn.load(SeqCst) != 0 {
             stw::run_safe_point_fn();
         }
-        let now = time::check_timers();
+        time::check_timers();
 
         // Check the global queue once in a while for fairness.
         if pp.schedtick.load(Relaxed) % 61 == 0 && s.runqsize.load(Relaxed) > 0 {
@@ -1295,7 +1290,7 @@ fn find_runnable() -> (&'static G, bool) {
                 s.nmspinning.fetch_add(1, SeqCst);
             }
             mp.state.store(mstate::SPINNING, Relaxed);
-            if let Some(gp) = steal_work(pp, now) {
+            if let Some(gp) = steal_work(pp) {
                 return (gp, false);
             }
         }
@@ -1404,9 +1399,10 @@ fn check_runqs_no_p() -> Option<&'static P> {
     None
 }
 
-/// Tries to steal a G from another P (4 rounds; the last one also steals
-/// runnext), running other Ps' due timers on the way.
-fn steal_work(pp: &P, _now: i64) -> Option<&'static G> {
+/// Tries to steal a G from another P (4 rounds over the Ps in a random
+/// order; the last round also steals runnext). Timers are not stolen: they
+/// live in one heap for the process, run by `check_timers`.
+fn steal_work(pp: &P) -> Option<&'static G> {
     const STEAL_TRIES: usize = 4;
     let n = gomaxprocs() as usize;
     let s = sched();

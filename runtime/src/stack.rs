@@ -167,7 +167,7 @@ fn cache_pop(pp: &P) -> Option<&'static MSpan> {
 }
 
 fn new_stack_span() -> &'static MSpan {
-    let Some(s) = mheap::alloc_span(span_pages(), spanstate::MANUAL) else {
+    let Some(s) = mheap::alloc_span(span_pages(), spanstate::MANUAL, 0) else {
         crate::eprint_raw!("runtime: cannot allocate a {}-byte goroutine stack: heap arena exhausted\n", stack_size());
         crate::fatal::throw("out of memory allocating stack");
     };

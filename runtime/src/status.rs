@@ -46,7 +46,10 @@ pub struct Capacities {
 pub const MAX_GOMAXPROCS: u64 = 256;
 
 impl Capacities {
-    pub fn from_env(maxg: u64) -> Capacities {
+    /// The capacities for a table of `maxg` goroutines (`GRT_MAXG`, read by
+    /// `Config::from_env`): as many sudogs, channels and spans; the rest
+    /// fixed.
+    pub fn for_maxg(maxg: u64) -> Capacities {
         Capacities {
             p: MAX_GOMAXPROCS,
             m: 10_000,
@@ -101,8 +104,10 @@ pub fn table_ready() -> bool {
     !TABLE.load(Relaxed).is_null()
 }
 
+const PAGE: u64 = 4096;
+
 fn page_round(x: u64) -> u64 {
-    (x + 4095) & !4095
+    (x + PAGE - 1) & !(PAGE - 1)
 }
 
 /// Creates the memfd, maps it, lays out the sections and writes the header.
@@ -272,28 +277,46 @@ impl Table {
         self.section(kind).capacity
     }
 
-    /// Allocates `n` bytes (8-aligned) in a byte section, or `None` when full.
-    fn alloc_bytes(&self, kind: SectionKind, base: *mut u8, n: u64) -> Option<*mut u8> {
+    /// Allocates `n` bytes aligned to `align` (a power of two, at least 8;
+    /// the length is rounded up to it too) in a byte section, or `None`
+    /// when full. Byte sections start at a page boundary.
+    fn alloc_bytes(&self, kind: SectionKind, base: *mut u8, n: u64, align: u64) -> Option<*mut u8> {
         let s = self.section(kind);
-        let n = (n + 7) & !7;
+        let n = (n + align - 1) & !(align - 1);
         let mut cur = s.len.load(Relaxed);
         loop {
-            if cur + n > s.capacity {
+            let at = (cur + align - 1) & !(align - 1);
+            if at + n > s.capacity {
                 return None;
             }
-            match s.len.compare_exchange(cur, cur + n, Relaxed, Relaxed) {
-                // SAFETY: [cur, cur+n) lies inside the section.
-                Ok(_) => return Some(unsafe { base.add(cur as usize) }),
+            match s.len.compare_exchange(cur, at + n, Relaxed, Relaxed) {
+                // SAFETY: [at, at+n) lies inside the section.
+                Ok(_) => return Some(unsafe { base.add(at as usize) }),
                 Err(v) => cur = v,
             }
         }
     }
 
-    /// Allocates `n` bytes in the table's arena (allspans arrays). Arena
-    /// memory is never returned to the section; the heap keeps its own
-    /// free list of arrays.
-    pub fn arena_alloc(&self, n: u64) -> Option<*mut u8> {
-        self.alloc_bytes(SectionKind::Arena, self.arena, n)
+    /// Allocates `n` bytes, whole pages, in the table's arena (allspans
+    /// arrays). The address range is never handed out again, even after
+    /// `arena_release`: the arena is a bump allocator.
+    pub fn arena_alloc_pages(&self, n: u64) -> Option<*mut u8> {
+        self.alloc_bytes(SectionKind::Arena, self.arena, n, PAGE)
+    }
+
+    /// Gives the pages of an `arena_alloc_pages(n)` block back to the
+    /// kernel (they read as zeros afterwards). Reports success. The caller
+    /// guarantees that nothing in the runtime reads the block again.
+    pub fn arena_release(&self, p: *mut u8, n: u64) -> bool {
+        let n = page_round(n);
+        let off = p as u64 - self.arena as u64;
+        if off % PAGE != 0 || off + n > self.capacity(SectionKind::Arena) {
+            return false;
+        }
+        // SAFETY: [p, p+n) is a whole-page block of the arena section of
+        // our own shared mapping, checked above; MADV_REMOVE frees its
+        // backing pages in the memfd and leaves the mapping in place.
+        unsafe { libc::madvise(p as *mut libc::c_void, n as usize, libc::MADV_REMOVE) == 0 }
     }
 
     /// The i-th P record (allp[i]).
@@ -395,7 +418,7 @@ fn new_site(key: u64, kind: u32, name: &str, line: u32, col: u32) -> u32 {
     };
     let idx = (s as *const Site as usize - t.sites as usize) / size_of::<Site>();
     let bytes = name.as_bytes();
-    if let Some(p) = t.alloc_bytes(SectionKind::Strings, t.strings, bytes.len() as u64) {
+    if let Some(p) = t.alloc_bytes(SectionKind::Strings, t.strings, bytes.len() as u64, 8) {
         // SAFETY: p has room for bytes.len() bytes in the Strings section.
         unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
         s.name_off.store((p as usize - t.strings as usize) as u32, Relaxed);

@@ -468,13 +468,3 @@ pub fn gc() {
 fn gc_flush_p(pp: &P) {
     crate::chan::flush_sudog_cache(pp, false);
 }
-
-/// For tests and the TUI: the curg's world-stop participation.
-pub fn worldsema_held() -> bool {
-    sched().worldsema.load(Relaxed) != 0
-}
-
-#[allow(dead_code)]
-fn assert_on_goroutine() {
-    let _ = curg();
-}

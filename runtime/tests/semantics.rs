@@ -599,6 +599,17 @@ fn allspans_grows_with_generations() {
     assert!(h.nspan.load(Ordering::Relaxed) > n0);
     assert!(h.allspans_gen.load(Ordering::Relaxed) > gen0, "allspans did not grow");
     assert!(h.nspan.load(Ordering::Relaxed) <= h.nspancap.load(Ordering::Relaxed));
+    // No collector holds a superseded array (gcspans is 0), so each was
+    // freed: its pages went back to the kernel and read as zeros.
+    let nold = (h.nold.load(Ordering::Relaxed) as usize).min(grt_table::OLD_ALLSPANS);
+    assert!(nold > 0);
+    for k in 0..nold {
+        assert_eq!(h.old_freed[k].load(Ordering::Relaxed), 1, "superseded allspans array {k} not freed");
+        // SAFETY: the old array lies in the table's arena, which stays
+        // mapped for the life of the process (freed pages read as zeros).
+        let first = unsafe { *(h.old_allspans[k].get() as *const u64) };
+        assert_eq!(first, 0, "freed allspans array {k} still holds span pointers");
+    }
     gate.close();
     wg.wait();
     // A GC cycle sweeps: every span ends swept (sweepgen == h.sweepgen).

@@ -348,6 +348,8 @@ crate::records! {
         pub owner: AtomicPtr<G>,
         /// Index in allspans.
         pub index: AtomicU32,
+        /// Size class (Go's spanclass: class << 1 | noscan). 0 for manual
+        /// spans (stacks), the only kind the heap hands out today.
         pub spanclass: AtomicU32,
         /// Bytes of the span that are a guard (stack spans).
         pub guard: AtomicU64,
@@ -383,7 +385,9 @@ crate::records! {
         pub mappings: AtomicU64,
         pub max_map_count: AtomicU64,
         /// Superseded allspans arrays: address, capacity, generation, and
-        /// whether the array was freed (1) or is still referenced (0).
+        /// whether the array was freed (1: its pages went back to the
+        /// kernel and read as zeros) or kept (0: the collector held it in
+        /// gcspans, or the kernel refused to take the pages).
         pub old_allspans: [Addr; OLD_ALLSPANS],
         pub old_cap: [AtomicU64; OLD_ALLSPANS],
         pub old_gen: [AtomicU64; OLD_ALLSPANS],
