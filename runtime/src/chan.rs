@@ -60,7 +60,7 @@ pub fn acquire_sudog() -> &'static Sudog {
         }
         if pp.nsudog.load(Relaxed) == 0 {
             let t = table();
-            let Some(sg) = t.alloc(SectionKind::Sudog, t.sudogs) else {
+            let Some(sg) = t.alloc::<Sudog>(SectionKind::Sudog) else {
                 crate::fatal::throw("out of sudog records (raise GRT_MAXG)")
             };
             sg.inuse.store(1, Relaxed);
@@ -243,7 +243,7 @@ fn alloc_hchan() -> &'static Hchan {
         unlock(&s.hchan_lock);
     }
     let t = table();
-    match t.alloc(SectionKind::Hchan, t.hchans) {
+    match t.alloc::<Hchan>(SectionKind::Hchan) {
         Some(c) => c,
         None => crate::fatal::throw("out of channel records (raise GRT_MAXG)"),
     }

@@ -43,6 +43,8 @@ pub mod chan;
 pub mod fatal;
 pub mod lock;
 pub mod lockrank;
+pub mod mgc;
+pub mod mgcsweep;
 pub mod mheap;
 pub mod net;
 pub mod netpoll;
@@ -63,8 +65,8 @@ pub mod time;
 pub mod traceback;
 
 pub use chan::{Chan, TryRecvError, TrySendError};
+pub use mgc::gc;
 pub use proc::go;
-pub use stw::gc;
 pub use syscall::{syscall, syscall_blocking};
 
 use core::sync::atomic::AtomicBool;

@@ -92,7 +92,7 @@ fn alloc_span_locked(npages: u64, state: u32) -> Option<&'static MSpan> {
         return None;
     }
     let t = table();
-    let s = t.alloc(SectionKind::Span, t.spans)?;
+    let s = t.alloc::<MSpan>(SectionKind::Span)?;
     h.arena_used.set(base + bytes);
     s.base.set(base);
     s.npages.store(npages, Relaxed);
@@ -153,29 +153,8 @@ pub fn free_span(s: &MSpan) {
 }
 
 /// The allspans entry `i` (heap lock held).
-fn span_at(i: u64) -> &'static MSpan {
+pub(crate) fn span_at(i: u64) -> &'static MSpan {
     let arr = mheap().allspans.get() as *const u64;
     // SAFETY: i < nspan entries of the current array, each a span record.
     crate::proc::r(unsafe { *arr.add(i as usize) } as *const MSpan)
-}
-
-/// Sweeps every span: the sweep phase of the collector skeleton. Each span
-/// goes h-2 (needs sweeping) -> h-1 (being swept) -> h (swept). There is
-/// nothing to free yet, so sweeping a span is the state change itself.
-pub fn sweep() {
-    let h = mheap();
-    lock(&h.lock);
-    h.sweepdone.store(0, Relaxed);
-    let sg = h.sweepgen.load(Relaxed);
-    let n = h.nspan.load(Relaxed);
-    for i in 0..n {
-        let s = span_at(i);
-        if s.sweepgen.compare_exchange(sg.wrapping_sub(2), sg.wrapping_sub(1), Relaxed, Relaxed).is_ok() {
-            s.sweepgen.store(sg, Relaxed);
-        } else if s.state.load(Relaxed) == spanstate::FREE {
-            s.sweepgen.store(sg, Relaxed);
-        }
-    }
-    h.sweepdone.store(1, Relaxed);
-    unlock(&h.lock);
 }

@@ -510,7 +510,7 @@ fn next_goid(pp: &P) -> u64 {
 /// Allocates a new G record (in Gidle... then Gdead, as Go's malg + allgadd).
 fn malg() -> &'static G {
     let t = table();
-    match t.alloc(SectionKind::G, t.allg) {
+    match t.alloc::<G>(SectionKind::G) {
         Some(g) => {
             g.atomicstatus.store(G_DEAD, Release);
             g
@@ -968,7 +968,7 @@ pub enum MStart {
 /// Allocates an M record.
 pub fn allocm(role: u32) -> &'static M {
     let t = table();
-    let Some(mp) = t.alloc(SectionKind::M, t.allm) else {
+    let Some(mp) = t.alloc::<M>(SectionKind::M) else {
         crate::fatal::throw("thread limit exceeded (the status table holds 10000 Ms)")
     };
     let id = sched().mnext.fetch_add(1, Relaxed);

@@ -25,68 +25,69 @@ use core::ptr;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicPtr, AtomicU64};
 use grt_table::desc::Record;
-use grt_table::header::{Header, SectionKind, MAX_SECTIONS};
+use grt_table::header::{Extent, Header, SectionKind, MAX_SECTIONS};
 use grt_table::*;
 
-/// Capacities of the record arrays. Large on purpose: untouched capacity
-/// costs virtual address space only.
+/// What the extents of the sections come to in this process. Large on
+/// purpose: untouched capacity costs virtual address space only.
 pub struct Capacities {
+    /// Records per `Extent::PerP` section.
     pub p: u64,
+    /// Records per `Extent::PerM` section.
     pub m: u64,
+    /// Records per `Extent::PerG` section.
     pub g: u64,
-    pub sudog: u64,
-    pub hchan: u64,
-    pub span: u64,
-    pub site: u64,
-    pub strings: u64,
-    pub arena: u64,
 }
 
 /// Most Ps GOMAXPROCS may ask for.
 pub const MAX_GOMAXPROCS: u64 = 256;
 
+/// Most Ms (threads) the table holds.
+pub const MAX_M: u64 = 10_000;
+
 impl Capacities {
     /// The capacities for a table of `maxg` goroutines (`GRT_MAXG`, read by
-    /// `Config::from_env`): as many sudogs, channels and spans; the rest
-    /// fixed.
+    /// `Config::from_env`).
     pub fn for_maxg(maxg: u64) -> Capacities {
-        Capacities {
-            p: MAX_GOMAXPROCS,
-            m: 10_000,
-            g: maxg,
-            sudog: maxg,
-            hchan: maxg,
-            span: maxg,
-            site: 1 << 16,
-            strings: 8 << 20,
-            arena: 128 << 20,
+        Capacities { p: MAX_GOMAXPROCS, m: MAX_M, g: maxg }
+    }
+
+    /// The capacity of a section of this extent (`blob`: the descriptor
+    /// blob's length).
+    fn of(&self, extent: Extent, blob: u64) -> u64 {
+        match extent {
+            Extent::Blob => blob,
+            Extent::One => 1,
+            Extent::PerP => self.p,
+            Extent::PerM => self.m,
+            Extent::PerG => self.g,
+            Extent::Fixed(n) => n,
         }
     }
 }
+
+/// Slots of the per-kind arrays in `Table`: kind numbers are below this.
+const KIND_SLOTS: usize = 32;
+const _: () = {
+    let mut i = 0;
+    while i < SectionKind::ALL.len() {
+        assert!((SectionKind::ALL[i] as usize) < KIND_SLOTS);
+        i += 1;
+    }
+};
 
 /// Where everything is. Set once by `create`, read everywhere.
 pub struct Table {
     pub base: *mut u8,
     pub size: u64,
     pub fd: i32,
-    pub header: *mut Header,
-    pub sched: *mut Sched,
-    pub mheap: *mut MHeap,
-    pub allp: *mut P,
-    pub allm: *mut M,
-    pub allg: *mut G,
-    pub sudogs: *mut Sudog,
-    pub hchans: *mut Hchan,
-    pub spans: *mut MSpan,
-    pub sites: *mut Site,
-    pub strings: *mut u8,
-    pub arena: *mut u8,
-    sec: [SecRef; 16],
-}
-
-#[derive(Clone, Copy)]
-struct SecRef {
-    idx: usize,
+    header: *mut Header,
+    sched: *mut Sched,
+    mheap: *mut MHeap,
+    /// The first record (byte) of each section, by kind number.
+    first: [*mut u8; KIND_SLOTS],
+    /// Each section's position in the header, by kind number.
+    index: [usize; KIND_SLOTS],
 }
 
 static TABLE: AtomicPtr<Table> = AtomicPtr::new(ptr::null_mut());
@@ -111,28 +112,18 @@ fn page_round(x: u64) -> u64 {
 }
 
 /// Creates the memfd, maps it, lays out the sections and writes the header.
-/// Runs once, single-threaded, at runtime start.
+/// Runs once, single-threaded, at runtime start. The sections are the ones
+/// `SectionKind::ALL` lists, in its order.
 pub fn create(caps: &Capacities, bugs: u64, flags: u64, stack_size: u64) -> Result<(), String> {
     let desc = descriptor_blob(&RANK_NAMES);
-    let plan: [(SectionKind, u64, u64); 12] = [
-        (SectionKind::Desc, 1, desc.len() as u64),
-        (SectionKind::Sched, size_of::<Sched>() as u64, 1),
-        (SectionKind::MHeap, size_of::<MHeap>() as u64, 1),
-        (SectionKind::P, size_of::<P>() as u64, caps.p),
-        (SectionKind::M, size_of::<M>() as u64, caps.m),
-        (SectionKind::G, size_of::<G>() as u64, caps.g),
-        (SectionKind::Sudog, size_of::<Sudog>() as u64, caps.sudog),
-        (SectionKind::Hchan, size_of::<Hchan>() as u64, caps.hchan),
-        (SectionKind::Span, size_of::<MSpan>() as u64, caps.span),
-        (SectionKind::Site, size_of::<Site>() as u64, caps.site),
-        (SectionKind::Strings, 1, caps.strings),
-        (SectionKind::Arena, 1, caps.arena),
-    ];
+    let kinds = SectionKind::ALL;
+    let mut capacity = [0u64; MAX_SECTIONS];
+    let mut offsets = [0u64; MAX_SECTIONS];
     let mut off = page_round(size_of::<Header>() as u64);
-    let mut offsets = [0u64; 12];
-    for (i, (_, stride, cap)) in plan.iter().enumerate() {
+    for (i, kind) in kinds.iter().enumerate() {
+        capacity[i] = caps.of(kind.layout().extent, desc.len() as u64);
         offsets[i] = off;
-        off = page_round(off + stride * cap);
+        off = page_round(off + kind.stride() * capacity[i]);
     }
     let size = off;
 
@@ -163,10 +154,6 @@ pub fn create(caps: &Capacities, bugs: u64, flags: u64, stack_size: u64) -> Resu
         return Err(format!("mmap(grt-status, {size}): {}", std::io::Error::last_os_error()));
     }
     let base = base as *mut u8;
-    let at = |i: usize| -> *mut u8 {
-        // SAFETY: offsets[i] < size: computed above from the same plan.
-        unsafe { base.add(offsets[i] as usize) }
-    };
 
     // SAFETY: the header lies at offset 0 of the zeroed mapping; it is
     // written once here before the table is published.
@@ -177,7 +164,7 @@ pub fn create(caps: &Capacities, bugs: u64, flags: u64, stack_size: u64) -> Resu
     h.layout_hash = grt_table::desc::fnv1a(&desc);
     // SAFETY: getpid has no arguments.
     h.pid = unsafe { libc::getpid() } as u32;
-    h.nsections = plan.len() as u32;
+    h.nsections = kinds.len() as u32;
     h.base = base as u64;
     h.size = size;
     h.start_unix_ns = os::walltime() as u64;
@@ -185,39 +172,36 @@ pub fn create(caps: &Capacities, bugs: u64, flags: u64, stack_size: u64) -> Resu
     h.bugs = bugs;
     h.flags = flags;
     h.stack_size = stack_size;
-    debug_assert!(plan.len() <= MAX_SECTIONS);
-    let mut sec = [SecRef { idx: 0 }; 16];
-    for (i, (kind, stride, cap)) in plan.iter().enumerate() {
+    let mut first = [ptr::null_mut(); KIND_SLOTS];
+    let mut index = [0usize; KIND_SLOTS];
+    for (i, kind) in kinds.iter().enumerate() {
         let s = &mut h.sections[i];
         s.kind = *kind as u32;
-        s.stride = *stride as u32;
+        s.stride = kind.stride() as u32;
         s.offset = offsets[i];
-        s.capacity = *cap;
-        sec[*kind as usize] = SecRef { idx: i };
+        s.capacity = capacity[i];
+        // SAFETY: offsets[i] < size: computed above from the same list.
+        first[*kind as usize] = unsafe { base.add(offsets[i] as usize) };
+        index[*kind as usize] = i;
+        // A one-record section holds its (zeroed) record from the start.
+        if kind.layout().extent == Extent::One {
+            s.len.store(1, Relaxed);
+        }
     }
-    // SAFETY: the descriptor section has room for the blob (planned above).
-    unsafe { ptr::copy_nonoverlapping(desc.as_ptr(), at(0), desc.len()) };
-    h.sections[0].len.store(desc.len() as u64, Relaxed);
-    h.sections[1].len.store(1, Relaxed);
-    h.sections[2].len.store(1, Relaxed);
+    let d = first[SectionKind::Desc as usize];
+    // SAFETY: the descriptor section has room for the blob (its capacity).
+    unsafe { ptr::copy_nonoverlapping(desc.as_ptr(), d, desc.len()) };
+    h.sections[index[SectionKind::Desc as usize]].len.store(desc.len() as u64, Relaxed);
 
     let t = Box::new(Table {
         base,
         size,
         fd,
         header: h,
-        sched: at(1) as *mut Sched,
-        mheap: at(2) as *mut MHeap,
-        allp: at(3) as *mut P,
-        allm: at(4) as *mut M,
-        allg: at(5) as *mut G,
-        sudogs: at(6) as *mut Sudog,
-        hchans: at(7) as *mut Hchan,
-        spans: at(8) as *mut MSpan,
-        sites: at(9) as *mut Site,
-        strings: at(10),
-        arena: at(11),
-        sec,
+        sched: first[SectionKind::Sched as usize] as *mut Sched,
+        mheap: first[SectionKind::MHeap as usize] as *mut MHeap,
+        first,
+        index,
     });
     TABLE.store(Box::into_raw(t), Release);
     let t = table();
@@ -241,7 +225,14 @@ impl Table {
     }
 
     fn section(&self, kind: SectionKind) -> &grt_table::Section {
-        &self.header().sections[self.sec[kind as usize].idx]
+        &self.header().sections[self.index[kind as usize]]
+    }
+
+    /// The first record of section `kind`, whose records are `T`.
+    #[inline]
+    fn first<T: Record>(&self, kind: SectionKind) -> *mut T {
+        debug_assert_eq!(kind.record_name(), Some(T::NAME));
+        self.first[kind as usize] as *mut T
     }
 
     /// Sets a header flag (before `publish`).
@@ -257,7 +248,8 @@ impl Table {
     }
 
     /// Allocates a zeroed record of `kind`, or `None` when the section is full.
-    pub(crate) fn alloc<T: Record>(&self, kind: SectionKind, first: *mut T) -> Option<&'static T> {
+    pub(crate) fn alloc<T: Record>(&self, kind: SectionKind) -> Option<&'static T> {
+        let first = self.first::<T>(kind);
         let s = self.section(kind);
         let i = s.len.fetch_add(1, Relaxed);
         if i >= s.capacity {
@@ -280,7 +272,9 @@ impl Table {
     /// Allocates `n` bytes aligned to `align` (a power of two, at least 8;
     /// the length is rounded up to it too) in a byte section, or `None`
     /// when full. Byte sections start at a page boundary.
-    fn alloc_bytes(&self, kind: SectionKind, base: *mut u8, n: u64, align: u64) -> Option<*mut u8> {
+    fn alloc_bytes(&self, kind: SectionKind, n: u64, align: u64) -> Option<*mut u8> {
+        debug_assert_eq!(kind.record_name(), None);
+        let base = self.first[kind as usize];
         let s = self.section(kind);
         let n = (n + align - 1) & !(align - 1);
         let mut cur = s.len.load(Relaxed);
@@ -301,7 +295,7 @@ impl Table {
     /// arrays). The address range is never handed out again, even after
     /// `arena_release`: the arena is a bump allocator.
     pub fn arena_alloc_pages(&self, n: u64) -> Option<*mut u8> {
-        self.alloc_bytes(SectionKind::Arena, self.arena, n, PAGE)
+        self.alloc_bytes(SectionKind::Arena, n, PAGE)
     }
 
     /// Gives the pages of an `arena_alloc_pages(n)` block back to the
@@ -309,7 +303,7 @@ impl Table {
     /// guarantees that nothing in the runtime reads the block again.
     pub fn arena_release(&self, p: *mut u8, n: u64) -> bool {
         let n = page_round(n);
-        let off = p as u64 - self.arena as u64;
+        let off = (p as u64).wrapping_sub(self.first[SectionKind::Arena as usize] as u64);
         if off % PAGE != 0 || off + n > self.capacity(SectionKind::Arena) {
             return false;
         }
@@ -324,21 +318,43 @@ impl Table {
     pub fn p(&self, i: usize) -> &'static P {
         debug_assert!((i as u64) < MAX_GOMAXPROCS);
         // SAFETY: i < MAX_GOMAXPROCS = the P section's capacity.
-        unsafe { &*self.allp.add(i) }
+        unsafe { &*self.first::<P>(SectionKind::P).add(i) }
     }
 
     /// The i-th G record.
     pub fn g(&self, i: usize) -> &'static G {
         assert!((i as u64) < self.capacity(SectionKind::G));
         // SAFETY: bounds checked above.
-        unsafe { &*self.allg.add(i) }
+        unsafe { &*self.first::<G>(SectionKind::G).add(i) }
     }
 
     /// The i-th M record.
     pub fn m(&self, i: usize) -> &'static M {
         assert!((i as u64) < self.capacity(SectionKind::M));
         // SAFETY: bounds checked above.
-        unsafe { &*self.allm.add(i) }
+        unsafe { &*self.first::<M>(SectionKind::M).add(i) }
+    }
+
+    /// Record `i` of section `kind` (whose records are `T`), if allocated.
+    pub fn record<T: Record>(&self, kind: SectionKind, i: u64) -> Option<&'static T> {
+        if i >= self.len(kind) {
+            return None;
+        }
+        // SAFETY: i < len <= capacity: the record lies in the section and
+        // was initialized when allocated.
+        Some(unsafe { &*self.first::<T>(kind).add(i as usize) })
+    }
+
+    /// `len` bytes at offset `off` of the Strings section, if in use.
+    pub fn string(&self, off: u64, len: u64) -> Option<&'static [u8]> {
+        if off.checked_add(len)? > self.len(SectionKind::Strings) {
+            return None;
+        }
+        // SAFETY: [off, off+len) lies in the used part of the Strings
+        // section, whose bytes are written once, before `len` covers them.
+        Some(unsafe {
+            core::slice::from_raw_parts(self.first[SectionKind::Strings as usize].add(off as usize), len as usize)
+        })
     }
 }
 
@@ -413,15 +429,15 @@ pub const NO_SITE: u32 = 0;
 
 fn new_site(key: u64, kind: u32, name: &str, line: u32, col: u32) -> u32 {
     let t = table();
-    let Some(s) = t.alloc(SectionKind::Site, t.sites) else {
+    let Some(s) = t.alloc::<Site>(SectionKind::Site) else {
         return NO_SITE;
     };
-    let idx = (s as *const Site as usize - t.sites as usize) / size_of::<Site>();
+    let idx = (s as *const Site as usize - t.first::<Site>(SectionKind::Site) as usize) / size_of::<Site>();
     let bytes = name.as_bytes();
-    if let Some(p) = t.alloc_bytes(SectionKind::Strings, t.strings, bytes.len() as u64, 8) {
+    if let Some(p) = t.alloc_bytes(SectionKind::Strings, bytes.len() as u64, 8) {
         // SAFETY: p has room for bytes.len() bytes in the Strings section.
         unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
-        s.name_off.store((p as usize - t.strings as usize) as u32, Relaxed);
+        s.name_off.store((p as usize - t.first[SectionKind::Strings as usize] as usize) as u32, Relaxed);
         s.name_len.store(bytes.len() as u32, Relaxed);
     }
     s.key.store(key, Relaxed);
@@ -434,7 +450,7 @@ fn new_site(key: u64, kind: u32, name: &str, line: u32, col: u32) -> u32 {
 /// Reserves Site 0 ("unknown"). Called once at start.
 pub fn init_sites() {
     let t = table();
-    let _ = t.alloc(SectionKind::Site, t.sites);
+    let _ = t.alloc::<Site>(SectionKind::Site);
 }
 
 /// The Site index of a source location (interned on first use).

@@ -1,5 +1,5 @@
-//! Stop-the-world, start-the-world, procresize, forEachP, GOMAXPROCS and
-//! the collector's phase skeleton (`gc`).
+//! Stop-the-world, start-the-world, procresize, forEachP and GOMAXPROCS
+//! (Go's proc.go parts of them); the collector that uses them is `mgc.rs`.
 //!
 //! # Stopping the world
 //!
@@ -24,22 +24,22 @@
 //! mistakes forEachP's count for a stop-the-world, takes a P forEachP
 //! depends on, and decrements the count once too often.
 //!
-//! Both must run under worldsema (one at a time); `gc` holds it across its
-//! whole cycle.
+//! Both must run under worldsema (one at a time); `mgc::gc` holds it across
+//! its whole cycle.
 //!
 //! Lock order: sched.lock is taken alone here, except the safe-point
 //! function, which may take leaf locks (sudog central cache).
 
 use crate::lock::{lock, noteclear, notetsleep, notewakeup, unlock};
 use crate::os::nanotime;
-use crate::proc::{self, acquirep, allp, curg, curm, gomaxprocs, pidleget, pidleput, r, releasep, stopm};
+use crate::proc::{self, acquirep, allp, curm, gomaxprocs, pidleget, pidleput, r, releasep, stopm};
 use crate::sema::Sema;
-use crate::status::{mheap, sched, table};
+use crate::status::{sched, table};
 use crate::{bugs, probe};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicI32, AtomicU32};
-use grt_table::{gcphase, Sched, P, P_DEAD, P_GCSTOP, P_IDLE, P_RUNNING, P_SYSCALL};
+use grt_table::{Sched, P, P_DEAD, P_GCSTOP, P_IDLE, P_RUNNING, P_SYSCALL};
 
 /// Serializes stop-the-world and forEachP (Go's worldsema).
 static WORLDSEMA: Sema = Sema::new(1);
@@ -52,14 +52,14 @@ pub const STW_GC_SWEEP_TERM: u32 = 1;
 pub const STW_GC_MARK_TERM: u32 = 2;
 pub const STW_GOMAXPROCS: u32 = 3;
 
-fn acquire_worldsema() {
+pub(crate) fn acquire_worldsema() {
     WORLDSEMA.acquire(grt_table::waitreason::STOPPING_THE_WORLD);
     let s = sched();
     s.worldsema.store(1, Relaxed);
     s.worldsema_owner.store(proc::getg() as *mut _, Relaxed);
 }
 
-fn release_worldsema() {
+pub(crate) fn release_worldsema() {
     let s = sched();
     s.worldsema.store(0, Relaxed);
     s.worldsema_owner.store(null_mut(), Relaxed);
@@ -185,7 +185,7 @@ pub fn procresize(nprocs: i32) -> *mut P {
     for i in old.max(0)..nprocs {
         let pp = allp(i as usize);
         if t.len(grt_table::header::SectionKind::P) <= i as u64 {
-            let _ = t.alloc(grt_table::header::SectionKind::P, t.allp);
+            let _ = t.alloc::<P>(grt_table::header::SectionKind::P);
         }
         pp.id.store(i, Relaxed);
         pp.status.store(P_GCSTOP, SeqCst);
@@ -431,40 +431,4 @@ pub fn set_gomaxprocs(n: i32) -> i32 {
     start_the_world_with_sema();
     release_worldsema();
     prev
-}
-
-/// The collector's phase skeleton: sweep termination (stop the world),
-/// mark (world running; every P flushes its caches at a safe point via
-/// forEachP), mark termination (stop the world), then sweep (the heap's
-/// sweepgen advances by 2). The memory work fills these phases in later.
-pub fn gc() {
-    let _ = curg();
-    acquire_worldsema();
-    let s = sched();
-    probe!(gc_start, s.numgc.load(Relaxed));
-    s.gcphase.store(gcphase::SWEEP_TERMINATION, Relaxed);
-    stop_the_world_with_sema(STW_GC_SWEEP_TERM);
-    s.gcphase.store(gcphase::MARK, Relaxed);
-    start_the_world_with_sema();
-    for_each_p(gc_flush_p);
-    s.gcphase.store(gcphase::MARK_TERMINATION, Relaxed);
-    stop_the_world_with_sema(STW_GC_MARK_TERM);
-    let h = mheap();
-    lock(&h.lock);
-    h.sweepgen.fetch_add(2, Relaxed);
-    unlock(&h.lock);
-    s.gcphase.store(gcphase::OFF, Relaxed);
-    s.numgc.fetch_add(1, Relaxed);
-    table().header().heartbeat.fetch_add(1, Relaxed);
-    start_the_world_with_sema();
-    // Sweep: every span is now h.sweepgen-2 (needs sweeping).
-    crate::mheap::sweep();
-    release_worldsema();
-    probe!(gc_done, s.numgc.load(Relaxed));
-}
-
-/// Mark-phase safe-point work: return half of the P's cached sudogs to
-/// the central cache (as Go's clearpools does for sudogs).
-fn gc_flush_p(pp: &P) {
-    crate::chan::flush_sudog_cache(pp, false);
 }

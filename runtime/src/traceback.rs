@@ -134,14 +134,11 @@ fn block(syms: Option<&ProcessSymbols>, mem: &SelfMemory, gp: &G, crashed: &Cras
 fn site_of(gp: &G) -> Option<(String, u32)> {
     let t = table();
     let i = gp.site.load(Relaxed) as u64;
-    if i == 0 || i >= t.len(SectionKind::Site) {
+    if i == 0 {
         return None;
     }
-    // SAFETY: i < len of the Site section; records below len are initialized.
-    let s = unsafe { &*t.sites.add(i as usize) };
-    let (off, len) = (s.name_off.load(Relaxed) as usize, s.name_len.load(Relaxed) as usize);
-    // SAFETY: the name lies in the Strings section, written once at interning.
-    let name = unsafe { core::slice::from_raw_parts(t.strings.add(off), len) };
+    let s = t.record::<grt_table::Site>(SectionKind::Site, i)?;
+    let name = t.string(s.name_off.load(Relaxed) as u64, s.name_len.load(Relaxed) as u64)?;
     Some((String::from_utf8_lossy(name).into_owned(), s.line.load(Relaxed)))
 }
 

@@ -3,7 +3,7 @@
 //! itself does not use this (it writes records in place).
 
 use crate::desc::Record;
-use crate::header::{Header, SectionKind, MAX_SECTIONS};
+use crate::header::{Extent, Header, SectionKind, MAX_SECTIONS};
 use crate::records::descriptor_blob;
 use core::mem::{offset_of, size_of};
 
@@ -23,20 +23,17 @@ impl TableBuilder {
     /// Lays out every section with `cap` records each (one sched, one mheap).
     pub fn new(base: u64, cap: u64) -> TableBuilder {
         let desc = descriptor_blob(&["unranked", "sched"]);
-        let plan: Vec<(SectionKind, u64, u64)> = vec![
-            (SectionKind::Desc, 1, desc.len() as u64),
-            (SectionKind::Sched, size_of::<crate::Sched>() as u64, 1),
-            (SectionKind::MHeap, size_of::<crate::MHeap>() as u64, 1),
-            (SectionKind::P, size_of::<crate::P>() as u64, cap.min(256)),
-            (SectionKind::M, size_of::<crate::M>() as u64, cap),
-            (SectionKind::G, size_of::<crate::G>() as u64, cap),
-            (SectionKind::Sudog, size_of::<crate::Sudog>() as u64, cap),
-            (SectionKind::Hchan, size_of::<crate::Hchan>() as u64, cap),
-            (SectionKind::Span, size_of::<crate::MSpan>() as u64, cap),
-            (SectionKind::Site, size_of::<crate::Site>() as u64, cap),
-            (SectionKind::Strings, 1, 4096),
-            (SectionKind::Arena, 1, 4096),
-        ];
+        // The sections `SectionKind::ALL` lists, in its order, as the runtime
+        // lays them out; `cap` records for every per-G or per-M section.
+        let extent = |kind: SectionKind| match kind.layout().extent {
+            Extent::Blob => desc.len() as u64,
+            Extent::One => 1,
+            Extent::PerP => cap.min(256),
+            Extent::PerM | Extent::PerG => cap,
+            Extent::Fixed(_) if kind.record_name().is_none() => 4096,
+            Extent::Fixed(_) => cap,
+        };
+        let plan: Vec<(SectionKind, u64, u64)> = SectionKind::ALL.iter().map(|&k| (k, k.stride(), extent(k))).collect();
         let mut off = page(size_of::<Header>() as u64);
         let mut sections = Vec::new();
         for (k, stride, cap) in plan {
@@ -60,11 +57,14 @@ impl TableBuilder {
             b.put_u64(so + offset_of!(crate::header::Section, offset), o);
             b.put_u64(so + offset_of!(crate::header::Section, capacity), cap);
         }
-        let (_, doff, _, _) = b.sections[0];
+        let (_, doff, _, _) = b.section(SectionKind::Desc);
         b.bytes[doff as usize..doff as usize + desc.len()].copy_from_slice(&desc);
         b.set_len(SectionKind::Desc, desc.len() as u64);
-        b.set_len(SectionKind::Sched, 1);
-        b.set_len(SectionKind::MHeap, 1);
+        for &k in SectionKind::ALL {
+            if k.layout().extent == Extent::One {
+                b.set_len(k, 1);
+            }
+        }
         b
     }
 

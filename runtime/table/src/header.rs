@@ -5,6 +5,9 @@
 //! ABI version; everything else is described by the descriptor blob that the
 //! header points to.
 
+use crate::desc::Record;
+use crate::records;
+use core::mem::size_of;
 use core::sync::atomic::{AtomicU32, AtomicU64};
 
 /// First eight bytes of every table.
@@ -21,70 +24,117 @@ pub const MEMFD_NAME: &str = "grt-status";
 /// Maximum number of sections a header describes.
 pub const MAX_SECTIONS: usize = 16;
 
-/// What a section holds.
-#[repr(u32)]
+/// How many records a section holds, as a class the writer turns into a
+/// number (the runtime from its settings, `TableBuilder` from its own).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SectionKind {
-    /// The descriptor blob (bytes).
-    Desc = 1,
-    /// One `Sched` record.
-    Sched = 2,
-    /// One `MHeap` record.
-    MHeap = 3,
-    /// allp: `P` records.
-    P = 4,
-    /// allm: `M` records.
-    M = 5,
-    /// allg: `G` records.
-    G = 6,
-    /// `Sudog` records.
-    Sudog = 7,
-    /// `Hchan` records.
-    Hchan = 8,
-    /// `MSpan` records.
-    Span = 9,
-    /// `Site` records: interned creation sites.
-    Site = 10,
-    /// Bytes: file names of sites, type names of channels.
-    Strings = 11,
-    /// Bytes: arrays the runtime allocates inside the table (allspans).
-    Arena = 12,
+pub enum Extent {
+    /// The descriptor blob: exactly its length in bytes.
+    Blob,
+    /// One record.
+    One,
+    /// One per P that GOMAXPROCS may ask for.
+    PerP,
+    /// One per M that the thread limit allows.
+    PerM,
+    /// One per goroutine the table may hold (`GRT_MAXG`); also for records
+    /// there are about as many of as goroutines (sudogs, channels, spans).
+    PerG,
+    /// A fixed number of records (of bytes, for a byte section).
+    Fixed(u64),
 }
 
-impl SectionKind {
-    pub const ALL: [SectionKind; 12] = [
-        SectionKind::Desc,
-        SectionKind::Sched,
-        SectionKind::MHeap,
-        SectionKind::P,
-        SectionKind::M,
-        SectionKind::G,
-        SectionKind::Sudog,
-        SectionKind::Hchan,
-        SectionKind::Span,
-        SectionKind::Site,
-        SectionKind::Strings,
-        SectionKind::Arena,
-    ];
+/// What a section stores: its record (`None` for bytes), the size of one
+/// record, and its extent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SectionLayout {
+    pub record: Option<&'static str>,
+    pub stride: u32,
+    pub extent: Extent,
+}
 
+impl SectionLayout {
+    /// A section of `T` records.
+    pub const fn records<T: Record>(extent: Extent) -> SectionLayout {
+        SectionLayout { record: Some(T::NAME), stride: size_of::<T>() as u32, extent }
+    }
+
+    /// A section of bytes.
+    pub const fn bytes(extent: Extent) -> SectionLayout {
+        SectionLayout { record: None, stride: 1, extent }
+    }
+}
+
+/// Declares the sections: the `SectionKind` enum, `ALL` in table order,
+/// and each kind's layout, from one line per section.
+macro_rules! sections {
+    ($( $(#[$doc:meta])* $kind:ident = $v:literal => $layout:expr, )*) => {
+        /// What a section holds.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum SectionKind {
+            $( $(#[$doc])* $kind = $v, )*
+        }
+
+        impl SectionKind {
+            /// Every kind, in the order the runtime lays the sections out.
+            pub const ALL: &'static [SectionKind] = &[$(SectionKind::$kind),*];
+
+            /// What the section stores.
+            pub const fn layout(self) -> SectionLayout {
+                match self {
+                    $( SectionKind::$kind => $layout, )*
+                }
+            }
+        }
+    };
+}
+
+// The sections, in table order. Adding one is one line here: the writer
+// (the runtime's `status::create`) and `TableBuilder` lay out whatever this
+// list says, and readers find sections by kind, never by position. A kind's
+// number is part of the ABI: never reuse one.
+sections! {
+    /// The descriptor blob (bytes).
+    Desc = 1 => SectionLayout::bytes(Extent::Blob),
+    /// One `Sched` record.
+    Sched = 2 => SectionLayout::records::<records::Sched>(Extent::One),
+    /// One `MHeap` record.
+    MHeap = 3 => SectionLayout::records::<records::MHeap>(Extent::One),
+    /// allp: `P` records.
+    P = 4 => SectionLayout::records::<records::P>(Extent::PerP),
+    /// allm: `M` records.
+    M = 5 => SectionLayout::records::<records::M>(Extent::PerM),
+    /// allg: `G` records.
+    G = 6 => SectionLayout::records::<records::G>(Extent::PerG),
+    /// `Sudog` records.
+    Sudog = 7 => SectionLayout::records::<records::Sudog>(Extent::PerG),
+    /// `Hchan` records.
+    Hchan = 8 => SectionLayout::records::<records::Hchan>(Extent::PerG),
+    /// `MSpan` records.
+    Span = 9 => SectionLayout::records::<records::MSpan>(Extent::PerG),
+    /// `Site` records: interned creation sites.
+    Site = 10 => SectionLayout::records::<records::Site>(Extent::Fixed(1 << 16)),
+    /// Bytes: file names of sites, type names of channels.
+    Strings = 11 => SectionLayout::bytes(Extent::Fixed(8 << 20)),
+    /// Bytes: arrays the runtime allocates inside the table (allspans).
+    Arena = 12 => SectionLayout::bytes(Extent::Fixed(128 << 20)),
+}
+
+const _: () = assert!(SectionKind::ALL.len() <= MAX_SECTIONS);
+
+impl SectionKind {
     pub fn from_u32(v: u32) -> Option<SectionKind> {
         SectionKind::ALL.iter().copied().find(|k| *k as u32 == v)
     }
 
     /// The record name stored in the section, or `None` for byte sections.
     pub fn record_name(self) -> Option<&'static str> {
-        Some(match self {
-            SectionKind::Sched => "sched",
-            SectionKind::MHeap => "mheap",
-            SectionKind::P => "p",
-            SectionKind::M => "m",
-            SectionKind::G => "g",
-            SectionKind::Sudog => "sudog",
-            SectionKind::Hchan => "hchan",
-            SectionKind::Span => "mspan",
-            SectionKind::Site => "site",
-            _ => return None,
-        })
+        self.layout().record
+    }
+
+    /// Size of one record (1 for byte sections).
+    pub fn stride(self) -> u64 {
+        self.layout().stride as u64
     }
 }
 
