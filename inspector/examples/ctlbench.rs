@@ -10,9 +10,9 @@
 //!   events), and with a 30 Hz freeze/thaw loop. Watcher and alone runs
 //!   alternate, and the overhead is the median of the pairs' ratios.
 //!
-//! Targets are `runtime/examples/ctl_target.rs`, found next to this
-//! binary. Build both in the same profile first:
-//! `cargo build --release -p grt --example ctl_target && cargo run --release -p grt-inspector --example ctlbench`
+//! Targets are `runtime/examples/ctl_target.rs`, found or built in this
+//! binary's profile by `grt_inspector::targets::example`:
+//! `cargo run --release -p grt-inspector --example ctlbench`
 //! Usage: ctlbench [rounds (500)]
 use grt_inspector::control::{Controller, Event, OnHit, Session};
 use std::io::{BufRead, BufReader, Write};
@@ -35,13 +35,7 @@ impl Drop for Target {
 
 impl Target {
     fn spawn(args: &[&str], env: &[(&str, &str)]) -> Target {
-        let exe = std::env::current_exe().expect("current_exe");
-        let bin = exe.parent().expect("examples dir").join("ctl_target");
-        assert!(
-            bin.exists(),
-            "{} is missing: cargo build [--release] -p grt --example ctl_target (same profile as ctlbench)",
-            bin.display()
-        );
+        let bin = grt_inspector::targets::example("ctl_target").unwrap_or_else(|e| panic!("{e}"));
         let mut c = Command::new(bin);
         c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         for (k, v) in env {

@@ -1,10 +1,21 @@
-//! Finding the runtime's example programs (race targets, the demo) and the
-//! race scripts from wherever grt-tui runs: next to the grt-tui executable
-//! (target/<profile>/examples/<name>), else built with cargo in the
-//! workspace that contains the executable or the current directory.
+//! Finding the runtime's example programs (race targets, the demo, the
+//! test targets) and the race scripts from wherever grt-tui (or a test)
+//! runs.
+//!
+//! The one rule for an example: inside the grt workspace, cargo builds it
+//! (`cargo build -p grt --example <name> --message-format=json`) in the
+//! profile and target directory of the running executable, and the path
+//! is the executable cargo reports. Cargo knows every source the example
+//! depends on (the runtime library included) and does nothing when none
+//! changed, so a program is never older than the runtime it was built
+//! from. Only outside the workspace, or without cargo, is the program
+//! next to the executable (target/<profile>/examples/<name>) used as it is.
 
+use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 /// The workspace root: the first ancestor of the executable or of the
 /// current directory that holds `runtime/examples`.
@@ -36,63 +47,146 @@ pub fn races_dir() -> Result<PathBuf, String> {
         .ok_or_else(|| "cannot find scripts/races: run grt-tui from the grt workspace or set GRT_RACES_DIR".into())
 }
 
-/// The path of the runtime example `name`, building it if needed (in the
-/// profile grt-tui itself was built in, into its target directory), when it
-/// is missing or older than its source. Cargo's progress goes to stderr.
+/// Where the running executable was built: target/<profile> (examples and
+/// tests run from target/<profile>/{examples,deps}), and whether that is a
+/// cargo target directory (cargo marks one with CACHEDIR.TAG).
+fn profile_dir() -> Result<(PathBuf, bool), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate the running program itself: {e}"))?;
+    let mut dir = exe.parent().unwrap_or(Path::new(".")).to_path_buf();
+    if dir.file_name().is_some_and(|n| n == "examples" || n == "deps") {
+        dir = dir.parent().unwrap_or(&dir).to_path_buf();
+    }
+    let in_target = dir.parent().is_some_and(|t| t.join("CACHEDIR.TAG").is_file());
+    Ok((dir, in_target))
+}
+
+/// The path of the runtime example `name`, built by cargo if anything it
+/// depends on changed (see the module comment). Cargo's progress goes to
+/// stderr.
 pub fn example(name: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot locate grt-tui itself: {e}"))?;
-    let mut profile_dir = exe.parent().unwrap_or(Path::new("."));
-    // Examples and tests run from target/<profile>/{examples,deps}.
-    if profile_dir.file_name().is_some_and(|n| n == "examples" || n == "deps") {
-        profile_dir = profile_dir.parent().unwrap_or(profile_dir);
+    example_of("grt", name)
+}
+
+/// The path of example `name` of workspace package `package` (the runtime
+/// is `grt`; the control tests' `ctl_armer` is `grt-inspector`'s), by the
+/// same rule as [`example`]. Each example is asked of cargo once per
+/// process.
+pub fn example_of(package: &str, name: &str) -> Result<PathBuf, String> {
+    static BUILT: Mutex<Option<HashMap<(String, String), PathBuf>>> = Mutex::new(None);
+    // Held while cargo runs: threads asking for examples wait for one
+    // another instead of queueing on cargo's lock.
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let key = (package.to_string(), name.to_string());
+    if let Some(p) = built.get_or_insert_with(HashMap::new).get(&key) {
+        return Ok(p.clone());
     }
-    let path = profile_dir.join("examples").join(name);
-    let root = workspace_root();
-    let source = root.as_ref().map(|r| r.join("runtime/examples").join(format!("{name}.rs")));
-    let built = path.metadata().and_then(|m| m.modified()).ok();
-    let src_time = source.as_ref().and_then(|s| s.metadata().and_then(|m| m.modified()).ok());
-    let stale = matches!((built, src_time), (Some(b), Some(s)) if s > b);
-    if built.is_some() && !stale {
-        return Ok(path);
-    }
-    let Some(root) = root else {
+    let p = find_or_build(package, name)?;
+    built.get_or_insert_with(HashMap::new).insert(key, p.clone());
+    Ok(p)
+}
+
+fn find_or_build(package: &str, name: &str) -> Result<PathBuf, String> {
+    let (profile_dir, in_target) = profile_dir()?;
+    let beside = profile_dir.join("examples").join(name);
+    let Some(root) = workspace_root() else {
+        if beside.is_file() {
+            return Ok(beside);
+        }
         return Err(format!(
-            "the {name} program is not built next to grt-tui ({}), and grt-tui is not inside the grt workspace to build it: \
-             run `cargo build --release -p grt --example {name}` in the workspace",
-            path.display()
+            "the {name} program is not built next to this program ({}), and this program is not inside the grt \
+             workspace to build it: run `cargo build --release -p {package} --example {name}` in the workspace",
+            beside.display()
         ));
     };
-    if !source.as_ref().is_some_and(|s| s.is_file()) {
+    if package == "grt" && !root.join("runtime/examples").join(format!("{name}.rs")).is_file() {
         return Err(format!("there is no runtime example {name:?} (runtime/examples/{name}.rs)"));
     }
-    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    // Built in the profile and target directory of this program; a program
+    // installed elsewhere builds in release into the workspace's target.
+    let release = !in_target || profile_dir.file_name().is_some_and(|n| n == "release");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&root).args(["build", "-p", "grt", "--example", name]);
+    cmd.current_dir(&root).args([
+        "build",
+        "-p",
+        package,
+        "--example",
+        name,
+        "--message-format=json-render-diagnostics",
+    ]);
     if release {
         cmd.arg("--release");
     }
-    if let Some(target) = profile_dir.parent() {
-        cmd.arg("--target-dir").arg(target);
+    if in_target {
+        if let Some(target) = profile_dir.parent() {
+            cmd.arg("--target-dir").arg(target);
+        }
     }
-    eprintln!(
-        "grt-tui: building the {name} program: {} build -p grt --example {name}{} (in {})",
+    let shown = format!(
+        "{} build -p {package} --example {name}{} (in {})",
         Path::new(&cargo).display(),
         if release { " --release" } else { "" },
         root.display()
     );
-    let st = cmd.stdin(Stdio::null()).status().map_err(|e| {
-        format!(
-            "cannot run {} to build the {name} program: {e}; install Rust (cargo) or build it yourself",
-            Path::new(&cargo).display()
-        )
-    })?;
-    if !st.success() {
-        return Err(format!("building the {name} program failed ({st}); see cargo's messages above"));
+    let out = match cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).output() {
+        Ok(o) => o,
+        Err(e) if beside.is_file() => {
+            eprintln!("note: cannot run {shown}: {e}; using {} as it is", beside.display());
+            return Ok(beside);
+        }
+        Err(e) => {
+            return Err(format!("cannot run {shown} to build the {name} program: {e}; install Rust (cargo)"));
+        }
+    };
+    if !out.status.success() {
+        return Err(format!(
+            "building the {name} program failed ({}): {shown}; see cargo's messages above",
+            out.status
+        ));
     }
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!("cargo built the {name} program but {} does not exist", path.display()))
+    match executable(&out.stdout, name) {
+        Some(p) if p.is_file() => Ok(p),
+        Some(p) => Err(format!("cargo built the {name} program but {} does not exist", p.display())),
+        None => Err(format!("{shown} succeeded but reported no executable for the {name} example")),
+    }
+}
+
+/// The executable of example `name` in cargo's `--message-format=json`
+/// output: the `compiler-artifact` message whose target is that example.
+fn executable(json: &[u8], name: &str) -> Option<PathBuf> {
+    let mut found = None;
+    for line in json.lines() {
+        let Ok(v) = line.map_err(|_| ()).and_then(|l| serde_json::from_str::<serde_json::Value>(&l).map_err(|_| ()))
+        else {
+            continue;
+        };
+        let t = &v["target"];
+        if v["reason"] == "compiler-artifact"
+            && t["name"] == name
+            && t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "example"))
+        {
+            if let Some(p) = v["executable"].as_str() {
+                found = Some(PathBuf::from(p));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executable_is_the_named_examples_artifact() {
+        let out = br#"{"reason":"compiler-artifact","target":{"name":"grt","kind":["lib"]},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"demo","kind":["example"]},"executable":"/t/debug/examples/demo"}
+{"reason":"compiler-artifact","target":{"name":"foreachp","kind":["example"]},"executable":"/t/debug/examples/foreachp"}
+{"reason":"build-finished","success":true}
+"#;
+        assert_eq!(executable(out, "foreachp"), Some(PathBuf::from("/t/debug/examples/foreachp")));
+        assert_eq!(executable(out, "demo"), Some(PathBuf::from("/t/debug/examples/demo")));
+        assert_eq!(executable(out, "grt"), None, "a library is not an example");
+        assert_eq!(executable(out, "nosuch"), None);
     }
 }

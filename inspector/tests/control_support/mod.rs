@@ -17,38 +17,13 @@ pub fn serial() -> MutexGuard<'static, ()> {
     M.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// target/<profile>/ of the running test binary (it is in deps/).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
-}
-
-/// The path of an example binary of `package`, built with cargo once per
-/// test run (cargo does nothing when it is up to date; building always
-/// also catches a runtime library changed since the example was built,
-/// which `cargo test -p grt-inspector` does not rebuild). Without cargo,
-/// an existing binary is used as it is.
+/// The path of an example binary of `package`, found or built by the one
+/// rule for examples (`grt_inspector::targets::example_of`: cargo builds
+/// it once per test run, and does nothing when it is up to date; this also
+/// catches a runtime library changed since the example was built, which
+/// `cargo test -p grt-inspector` does not rebuild).
 pub fn example(package: &str, name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = profile_dir();
-    let bin = dir.join("examples").join(name);
-    if !built.iter().any(|b| b == name) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let target_dir = dir.parent().expect("target dir");
-        let mut c = Command::new(cargo);
-        c.args(["build", "-q", "-p", package, "--example", name, "--target-dir"]).arg(target_dir);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            c.arg("--release");
-        }
-        match c.status() {
-            Ok(st) => assert!(st.success(), "cargo build -p {package} --example {name} failed"),
-            Err(e) => assert!(bin.exists(), "{} is missing and cargo cannot run: {e}", bin.display()),
-        }
-        built.push(name.to_string());
-    }
-    assert!(bin.exists(), "{} not built", bin.display());
-    bin
+    grt_inspector::targets::example_of(package, name).unwrap_or_else(|e| panic!("example {name}: {e}"))
 }
 
 /// A child process: its stdout lines arrive on a channel, its stderr is

@@ -194,29 +194,11 @@ pub fn text(b: &TestBackend) -> String {
     out
 }
 
-static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The runtime example `name` next to this test binary
-/// (target/<profile>/examples/<name>), built with `$CARGO build -p grt
-/// --example <name>` if it is missing.
+/// The runtime example `name`, found or built by the one rule for examples
+/// (`grt_inspector::targets::example`: cargo builds it in this test's
+/// profile when anything it depends on changed).
 pub fn example(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir =
-        exe.parent().and_then(|d| d.parent()).expect("test binary in target/<profile>/deps").to_path_buf();
-    let path = profile_dir.join("examples").join(name);
-    let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut c = std::process::Command::new(cargo);
-        c.args(["build", "-p", "grt", "--example", name, "--target-dir"])
-            .arg(profile_dir.parent().expect("target dir"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            c.arg("--release");
-        }
-        assert!(c.status().expect("run cargo").success(), "building example {name} failed");
-    }
-    assert!(path.exists(), "example {name} not found at {}", path.display());
-    path
+    grt_inspector::targets::example(name).unwrap_or_else(|e| panic!("example {name}: {e}"))
 }
 
 /// A child process killed (and reaped) on drop.
