@@ -1,0 +1,361 @@
+//! Field sets: which fields of each record kind the decoder reads,
+//! resolved once per image from the table's descriptors (`fieldset!`), or
+//! the ones compiled into this inspector (`COMPILED`, derived at compile
+//! time from the records' own descriptors); and `R`, the inlined reader of
+//! one record's fields.
+
+use crate::snapshot::Text;
+use grt_table::desc::Kind;
+use grt_table::view::{FieldRef, Layout};
+
+/// A field resolved for reading: where one element is and how wide it is.
+/// (The decoder reads fields through this rather than `view::Rec`, so that
+/// every read inlines: decoding 100k goroutines is a few million reads.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Fx {
+    pub(super) off: usize,
+    /// Bytes of one element: 1, 2, 4 or 8.
+    pub(super) size: usize,
+    pub(super) count: usize,
+    pub(super) signed: bool,
+}
+
+/// A field of `kind` as the decoder reads it: element offset `off`,
+/// `count` elements of `elem_size` bytes. Nested records (Struct) and a
+/// size that does not match the kind are not read directly.
+pub(super) const fn fx_of(kind: Kind, off: usize, elem_size: usize, count: usize) -> Option<Fx> {
+    let (size, signed) = match kind {
+        Kind::U8 => (1, false),
+        Kind::U16 => (2, false),
+        Kind::U32 => (4, false),
+        Kind::I32 => (4, true),
+        Kind::U64 | Kind::Ptr | Kind::Addr => (8, false),
+        Kind::I64 => (8, true),
+        Kind::Struct => return None,
+    };
+    if elem_size != size {
+        return None;
+    }
+    Some(Fx { off, size, count, signed })
+}
+
+/// A descriptor's field as an `Fx`.
+pub(super) fn fx(f: FieldRef) -> Option<Fx> {
+    fx_of(f.kind, f.offset, f.elem_size, f.count)
+}
+
+/// The bytes of one record.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct R<'a>(pub(super) &'a [u8]);
+
+impl R<'_> {
+    /// Element `i` of a field as u64 (signed kinds sign-extended); `None`
+    /// when the field is absent or does not fit the record.
+    #[inline]
+    pub(super) fn get_at(&self, f: Fx, i: usize) -> Option<u64> {
+        if i >= f.count {
+            return None;
+        }
+        let off = f.off.checked_add(i.checked_mul(f.size)?)?;
+        let b = self.0.get(off..off.checked_add(f.size)?)?;
+        Some(match (f.size, f.signed) {
+            (8, _) => u64::from_ne_bytes(b.try_into().ok()?),
+            (4, false) => u32::from_ne_bytes(b.try_into().ok()?) as u64,
+            (4, true) => i32::from_ne_bytes(b.try_into().ok()?) as i64 as u64,
+            (2, _) => u16::from_ne_bytes(b.try_into().ok()?) as u64,
+            _ => *b.first()? as u64,
+        })
+    }
+
+    #[inline]
+    pub(super) fn opt(&self, f: Option<Fx>) -> Option<u64> {
+        self.get_at(f?, 0)
+    }
+}
+
+/// Byte strings equal (a `const fn`).
+pub(super) const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The fields of a record of the runtime this inspector was built with,
+/// by its table name.
+pub(super) const fn compiled_fields(rec: &[u8]) -> Option<&'static [grt_table::desc::Field]> {
+    use grt_table::desc::Record;
+    use grt_table::records::*;
+    let all: [(&str, &'static [grt_table::desc::Field]); 11] = [
+        (Lock::NAME, Lock::FIELDS),
+        (Gobuf::NAME, Gobuf::FIELDS),
+        (Sched::NAME, Sched::FIELDS),
+        (P::NAME, P::FIELDS),
+        (M::NAME, M::FIELDS),
+        (G::NAME, G::FIELDS),
+        (Sudog::NAME, Sudog::FIELDS),
+        (Hchan::NAME, Hchan::FIELDS),
+        (MSpan::NAME, MSpan::FIELDS),
+        (MHeap::NAME, MHeap::FIELDS),
+        (Site::NAME, Site::FIELDS),
+    ];
+    let mut i = 0;
+    while i < all.len() {
+        if same(all[i].0.as_bytes(), rec) {
+            return Some(all[i].1);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A field path ("sched.sp") of a compiled-in record as `fx` resolves it
+/// from a table's descriptors (`Layout::field_path`), at compile time.
+pub(super) const fn fixed_path(rec: &str, path: &str) -> Option<Fx> {
+    let mut fields = match compiled_fields(rec.as_bytes()) {
+        Some(f) => f,
+        None => return None,
+    };
+    let p = path.as_bytes();
+    let (mut start, mut base) = (0, 0);
+    loop {
+        let mut end = start;
+        while end < p.len() && p[end] != b'.' {
+            end += 1;
+        }
+        let seg = p.split_at(end).0.split_at(start).1;
+        let mut i = 0;
+        let f = loop {
+            if i == fields.len() {
+                return None;
+            }
+            if same(fields[i].name.as_bytes(), seg) {
+                break &fields[i];
+            }
+            i += 1;
+        };
+        if end == p.len() {
+            if f.count == 0 {
+                return None;
+            }
+            return fx_of(f.kind, base + f.offset, f.size / f.count, f.count);
+        }
+        fields = match (f.kind, f.target) {
+            (Kind::Struct, Some(t)) => match compiled_fields(t.as_bytes()) {
+                Some(x) => x,
+                None => return None,
+            },
+            _ => return None,
+        };
+        base += f.offset;
+        start = end + 1;
+    }
+}
+
+macro_rules! fieldset {
+    ($(#[$m:meta])* $name:ident for $rec:literal { $($f:ident: $path:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub(super) struct $name { $(pub(super) $f: Option<Fx>),* }
+        impl $name {
+            pub(super) fn resolve(l: &Layout) -> $name {
+                $name { $($f: l.field_path($rec, $path).and_then(fx)),* }
+            }
+
+            /// The set of the runtime this inspector was built with: what
+            /// `resolve` gives for a table it writes.
+            #[allow(dead_code)]
+            pub(super) const COMPILED: $name = $name { $($f: fixed_path($rec, $path)),* };
+
+            /// "record.field" for each field the table's layout lacks.
+            pub(super) fn missing(&self, out: &mut Vec<Text>) {
+                $(if self.$f.is_none() { out.push(Text::from(format!("{}.{}", $rec, $path))); })*
+            }
+        }
+    };
+}
+
+fieldset!(SchedF for "sched" {
+    goidgen: "goidgen", lastpoll: "lastpoll", poll_until: "poll_until", midle: "midle", nmidle: "nmidle",
+    nmidlelocked: "nmidlelocked", mnext: "mnext", maxmcount: "maxmcount", nmsys: "nmsys", pidle: "pidle",
+    npidle: "npidle", nmspinning: "nmspinning", needspinning: "needspinning", runqhead: "runqhead",
+    runqtail: "runqtail", runqsize: "runqsize", ngfree: "ngfree", gcwaiting: "gcwaiting", stopwait: "stopwait",
+    stw_reason: "stw_reason", sysmonwait: "sysmonwait", safe_point_fn: "safe_point_fn",
+    safe_point_wait: "safe_point_wait", gomaxprocs: "gomaxprocs", ncpu: "ncpu", worldsema: "worldsema",
+    worldsema_owner: "worldsema_owner", gcphase: "gcphase", numgc: "numgc", ngoroutines: "ngoroutines",
+    ntimers: "ntimers", timer0when: "timer0when", nchans: "nchans", netpoll_epfd: "netpoll_epfd",
+    netpoll_waiters: "netpoll_waiters", throwing: "throwing", nthreads: "nthreads",
+});
+
+fieldset!(PF for "p" {
+    id: "id", status: "status", link: "link", schedtick: "schedtick", syscalltick: "syscalltick", m: "m",
+    runqhead: "runqhead", runqtail: "runqtail", runq: "runq", runnext: "runnext", ngfree: "ngfree",
+    nsudog: "nsudog", nstack: "nstack", run_safe_point_fn: "run_safe_point_fn", safe_point_runs: "safe_point_runs",
+});
+
+fieldset!(MF for "m" {
+    id: "id", procid: "procid", role: "role", state: "state", g0_sp: "g0.sp", g0_pc: "g0.pc", g0_bp: "g0.bp",
+    g0_stack_lo: "g0_stack_lo", g0_stack_hi: "g0_stack_hi", curg: "curg", p: "p", nextp: "nextp", oldp: "oldp",
+    spinning: "spinning", blocked: "blocked", schedlink: "schedlink", locks: "locks", held: "held", nheld: "nheld",
+    waitlock: "waitlock", waitcasg: "waitcasg", waitcasg_status: "waitcasg_status", waitsince: "waitsince",
+    preemptoff: "preemptoff", throwing: "throwing", dying: "dying", lockedg: "lockedg", lastg: "lastg",
+});
+
+fieldset!(GF for "g" {
+    goid: "goid", atomicstatus: "atomicstatus", waitreason: "waitreason", stack_lo: "stack_lo",
+    stack_hi: "stack_hi", stack_lowest_sp: "stack_lowest_sp", sp: "sched.sp", pc: "sched.pc", bp: "sched.bp",
+    syscallsp: "syscallsp", syscallpc: "syscallpc", syscallbp: "syscallbp", m: "m", schedlink: "schedlink",
+    waiting: "waiting", param: "param", select_done: "select_done", parking_on_chan: "parking_on_chan",
+    preempt: "preempt", waitsince: "waitsince", gopc: "gopc", site: "site", parentgoid: "parentgoid",
+    startpc: "startpc", lockedm: "lockedm", generation: "generation", scanm: "scanm",
+});
+
+fieldset!(SudogF for "sudog" {
+    g: "g", next: "next", prev: "prev", elem: "elem", c: "c", waitlink: "waitlink", is_select: "is_select",
+    success: "success", enqueued: "enqueued", sema: "sema", inuse: "inuse",
+});
+
+fieldset!(HchanF for "hchan" {
+    lock_key: "lock.key", lock_owner: "lock.owner", id: "id", qcount: "qcount", dataqsiz: "dataqsiz",
+    elemsize: "elemsize", closed: "closed", inuse: "inuse", recvq_first: "recvq_first", recvq_last: "recvq_last",
+    sendq_first: "sendq_first", sendq_last: "sendq_last", site: "site", elemtype: "elemtype", refs: "refs",
+});
+
+fieldset!(SpanF for "mspan" {
+    base: "base", npages: "npages", state: "state", sweepgen: "sweepgen", owner: "owner", guard: "guard",
+});
+
+fieldset!(HeapF for "mheap" {
+    arena_start: "arena_start", arena_end: "arena_end", arena_used: "arena_used", pagesize: "pagesize",
+    allspans: "allspans", nspan: "nspan", nspancap: "nspancap", allspans_gen: "allspans_gen", gcspans: "gcspans",
+    sweepgen: "sweepgen", sweepdone: "sweepdone", nfree: "nfree", nstackpool: "nstackpool",
+    stacks_inuse: "stacks_inuse", mappings: "mappings", max_map_count: "max_map_count",
+    old_allspans: "old_allspans", old_cap: "old_cap", old_gen: "old_gen", old_freed: "old_freed", nold: "nold",
+});
+
+fieldset!(SiteF for "site" {
+    kind: "kind", line: "line", name_off: "name_off", name_len: "name_len",
+});
+
+fieldset!(LockF for "lock" { key: "key", rank: "rank", owner: "owner" });
+
+/// Every field the decoder reads, resolved once per image.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Fields {
+    pub(super) sched: SchedF,
+    pub(super) p: PF,
+    pub(super) m: MF,
+    pub(super) g: GF,
+    pub(super) sudog: SudogF,
+    pub(super) hchan: HchanF,
+    pub(super) span: SpanF,
+    pub(super) heap: HeapF,
+    pub(super) site: SiteF,
+    pub(super) lock: LockF,
+}
+
+/// The field sets the passes over the big sections read, from the table
+/// (`TableSets`) or compiled in (`CompiledSets`): when a table's
+/// descriptors resolve to the compiled sets (a table of this runtime), the
+/// passes run with them as constants, and every field read compiles to a
+/// load at a fixed offset. Other tables take the same code, reading the
+/// resolved offsets and widths.
+pub(super) trait Sets: Copy {
+    fn g(self) -> GF;
+    fn sudog(self) -> SudogF;
+    fn hchan(self) -> HchanF;
+    fn span(self) -> SpanF;
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct TableSets(pub(super) GF, pub(super) SudogF, pub(super) HchanF, pub(super) SpanF);
+
+impl Sets for TableSets {
+    #[inline(always)]
+    fn g(self) -> GF {
+        self.0
+    }
+    #[inline(always)]
+    fn sudog(self) -> SudogF {
+        self.1
+    }
+    #[inline(always)]
+    fn hchan(self) -> HchanF {
+        self.2
+    }
+    #[inline(always)]
+    fn span(self) -> SpanF {
+        self.3
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct CompiledSets;
+
+impl Sets for CompiledSets {
+    #[inline(always)]
+    fn g(self) -> GF {
+        GF::COMPILED
+    }
+    #[inline(always)]
+    fn sudog(self) -> SudogF {
+        SudogF::COMPILED
+    }
+    #[inline(always)]
+    fn hchan(self) -> HchanF {
+        HchanF::COMPILED
+    }
+    #[inline(always)]
+    fn span(self) -> SpanF {
+        SpanF::COMPILED
+    }
+}
+
+/// Runs `$body` with `$set` bound to the compiled sets when the table's
+/// are the same, else to the table's (one monomorphic copy each).
+macro_rules! with_sets {
+    ($cx:expr, $set:ident => $body:expr) => {
+        if $cx.compiled {
+            let $set = CompiledSets;
+            $body
+        } else {
+            let $set = TableSets($cx.f.g, $cx.f.sudog, $cx.f.hchan, $cx.f.span);
+            $body
+        }
+    };
+}
+pub(super) use with_sets;
+
+impl Fields {
+    /// Whether the big sections' sets are the compiled ones.
+    pub(super) fn compiled(&self) -> bool {
+        self.g == GF::COMPILED
+            && self.sudog == SudogF::COMPILED
+            && self.hchan == HchanF::COMPILED
+            && self.span == SpanF::COMPILED
+    }
+
+    /// The fields the decoder reads that the table's layout lacks (their
+    /// views show `None`, or 0 where a view keeps a plain number).
+    pub(super) fn missing(&self) -> Vec<Text> {
+        let mut out = Vec::new();
+        self.sched.missing(&mut out);
+        self.p.missing(&mut out);
+        self.m.missing(&mut out);
+        self.g.missing(&mut out);
+        self.sudog.missing(&mut out);
+        self.hchan.missing(&mut out);
+        self.span.missing(&mut out);
+        self.heap.missing(&mut out);
+        self.site.missing(&mut out);
+        self.lock.missing(&mut out);
+        out
+    }
+}
