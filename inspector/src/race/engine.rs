@@ -13,17 +13,25 @@
 //! Expectations are observed, never assumed: a throw is the target's own
 //! exit status and `fatal error:` text on its stderr; a probe expectation is
 //! a hit by that actor; `numgc +n` is the table's counter. The engine's
-//! report quotes what the runtime did. Every wait has a time limit; when it
-//! passes, the run ends with a message naming the step and line, and the
-//! target is killed: no process is left behind.
+//! report quotes what the runtime did. Every wait is `Engine::wait_for`:
+//! until a condition, a deadline or the target's exit, handling the
+//! controller's events meanwhile. When a step's wait ends without its
+//! condition, the run ends with an error at the script's line
+//! (`EngineError::At`), and the target is killed: no process is left
+//! behind.
+//!
+//! The engine's state is in three parts: the `Target` (the child, its
+//! output, its exit), the `Probes` (armed, hits queued for later steps,
+//! stale instances, `hold` rules, expectation probes) and the script's own
+//! (actors, variables, held threads, the step reached).
 
-use super::script::{Action, Cond, Expect, Located, Script, TableCond, Value, Variant, Who};
+use super::script::{Action, Cond, Expect, Located, Script, ScriptError, TableCond, Value, Variant, Who};
 use super::table;
-use crate::control::{Controller, Event, ExitStatus, OnHit, ProbeId};
+use crate::control::{Controller, Event, ExitStatus, OnHit, ProbeHit, ProbeId};
 use crate::find;
 use crate::snapshot::Snapshot;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -32,11 +40,23 @@ use std::time::{Duration, Instant};
 
 /// Why a run could not go on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineError(pub String);
+pub enum EngineError {
+    /// At a line of the script: the step, expectation or target line that
+    /// could not be carried out, and why (`file:line: message`).
+    At(ScriptError),
+    /// About the target as a whole (reading its probes, attaching to it).
+    Target(String),
+    /// `step` was called after the last step.
+    Done,
+}
 
 impl std::fmt::Display for EngineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            EngineError::At(e) => e.fmt(f),
+            EngineError::Target(m) => f.write_str(m),
+            EngineError::Done => f.write_str("no more steps"),
+        }
     }
 }
 
@@ -54,10 +74,6 @@ macro_rules! trace {
             eprintln!("[race] {}", format!($($a)*));
         }
     };
-}
-
-fn err<T>(msg: impl Into<String>) -> Result<T, EngineError> {
-    Err(EngineError(msg.into()))
 }
 
 /// What happened in one step.
@@ -136,47 +152,20 @@ fn collect(mut r: impl Read + Send + 'static, out: Arc<Mutex<Output>>, err: bool
     });
 }
 
-/// A running race.
-pub struct Engine {
-    pub script: Script,
-    pub variant: Variant,
+/// The target process: the child, its output and how it ended. Dropping
+/// it kills and reaps the child (after the engine has detached).
+struct Target {
     pid: i32,
     child: Option<Child>,
-    ctl: Option<Controller>,
     output: Arc<Mutex<Output>>,
-    actors: HashMap<String, i32>,
-    vars: HashMap<String, u64>,
-    /// Threads the script holds (frozen or stopped at a probe).
-    held: HashSet<i32>,
-    next: usize,
-    steps: Vec<StepRecord>,
+    /// How it ended, once the engine saw it end.
     exit: Option<ExitStatus>,
-    /// Hits of expectation probes seen while the last steps ran: (probe, tid).
-    expect_hits: Vec<(String, i32)>,
-    expect_probes: Vec<ProbeId>,
-    numgc_at_end: Option<u64>,
-    names: HashMap<i32, String>,
-    /// Probes armed (Hold) by name: the current step's and the next one's.
-    armed: HashMap<String, Vec<ProbeId>>,
-    /// Held hits of later steps' probes, oldest first: a step takes them
-    /// before waiting (see `queue_ahead`).
-    pending: Vec<crate::control::ProbeHit>,
-    /// Per step k: the variables step k-1 would have saved from recent
-    /// instances of its probe that did not match it. A hit for step k that
-    /// matches its conditions under one of these belongs to such a stale
-    /// instance and is released.
-    stale: HashMap<usize, Vec<HashMap<String, u64>>>,
-    /// `hold` rules in force: (probe, conditions with values resolved).
-    holds: Vec<(String, Vec<(usize, u64)>)>,
-    /// Threads held by a `hold` rule.
-    hold_held: HashSet<i32>,
-    /// Events read while settling a stale instance, to handle next.
-    deferred: std::collections::VecDeque<Event>,
 }
 
-impl Engine {
-    /// Starts `binary` as the script's target and attaches to it.
-    pub fn launch(script: Script, variant: Variant, binary: &Path) -> Result<Engine, EngineError> {
+impl Target {
+    /// Starts `binary` as the script's target (`GRT_BUGS=<bug>` for the
+    /// buggy variant), its stdout and stderr collected.
+    fn spawn(script: &Script, variant: Variant, binary: &Path) -> std::io::Result<Target> {
         let mut cmd = Command::new(binary);
         cmd.args(&script.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.env_remove("GRT_BUGS");
@@ -186,53 +175,183 @@ impl Engine {
         if variant == Variant::Buggy {
             cmd.env("GRT_BUGS", &script.bug);
         }
-        let mut child = cmd.spawn().map_err(|e| {
-            EngineError(format!(
-                "{}:{}: cannot start target {}: {e}",
-                script.file,
-                script.target_line,
-                binary.display()
-            ))
-        })?;
+        let mut child = cmd.spawn()?;
         let output = Arc::new(Mutex::new(Output::default()));
         collect(child.stdout.take().unwrap(), output.clone(), false);
         collect(child.stderr.take().unwrap(), output.clone(), true);
-        let pid = child.id() as i32;
+        Ok(Target { pid: child.id() as i32, child: Some(child), output, exit: None })
+    }
+
+    /// Before the controller is attached (it reaps the target after):
+    /// notes the exit if the child has exited.
+    fn poll_exit(&mut self) {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            self.exit = Some(match (st.code(), st.signal()) {
+                (Some(c), _) => ExitStatus::Code(c),
+                (None, Some(s)) => ExitStatus::Signal(s),
+                (None, None) => ExitStatus::Unknown,
+            });
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.output.lock().unwrap().stderr.clone()
+    }
+
+    /// The first line of its stderr that starts with one of `prefixes`.
+    fn stderr_line(&self, prefixes: &[&str]) -> Option<String> {
+        self.stderr().lines().find(|l| prefixes.iter().any(|p| l.starts_with(p))).map(str::to_string)
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The `hold` rule for a probe: conditions with values resolved.
+type HoldRule = (String, Vec<(usize, u64)>);
+
+/// What the engine has armed and the hits it keeps.
+#[derive(Default)]
+struct Probes {
+    /// Probes armed (Hold) by name: the current step's and the next ones'.
+    armed: HashMap<String, Vec<ProbeId>>,
+    /// Held hits of later steps' probes, oldest first: a step takes them
+    /// before waiting (see `queue_ahead`).
+    pending: Vec<ProbeHit>,
+    /// Per step k: the variables step k-1 would have saved from recent
+    /// instances of its probe that did not match it. A hit for step k that
+    /// matches its conditions under one of these belongs to such a stale
+    /// instance and is released.
+    stale: HashMap<usize, Vec<HashMap<String, u64>>>,
+    /// `hold` rules in force.
+    holds: Vec<HoldRule>,
+    /// Threads held by a `hold` rule.
+    hold_held: HashSet<i32>,
+    /// Probes of expectations, armed to report only.
+    expect_probes: Vec<ProbeId>,
+    /// Hits of expectation probes seen while the last step ran: (probe, tid).
+    expect_hits: Vec<(String, i32)>,
+}
+
+impl Probes {
+    fn is_armed(&self, name: &str) -> bool {
+        self.armed.contains_key(name)
+    }
+
+    /// Whether a `hold` rule covers probe `name`.
+    fn held_by_rule(&self, name: &str) -> bool {
+        self.holds.iter().any(|(p, _)| p == name)
+    }
+
+    /// Whether a held hit falls under a `hold` rule; if so, it is kept held.
+    fn take_by_hold(&mut self, h: &ProbeHit) -> bool {
+        let hit =
+            self.holds.iter().any(|(p, conds)| *p == h.name && conds.iter().all(|(a, v)| h.args.get(*a) == Some(v)));
+        if hit && h.held {
+            trace!("hold {} tid {} args {:?} (hold rule)", h.name, h.tid, h.args);
+            self.hold_held.insert(h.tid);
+        }
+        hit && h.held
+    }
+
+    /// Whether `args` match step k's conditions on the variables of a stale
+    /// instance of step k-1 (only conditions that use such variables count).
+    fn is_stale(&self, k: usize, conds: &[Cond], args: &[u64]) -> bool {
+        let Some(sets) = self.stale.get(&k) else {
+            return false;
+        };
+        sets.iter().any(|vars| {
+            let mut uses = false;
+            let ok = conds.iter().all(|c| match &c.value {
+                Value::Var(v) => match vars.get(v) {
+                    Some(&x) => {
+                        uses = true;
+                        args.get(c.arg) == Some(&x)
+                    }
+                    None => true,
+                },
+                Value::Int(n) => args.get(c.arg) == Some(n),
+            });
+            uses && ok
+        })
+    }
+}
+
+/// How a wait ended (see `Engine::wait_for`).
+enum Waited<T> {
+    /// What the wait was for happened; with what it found.
+    Met(T),
+    /// The deadline passed first.
+    Deadline,
+    /// The target exited first.
+    Exited(ExitStatus),
+}
+
+/// A running race.
+pub struct Engine {
+    pub script: Script,
+    pub variant: Variant,
+    target: Target,
+    /// Attached once the target's runtime has started.
+    ctl: Option<Controller>,
+    probes: Probes,
+    /// Events read while settling a stale instance, to handle next.
+    deferred: VecDeque<Event>,
+    actors: HashMap<String, i32>,
+    vars: HashMap<String, u64>,
+    /// Threads the script holds (frozen or stopped at a probe).
+    held: HashSet<i32>,
+    /// Thread names by tid (their M and role), for events and reports.
+    names: HashMap<i32, String>,
+    next: usize,
+    steps: Vec<StepRecord>,
+    /// sched.numgc as the last step began, before its actions let the
+    /// threads run: what `numgc +n` counts from.
+    numgc_before_last_step: Option<u64>,
+}
+
+impl Engine {
+    /// Starts `binary` as the script's target and attaches to it.
+    pub fn launch(script: Script, variant: Variant, binary: &Path) -> Result<Engine, EngineError> {
+        let target = Target::spawn(&script, variant, binary).map_err(|e| {
+            EngineError::At(
+                script.error_at(script.target_line, format!("cannot start target {}: {e}", binary.display())),
+            )
+        })?;
         let mut e = Engine {
             script,
             variant,
-            pid,
-            child: Some(child),
+            target,
             ctl: None,
-            output,
+            probes: Probes::default(),
+            deferred: VecDeque::new(),
             actors: HashMap::new(),
             vars: HashMap::new(),
             held: HashSet::new(),
+            names: HashMap::new(),
             next: 0,
             steps: Vec::new(),
-            exit: None,
-            expect_hits: Vec::new(),
-            expect_probes: Vec::new(),
-            numgc_at_end: None,
-            names: HashMap::new(),
-            armed: HashMap::new(),
-            pending: Vec::new(),
-            stale: HashMap::new(),
-            holds: Vec::new(),
-            hold_held: HashSet::new(),
-            deferred: Default::default(),
+            numgc_before_last_step: None,
         };
         e.wait_ready()?;
         e.check_probes()?;
         e.check_fields()?;
-        let ctl = Controller::attach(pid).map_err(|x| EngineError(format!("cannot control the target: {x}")))?;
+        let ctl = Controller::attach(e.target.pid)
+            .map_err(|x| EngineError::Target(format!("cannot control the target: {x}")))?;
         e.ctl = Some(ctl);
         e.name_threads();
         Ok(e)
     }
 
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.target.pid
     }
 
     /// Steps run so far.
@@ -245,7 +364,7 @@ impl Engine {
         let mut v: Vec<(i32, String)> = self
             .held
             .iter()
-            .chain(self.hold_held.iter())
+            .chain(self.probes.hold_held.iter())
             .map(|&t| {
                 let mut names: Vec<&str> =
                     self.actors.iter().filter(|(_, &x)| x == t).map(|(a, _)| a.as_str()).collect();
@@ -268,6 +387,11 @@ impl Engine {
         self.next >= self.script.steps.len()
     }
 
+    /// An error at line `line` of the script.
+    fn at(&self, line: usize, msg: impl Into<String>) -> EngineError {
+        EngineError::At(self.script.error_at(line, msg))
+    }
+
     /// The next event: one deferred by `settle` first, then the controller's.
     fn next_event(&mut self, timeout: Duration) -> Option<Event> {
         match self.deferred.pop_front() {
@@ -280,48 +404,99 @@ impl Engine {
         self.ctl.as_ref().expect("controller")
     }
 
-    fn wait_ready(&mut self) -> Result<(), EngineError> {
-        let t = Instant::now();
+    /// The one wait of the engine: until `check` finds what it waits for,
+    /// the deadline passes or the target exits, in that order of
+    /// precedence (a check that holds as the target exits still counts).
+    /// Between checks it handles one event, waiting at most `poll` for it:
+    /// `on_event` may end the wait with a value. Before the controller is
+    /// attached there are no events; it polls the child every `poll`.
+    fn wait_for<T>(
+        &mut self,
+        deadline: Instant,
+        poll: Duration,
+        log: &mut Vec<String>,
+        mut check: impl FnMut(&mut Self) -> Result<Option<T>, EngineError>,
+        mut on_event: impl FnMut(&mut Self, Event, &mut Vec<String>) -> Result<Option<T>, EngineError>,
+    ) -> Result<Waited<T>, EngineError> {
         loop {
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                let e = self.output.lock().unwrap().stderr.clone();
-                return err(format!(
-                    "{}:{}: target {} exited ({st}) before its runtime started: {}",
-                    self.script.file,
-                    self.script.target_line,
-                    self.script.target,
-                    e.lines().last().unwrap_or("")
-                ));
+            if let Some(t) = check(self)? {
+                return Ok(Waited::Met(t));
             }
-            if let Ok(src) = find::open_table(self.pid) {
-                if src.snapshot(false).is_ok_and(|s| s.header.ready && !s.ms.is_empty()) {
-                    return Ok(());
+            if let Some(st) = self.target.exit {
+                return Ok(Waited::Exited(st));
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return Ok(Waited::Deadline);
+            };
+            if self.ctl.is_none() {
+                self.target.poll_exit();
+                if self.target.exit.is_none() {
+                    std::thread::sleep(left.min(poll));
+                }
+                continue;
+            }
+            if let Some(ev) = self.next_event(left.min(poll)) {
+                if let Some(t) = on_event(self, ev, log)? {
+                    return Ok(Waited::Met(t));
                 }
             }
-            if t.elapsed() > self.script.timeout {
-                return err(format!(
-                    "{}:{}: target {} did not start a grt runtime within {:?}",
-                    self.script.file, self.script.target_line, self.script.target, self.script.timeout
-                ));
+        }
+    }
+
+    /// `wait_for` with every event handled by `side_event`.
+    fn wait_until<T>(
+        &mut self,
+        deadline: Instant,
+        poll: Duration,
+        log: &mut Vec<String>,
+        check: impl FnMut(&mut Self) -> Result<Option<T>, EngineError>,
+    ) -> Result<Waited<T>, EngineError> {
+        self.wait_for(deadline, poll, log, check, |e, ev, log| {
+            e.side_event(ev, log);
+            Ok(None)
+        })
+    }
+
+    /// Lets the target run for `d`, handling events (ends early if it exits).
+    fn pause(&mut self, d: Duration, log: &mut Vec<String>) {
+        let _ = self.wait_until(Instant::now() + d, d, log, |_| Ok(None::<()>));
+    }
+
+    fn wait_ready(&mut self) -> Result<(), EngineError> {
+        let deadline = Instant::now() + self.script.timeout;
+        let ready = self.wait_until(deadline, Duration::from_millis(5), &mut Vec::new(), |e| {
+            let src = find::open_table(e.target.pid).ok();
+            Ok(src.filter(|s| s.snapshot(false).is_ok_and(|s| s.header.ready && !s.ms.is_empty())).map(|_| ()))
+        })?;
+        let (line, target) = (self.script.target_line, &self.script.target);
+        match ready {
+            Waited::Met(()) => Ok(()),
+            Waited::Exited(st) => Err(self.at(
+                line,
+                format!(
+                    "target {target} {st} before its runtime started: {}",
+                    self.target.stderr().lines().last().unwrap_or("")
+                ),
+            )),
+            Waited::Deadline => {
+                Err(self
+                    .at(line, format!("target {target} did not start a grt runtime within {:?}", self.script.timeout)))
             }
-            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
     fn check_probes(&self) -> Result<(), EngineError> {
-        let syms = grt_symbols::ProcessSymbols::load(self.pid)
-            .map_err(|e| EngineError(format!("cannot read the target's probes: {e}")))?;
-        let probes = syms.probes().map_err(|e| EngineError(format!("cannot read the target's probes: {e}")))?;
+        let unreadable = |e: grt_symbols::Error| EngineError::Target(format!("cannot read the target's probes: {e}"));
+        let syms = grt_symbols::ProcessSymbols::load(self.target.pid).map_err(unreadable)?;
+        let probes = syms.probes().map_err(unreadable)?;
         let mut known: Vec<&str> = probes.iter().filter(|p| p.provider == "grt").map(|p| p.name.as_str()).collect();
         known.sort_unstable();
         known.dedup();
         for (line, name) in self.script.probes() {
             if !known.contains(&name) {
-                return err(format!(
-                    "{}:{}: unknown probe {name:?}: the target has no such probe (it has: {})",
-                    self.script.file,
+                return Err(self.at(
                     line,
-                    known.join(" ")
+                    format!("unknown probe {name:?}: the target has no such probe (it has: {})", known.join(" ")),
                 ));
             }
         }
@@ -345,20 +520,20 @@ impl Engine {
         if conds.is_empty() {
             return Ok(());
         }
-        let img = self.image().map_err(|e| EngineError(format!("cannot read the target's table: {e}")))?;
+        let img = self.image().map_err(|e| EngineError::Target(format!("cannot read the target's table: {e}")))?;
         for (line, c) in conds {
-            table::check(&img.layout, c).map_err(|m| EngineError(format!("{}:{line}: {m}", self.script.file)))?;
+            table::check(&img.layout, c).map_err(|m| self.at(line, m))?;
         }
         Ok(())
     }
 
     /// The target's table, copied now (not frozen: a live read).
     fn image(&self) -> Result<grt_table::view::Image, String> {
-        find::open_table(self.pid).and_then(|s| s.load_image(1 << 28)).map_err(|e| e.to_string())
+        find::open_table(self.target.pid).and_then(|s| s.load_image(1 << 28)).map_err(|e| e.to_string())
     }
 
     fn snapshot(&self) -> Option<Snapshot> {
-        find::open_table(self.pid).ok()?.snapshot(false).ok()
+        find::open_table(self.target.pid).ok()?.snapshot(false).ok()
     }
 
     /// Names threads by their M and role, for events and the controller.
@@ -382,28 +557,27 @@ impl Engine {
         }
     }
 
-    fn actor_tid(&mut self, a: &str, line: usize) -> Result<i32, EngineError> {
+    fn actor_tid(&mut self, a: &str, line: usize, log: &mut Vec<String>) -> Result<i32, EngineError> {
         if let Some(&t) = self.actors.get(a) {
             return Ok(t);
         }
-        if a == "sysmon" {
-            // The runtime writes sysmon's M record before the thread has
-            // started and stored its tid: wait for the tid.
-            let deadline = Instant::now() + Duration::from_secs(2);
-            loop {
-                let tid =
-                    self.snapshot().and_then(|s| s.ms.iter().find(|m| m.role_name == "sysmon").and_then(|m| m.tid));
-                if let Some(t) = tid.filter(|&t| t != 0) {
-                    self.actors.insert(a.to_string(), t as i32);
-                    return Ok(t as i32);
-                }
-                if Instant::now() >= deadline {
-                    return err(format!("{}:{line}: the target has no sysmon thread", self.script.file));
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
+        if a != "sysmon" {
+            return Err(self.at(line, format!("actor {a:?} has no thread yet")));
         }
-        err(format!("{}:{line}: actor {a:?} has no thread yet", self.script.file))
+        // The runtime writes sysmon's M record before the thread has
+        // started and stored its tid: wait for the tid.
+        let found = self.wait_until(Instant::now() + Duration::from_secs(2), Duration::from_millis(2), log, |e| {
+            let tid = e.snapshot().and_then(|s| s.ms.iter().find(|m| m.role_name == "sysmon").and_then(|m| m.tid));
+            Ok(tid.filter(|&t| t != 0).map(|t| t as i32))
+        })?;
+        match found {
+            Waited::Met(t) => {
+                self.actors.insert(a.to_string(), t);
+                Ok(t)
+            }
+            Waited::Deadline => Err(self.at(line, "the target has no sysmon thread")),
+            Waited::Exited(st) => Err(self.at(line, format!("the target {st} while looking for its sysmon thread"))),
+        }
     }
 
     fn value(&self, v: &Value) -> Option<u64> {
@@ -417,35 +591,28 @@ impl Engine {
         conds.iter().all(|c| args.get(c.arg).copied() == self.value(&c.value))
     }
 
-    fn on_exit(&mut self, status: ExitStatus) {
-        self.exit = Some(status);
-    }
-
     /// Handles an event that is not the one a step waits for.
     fn side_event(&mut self, ev: Event, log: &mut Vec<String>) {
         match ev {
             Event::ProbeHit(h) => {
-                if self.take_by_hold(&h) {
+                if self.probes.take_by_hold(&h) {
                     return;
                 }
-                if self.expect_probes.contains(&h.probe) {
-                    self.expect_hits.push((h.name.clone(), h.tid));
+                if self.probes.expect_probes.contains(&h.probe) {
+                    self.probes.expect_hits.push((h.name.clone(), h.tid));
                     log.push(format!("{} reached probe {} (expected)", self.thread_name(h.tid), h.name));
                 }
                 if h.held && self.ahead_step_of(&h.name).is_some() {
-                    let _ = self.queue_ahead(h, 0); // waits for a later step
+                    self.queue_ahead(h); // waits for a later step
                 } else if h.held && !self.held.contains(&h.tid) {
                     let _ = self.ctl().thaw(h.tid);
                 }
             }
             Event::ProcessExited { status, .. } => {
-                log.push(format!("the target exited: {status}"));
-                self.on_exit(status);
+                log.push(format!("the target {status}"));
+                self.target.exit = Some(status);
             }
-            Event::NewThread { tid, .. } => {
-                self.name_threads();
-                let _ = tid;
-            }
+            Event::NewThread { .. } => self.name_threads(),
             _ => {}
         }
     }
@@ -454,7 +621,7 @@ impl Engine {
     pub fn step(&mut self) -> Result<StepRecord, EngineError> {
         let i = self.next;
         let Some(step) = self.script.steps.get(i).cloned() else {
-            return err("no more steps");
+            return Err(EngineError::Done);
         };
         let last = i + 1 == self.script.steps.len();
         let mut log = Vec::new();
@@ -489,88 +656,48 @@ impl Engine {
 
     fn action(&mut self, a: &Located<Action>, log: &mut Vec<String>) -> Result<(), EngineError> {
         let line = a.line;
-        let file = self.script.file.clone();
         match &a.item {
             Action::Freeze(x) => {
-                let tid = self.actor_tid(x, line)?;
-                self.ctl().freeze(tid).map_err(|e| EngineError(format!("{file}:{line}: freeze {x}: {e}")))?;
+                let tid = self.actor_tid(x, line, log)?;
+                self.ctl().freeze(tid).map_err(|e| self.at(line, format!("freeze {x}: {e}")))?;
                 self.held.insert(tid);
                 log.push(format!("froze {x}: {}", self.thread_name(tid)));
             }
             Action::Thaw(x) => {
-                let tid = self.actor_tid(x, line)?;
-                self.ctl().thaw(tid).map_err(|e| EngineError(format!("{file}:{line}: thaw {x}: {e}")))?;
+                let tid = self.actor_tid(x, line, log)?;
+                self.ctl().thaw(tid).map_err(|e| self.at(line, format!("thaw {x}: {e}")))?;
                 self.held.remove(&tid);
                 log.push(format!("thawed {x}: {}", self.thread_name(tid)));
             }
             Action::ThawAll => {
                 self.held.clear();
-                self.pending.clear();
-                self.holds.clear();
-                self.hold_held.clear();
+                self.probes.pending.clear();
+                self.probes.holds.clear();
+                self.probes.hold_held.clear();
                 self.disarm_all();
-                self.ctl().thaw_all().map_err(|e| EngineError(format!("{file}:{line}: thaw all: {e}")))?;
+                self.ctl().thaw_all().map_err(|e| self.at(line, format!("thaw all: {e}")))?;
                 log.push("thawed every thread".into());
             }
-            Action::Wait(conds) => {
-                let deadline = Instant::now() + self.script.timeout;
-                let desc: Vec<String> = conds.iter().map(|c| c.to_string()).collect();
-                loop {
-                    let img = self.image().map_err(|e| EngineError(format!("{file}:{line}: {e}")))?;
-                    let mut last = String::new();
-                    let mut all = true;
-                    for c in conds {
-                        match table::eval(&img, c, &self.vars) {
-                            Ok((true, _)) => {}
-                            Ok((false, r)) => {
-                                all = false;
-                                last = format!("{} is {}", c.field, r.left.map_or("?".into(), |v| v.to_string()));
-                            }
-                            Err(e) => {
-                                all = false;
-                                last = e;
-                            }
-                        }
-                    }
-                    if all {
-                        log.push(format!("the table shows {}", desc.join(" and ")));
-                        break;
-                    }
-                    if Instant::now() >= deadline {
-                        return err(format!(
-                            "{file}:{line}: the table did not show {} within {:?} ({last}); where the threads were:\n{}",
-                            desc.join(" and "),
-                            self.script.timeout,
-                            self.where_threads_are()
-                        ));
-                    }
-                    if let Some(ev) = self.next_event(Duration::from_millis(1)) {
-                        self.side_event(ev, log);
-                    }
-                    if self.exit.is_some() {
-                        return err(format!(
-                            "{file}:{line}: the target exited while waiting for {}",
-                            desc.join(" and ")
-                        ));
-                    }
-                }
-            }
+            Action::Wait(conds) => self.wait_table(conds, line, log)?,
             Action::BindRunner { actor, goid } => {
-                let goid = self.value(goid).ok_or_else(|| EngineError(format!("{file}:{line}: variable not set")))?;
+                let goid = self.value(goid).ok_or_else(|| self.at(line, "variable not set"))?;
                 let deadline = Instant::now() + self.script.timeout;
-                let tid = loop {
-                    let img = self.image().map_err(|e| EngineError(format!("{file}:{line}: {e}")))?;
-                    if let Some(t) = table::runner_of(&img, goid) {
-                        break t as i32;
+                let found = self.wait_until(deadline, Duration::from_millis(1), log, |e| {
+                    if e.target.exit.is_some() {
+                        return Ok(None);
                     }
-                    if Instant::now() >= deadline {
-                        return err(format!(
-                            "{file}:{line}: no thread ran goroutine {goid} within {:?}",
-                            self.script.timeout
-                        ));
+                    let img = e.image().map_err(|m| e.at(line, m))?;
+                    Ok(table::runner_of(&img, goid).map(|t| t as i32))
+                })?;
+                let tid = match found {
+                    Waited::Met(t) => t,
+                    Waited::Deadline => {
+                        return Err(
+                            self.at(line, format!("no thread ran goroutine {goid} within {:?}", self.script.timeout))
+                        )
                     }
-                    if let Some(ev) = self.next_event(Duration::from_millis(1)) {
-                        self.side_event(ev, log);
+                    Waited::Exited(st) => {
+                        return Err(self.at(line, format!("the target {st} while waiting for goroutine {goid} to run")))
                     }
                 };
                 self.actors.insert(actor.clone(), tid);
@@ -580,8 +707,7 @@ impl Engine {
             Action::Hold { probe, conds } => {
                 let mut resolved = Vec::new();
                 for c in conds {
-                    let v =
-                        self.value(&c.value).ok_or_else(|| EngineError(format!("{file}:{line}: variable not set")))?;
+                    let v = self.value(&c.value).ok_or_else(|| self.at(line, "variable not set"))?;
                     resolved.push((c.arg, v));
                 }
                 self.arm(probe, line)?;
@@ -590,148 +716,11 @@ impl Engine {
                     "holding every thread that reaches probe {probe}{}",
                     if desc.is_empty() { String::new() } else { format!(" with {}", desc.join(" and ")) }
                 ));
-                self.holds.push((probe.clone(), resolved));
+                self.probes.holds.push((probe.clone(), resolved));
             }
-            Action::Pause(d) => {
-                let end = Instant::now() + *d;
-                while let Some(left) = end.checked_duration_since(Instant::now()) {
-                    if let Some(ev) = self.next_event(left) {
-                        self.side_event(ev, log);
-                    }
-                }
-            }
+            Action::Pause(d) => self.pause(*d, log),
             Action::Run { who, probe, conds, actor, saves } => {
-                // Look ahead: arm the probes of the next steps that any thread
-                // may satisfy, so a thread reaching one right after this
-                // step's match (microseconds later, before the engine could
-                // react) is held there; see `queue_ahead`. The furthest first:
-                // a probe is never armed while the ones after it are not.
-                for q in self.lookahead_probes().into_iter().rev() {
-                    self.arm(&q, line)?;
-                }
-                self.arm(probe, line)?;
-                let only = match who {
-                    Who::Any => None,
-                    Who::Actor(x) => {
-                        let tid = self.actor_tid(x, line)?;
-                        if self.held.remove(&tid) {
-                            self.pending.retain(|h| h.tid != tid);
-                            self.ctl().thaw(tid).map_err(|e| EngineError(format!("{file}:{line}: thaw {x}: {e}")))?;
-                        }
-                        Some(tid)
-                    }
-                };
-                let fits = |e: &Engine, h: &crate::control::ProbeHit| {
-                    h.name == *probe && only.is_none_or(|t| t == h.tid) && e.matches(conds, &h.args)
-                };
-                // A hit queued earlier, while previous steps ran?
-                let mut hit = None;
-                if let Some(i) = self.pending.iter().position(|h| fits(self, h)) {
-                    hit = Some(self.pending.remove(i));
-                    trace!("step {} takes queued {probe} tid {}", self.next + 1, hit.as_ref().unwrap().tid);
-                }
-                // Queued hits of this probe that do not fit are released.
-                let stale: Vec<i32> = self.pending.iter().filter(|h| h.name == *probe).map(|h| h.tid).collect();
-                self.pending.retain(|h| h.name != *probe);
-                for t in stale {
-                    let _ = self.ctl().thaw(t);
-                }
-                let deadline = Instant::now() + self.script.timeout;
-                // Liveness: a hit queued for a later step may hold a thread
-                // that holds what this step's thread needs (a lock). Those
-                // hits are optional (another instance will come), so after a
-                // while without this step matching they are let go.
-                let mut valve = Instant::now() + Self::PENDING_PATIENCE;
-                let hit = match hit {
-                    Some(h) => h,
-                    None => {
-                        loop {
-                            if Instant::now() >= valve && !self.pending.is_empty() {
-                                for h in std::mem::take(&mut self.pending) {
-                                    trace!(
-                                        "release queued {} tid {} args {:?} (this step is stuck; they may block it)",
-                                        h.name,
-                                        h.tid,
-                                        h.args
-                                    );
-                                    let _ = self.ctl().thaw(h.tid);
-                                }
-                                valve = Instant::now() + Self::PENDING_PATIENCE;
-                            }
-                            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                                let who = match who {
-                                    Who::Any => "no thread".to_string(),
-                                    Who::Actor(x) => format!("actor {x}"),
-                                };
-                                let mut threads = self.where_threads_are();
-                                let stderr = self.output.lock().unwrap().stderr.clone();
-                                if !stderr.trim().is_empty() {
-                                    let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-                                    threads.push_str("the target's stderr ends:\n");
-                                    for l in tail.into_iter().rev() {
-                                        threads.push_str(&format!("  {l}\n"));
-                                    }
-                                }
-                                let state: String = self.state_lines().iter().map(|l| format!("  {l}\n")).collect();
-                                return err(format!(
-                                "{file}:{line}: {who} reached probe {probe}{} within {:?}; where the threads were:\n{threads}and the scheduler:\n{state}",
-                                if conds.is_empty() { "" } else { " with the step's conditions" },
-                                self.script.timeout,
-                            ));
-                            };
-                            let ev = self.next_event(left.min(Duration::from_millis(50)));
-                            if let Some(Event::ProbeHit(h)) = &ev {
-                                trace!(
-                                    "step {} wants {probe}: hit {} tid {} args {:?} pending {}",
-                                    self.next + 1,
-                                    h.name,
-                                    h.tid,
-                                    h.args,
-                                    self.pending.len()
-                                );
-                            }
-                            match ev {
-                                Some(Event::ProbeHit(h)) if self.is_armed(&h.name) => {
-                                    if fits(self, &h) {
-                                        break h;
-                                    }
-                                    if self.take_by_hold(&h) {
-                                        continue;
-                                    }
-                                    if h.name == *probe {
-                                        // Another instance of this step's probe went
-                                        // by: hits of the next step from that
-                                        // instance are stale.
-                                        self.note_stale(self.next, &h);
-                                        if h.held {
-                                            self.settle(&h, line)?;
-                                        }
-                                    } else if h.held && self.ahead_step_of(&h.name).is_some() {
-                                        // A later step's probe, reached before this
-                                        // step matched: ptrace may report stops out of
-                                        // order, so keep it until the steps before it
-                                        // have matched and its conditions can tell.
-                                        self.queue_ahead(h, line)?;
-                                        continue;
-                                    }
-                                    if h.held && !self.held.contains(&h.tid) {
-                                        let _ = self.ctl().thaw(h.tid);
-                                    }
-                                }
-                                Some(Event::ProcessExited { status, .. }) => {
-                                    self.on_exit(status);
-                                    let stderr = self.output.lock().unwrap().stderr.clone();
-                                    return err(format!(
-                                    "{file}:{line}: the target exited ({status}) while waiting for probe {probe}: {}",
-                                    stderr.lines().find(|l| l.starts_with("fatal error") || l.starts_with("panic")).unwrap_or("")
-                                ));
-                                }
-                                Some(ev) => self.side_event(ev, log),
-                                None => {}
-                            }
-                        }
-                    }
-                };
+                let hit = self.run_to(who, probe, conds, line, log)?;
                 self.held.insert(hit.tid);
                 if let Some(x) = actor {
                     self.actors.insert(x.clone(), hit.tid);
@@ -754,9 +743,9 @@ impl Engine {
                         Event::ProbeHit(h)
                             if h.held
                                 && self.ahead_step_of(&h.name).is_some()
-                                && !self.holds.iter().any(|(p, _)| *p == h.name) =>
+                                && !self.probes.held_by_rule(&h.name) =>
                         {
-                            self.queue_ahead(h, line)?
+                            self.queue_ahead(h)
                         }
                         ev => self.side_event(ev, log),
                     }
@@ -774,15 +763,197 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether a held hit falls under a `hold` rule; if so, keeps it held.
-    fn take_by_hold(&mut self, h: &crate::control::ProbeHit) -> bool {
-        let hit =
-            self.holds.iter().any(|(p, conds)| *p == h.name && conds.iter().all(|(a, v)| h.args.get(*a) == Some(v)));
-        if hit && h.held {
-            trace!("hold {} tid {} args {:?} (hold rule)", h.name, h.tid, h.args);
-            self.hold_held.insert(h.tid);
+    /// `wait until ...`: lets the threads the script does not hold run
+    /// until the table shows every condition.
+    fn wait_table(&mut self, conds: &[TableCond], line: usize, log: &mut Vec<String>) -> Result<(), EngineError> {
+        let deadline = Instant::now() + self.script.timeout;
+        let desc = conds.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" and ");
+        // Why the conditions did not hold at the last look.
+        let mut last = String::new();
+        let shown = self.wait_until(deadline, Duration::from_millis(1), log, |e| {
+            if e.target.exit.is_some() {
+                return Ok(None);
+            }
+            let img = e.image().map_err(|m| e.at(line, m))?;
+            let mut all = true;
+            for c in conds {
+                match table::eval(&img, c, &e.vars) {
+                    Ok((true, _)) => {}
+                    Ok((false, r)) => {
+                        all = false;
+                        last = format!("{} is {}", c.field, r.left.map_or("?".into(), |v| v.to_string()));
+                    }
+                    Err(m) => {
+                        all = false;
+                        last = m;
+                    }
+                }
+            }
+            Ok(all.then_some(()))
+        })?;
+        match shown {
+            Waited::Met(()) => {
+                log.push(format!("the table shows {desc}"));
+                Ok(())
+            }
+            Waited::Deadline => Err(self.at(
+                line,
+                format!(
+                    "the table did not show {desc} within {:?} ({last}); where the threads were:\n{}",
+                    self.script.timeout,
+                    self.where_threads_are()
+                ),
+            )),
+            Waited::Exited(st) => Err(self.at(line, format!("the target {st} while waiting for {desc}"))),
         }
-        hit && h.held
+    }
+
+    /// `run <who> to <probe> [where ...]`: the hit that ends the step (its
+    /// thread stays stopped at the probe).
+    fn run_to(
+        &mut self,
+        who: &Who,
+        probe: &str,
+        conds: &[Cond],
+        line: usize,
+        log: &mut Vec<String>,
+    ) -> Result<ProbeHit, EngineError> {
+        // Look ahead: arm the probes of the next steps that any thread
+        // may satisfy, so a thread reaching one right after this
+        // step's match (microseconds later, before the engine could
+        // react) is held there; see `queue_ahead`. The furthest first:
+        // a probe is never armed while the ones after it are not.
+        for q in self.lookahead_probes().into_iter().rev() {
+            self.arm(&q, line)?;
+        }
+        self.arm(probe, line)?;
+        let only = match who {
+            Who::Any => None,
+            Who::Actor(x) => {
+                let tid = self.actor_tid(x, line, log)?;
+                if self.held.remove(&tid) {
+                    self.probes.pending.retain(|h| h.tid != tid);
+                    self.ctl().thaw(tid).map_err(|e| self.at(line, format!("thaw {x}: {e}")))?;
+                }
+                Some(tid)
+            }
+        };
+        let fits =
+            |e: &Engine, h: &ProbeHit| h.name == *probe && only.is_none_or(|t| t == h.tid) && e.matches(conds, &h.args);
+        // A hit queued earlier, while previous steps ran?
+        if let Some(i) = self.probes.pending.iter().position(|h| fits(self, h)) {
+            let hit = self.probes.pending.remove(i);
+            trace!("step {} takes queued {probe} tid {}", self.next + 1, hit.tid);
+            self.release_queued(probe);
+            return Ok(hit);
+        }
+        self.release_queued(probe);
+        let deadline = Instant::now() + self.script.timeout;
+        // Liveness: a hit queued for a later step may hold a thread
+        // that holds what this step's thread needs (a lock). Those
+        // hits are optional (another instance will come), so after a
+        // while without this step matching they are let go.
+        let mut valve = Instant::now() + Self::PENDING_PATIENCE;
+        let release_when_stuck = |e: &mut Engine| {
+            if Instant::now() >= valve && !e.probes.pending.is_empty() {
+                for h in std::mem::take(&mut e.probes.pending) {
+                    trace!(
+                        "release queued {} tid {} args {:?} (this step is stuck; they may block it)",
+                        h.name,
+                        h.tid,
+                        h.args
+                    );
+                    let _ = e.ctl().thaw(h.tid);
+                }
+                valve = Instant::now() + Self::PENDING_PATIENCE;
+            }
+            Ok(None)
+        };
+        let on_event = |e: &mut Engine, ev: Event, log: &mut Vec<String>| {
+            let h = match ev {
+                Event::ProbeHit(h) if e.probes.is_armed(&h.name) => h,
+                ev => {
+                    e.side_event(ev, log);
+                    return Ok(None);
+                }
+            };
+            trace!(
+                "step {} wants {probe}: hit {} tid {} args {:?} pending {}",
+                e.next + 1,
+                h.name,
+                h.tid,
+                h.args,
+                e.probes.pending.len()
+            );
+            if fits(e, &h) {
+                return Ok(Some(h));
+            }
+            if e.probes.take_by_hold(&h) {
+                return Ok(None);
+            }
+            if h.name == *probe {
+                // Another instance of this step's probe went by: hits
+                // of the next step from that instance are stale.
+                e.note_stale(e.next, &h);
+                if h.held {
+                    e.settle(&h);
+                }
+            } else if h.held && e.ahead_step_of(&h.name).is_some() {
+                // A later step's probe, reached before this step
+                // matched: ptrace may report stops out of order, so
+                // keep it until the steps before it have matched and
+                // its conditions can tell.
+                e.queue_ahead(h);
+                return Ok(None);
+            }
+            if h.held && !e.held.contains(&h.tid) {
+                let _ = e.ctl().thaw(h.tid);
+            }
+            Ok(None)
+        };
+        match self.wait_for(deadline, Duration::from_millis(50), log, release_when_stuck, on_event)? {
+            Waited::Met(h) => Ok(h),
+            Waited::Deadline => {
+                let who = match who {
+                    Who::Any => "no thread reached".to_string(),
+                    Who::Actor(x) => format!("actor {x} did not reach"),
+                };
+                let mut threads = self.where_threads_are();
+                let stderr = self.target.stderr();
+                if !stderr.trim().is_empty() {
+                    let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+                    threads.push_str("the target's stderr ends:\n");
+                    for l in tail.into_iter().rev() {
+                        threads.push_str(&format!("  {l}\n"));
+                    }
+                }
+                let state: String = self.state_lines().iter().map(|l| format!("  {l}\n")).collect();
+                Err(self.at(
+                    line,
+                    format!(
+                        "{who} probe {probe}{} within {:?}; where the threads were:\n{threads}and the scheduler:\n{state}",
+                        if conds.is_empty() { "" } else { " with the step's conditions" },
+                        self.script.timeout,
+                    ),
+                ))
+            }
+            Waited::Exited(st) => Err(self.at(
+                line,
+                format!(
+                    "the target {st} while waiting for probe {probe}: {}",
+                    self.target.stderr_line(&["fatal error", "panic"]).unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
+    /// Queued hits of `probe` (that did not fit its step) are released.
+    fn release_queued(&mut self, probe: &str) {
+        let stale: Vec<i32> = self.probes.pending.iter().filter(|h| h.name == *probe).map(|h| h.tid).collect();
+        self.probes.pending.retain(|h| h.name != *probe);
+        for t in stale {
+            let _ = self.ctl().thaw(t);
+        }
     }
 
     /// The first `run` of step `k`.
@@ -818,7 +989,7 @@ impl Engine {
     /// The later step (within the look-ahead) whose `run any` waits on
     /// `probe`, if that probe is armed.
     fn ahead_step_of(&self, probe: &str) -> Option<usize> {
-        if !self.is_armed(probe) || self.first_any_run(self.next).is_none() {
+        if !self.probes.is_armed(probe) || self.first_any_run(self.next).is_none() {
             return None;
         }
         (self.next + 1..=self.next + Self::LOOKAHEAD).find(|&k| self.first_any_run(k).is_some_and(|(p, _)| p == probe))
@@ -839,9 +1010,9 @@ impl Engine {
     /// ask for (in foreachp-stopwait: a thread entering sched.lock late, the
     /// very bug). So `h`'s thread stays where it is for a moment while such
     /// hits are collected and released; other events wait their turn.
-    fn settle(&mut self, h: &crate::control::ProbeHit, line: usize) -> Result<(), EngineError> {
+    fn settle(&mut self, h: &ProbeHit) {
         if self.lookahead_probes().is_empty() {
-            return Ok(());
+            return;
         }
         let end = Instant::now() + Self::SETTLE;
         while let Some(left) = end.checked_duration_since(Instant::now()) {
@@ -852,12 +1023,11 @@ impl Engine {
                 Event::ProbeHit(h2)
                     if h2.tid != h.tid && h2.held && h2.name != h.name && self.ahead_step_of(&h2.name).is_some() =>
                 {
-                    self.queue_ahead(h2, line)?
+                    self.queue_ahead(h2)
                 }
                 ev => self.deferred.push_back(ev),
             }
         }
-        Ok(())
     }
 
     /// How long a step may wait without matching before the hits queued for
@@ -866,11 +1036,10 @@ impl Engine {
 
     /// Queues a held hit for the later step that waits on its probe, unless
     /// it cannot match that step.
-    fn queue_ahead(&mut self, h: crate::control::ProbeHit, line: usize) -> Result<(), EngineError> {
-        let _ = line;
+    fn queue_ahead(&mut self, h: ProbeHit) {
         let Some(k) = self.ahead_step_of(&h.name) else {
             let _ = self.ctl().thaw(h.tid);
-            return Ok(());
+            return;
         };
         let conds = self.first_any_run(k).map(|(_, c)| c).unwrap_or_default();
         // It must pass its step's conditions that are known already, and
@@ -880,48 +1049,25 @@ impl Engine {
             trace!("release {} tid {} args {:?} (cannot match its step)", h.name, h.tid, h.args);
             self.note_stale(k, &h);
             let _ = self.ctl().thaw(h.tid);
-            return Ok(());
+            return;
         }
-        if self.is_stale(k, &conds, &h.args) {
+        if self.probes.is_stale(k, &conds, &h.args) {
             trace!("release {} tid {} args {:?} (from a stale instance)", h.name, h.tid, h.args);
             let _ = self.ctl().thaw(h.tid);
-            return Ok(());
+            return;
         }
         trace!("queue {} tid {} args {:?} for step {}", h.name, h.tid, h.args, k + 1);
-        self.pending.push(h);
-        if self.pending.len() > Self::MAX_PENDING {
-            let old = self.pending.remove(0);
+        self.probes.pending.push(h);
+        if self.probes.pending.len() > Self::MAX_PENDING {
+            let old = self.probes.pending.remove(0);
             let _ = self.ctl().thaw(old.tid);
         }
-        Ok(())
-    }
-
-    /// Whether `args` match step k's conditions on the variables of a stale
-    /// instance of step k-1 (only conditions that use such variables count).
-    fn is_stale(&self, k: usize, conds: &[Cond], args: &[u64]) -> bool {
-        let Some(sets) = self.stale.get(&k) else {
-            return false;
-        };
-        sets.iter().any(|vars| {
-            let mut uses = false;
-            let ok = conds.iter().all(|c| match &c.value {
-                Value::Var(v) => match vars.get(v) {
-                    Some(&x) => {
-                        uses = true;
-                        args.get(c.arg) == Some(&x)
-                    }
-                    None => true,
-                },
-                Value::Int(n) => args.get(c.arg) == Some(n),
-            });
-            uses && ok
-        })
     }
 
     /// A hit of step j's probe that does not match step j: remember the
     /// variables step j would have saved from it (they identify a stale
     /// instance for step j+1) and release queued hits of step j+1 from it.
-    fn note_stale(&mut self, j: usize, h: &crate::control::ProbeHit) {
+    fn note_stale(&mut self, j: usize, h: &ProbeHit) {
         let saves: Vec<(String, usize)> = self
             .script
             .steps
@@ -938,7 +1084,7 @@ impl Engine {
         }
         let vars: HashMap<String, u64> =
             saves.iter().filter_map(|(v, a)| Some((v.clone(), *h.args.get(*a)?))).collect();
-        let sets = self.stale.entry(j + 1).or_default();
+        let sets = self.probes.stale.entry(j + 1).or_default();
         sets.push(vars);
         if sets.len() > 8 {
             sets.remove(0);
@@ -946,10 +1092,10 @@ impl Engine {
         let Some((probe, conds)) = self.first_any_run(j + 1) else {
             return;
         };
-        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.probes.pending)
             .into_iter()
-            .partition(|p| p.name == probe && self.is_stale(j + 1, &conds, &p.args));
-        self.pending = keep;
+            .partition(|p| p.name == probe && self.probes.is_stale(j + 1, &conds, &p.args));
+        self.probes.pending = keep;
         for p in gone {
             trace!("release queued {} tid {} args {:?} (from a stale instance)", p.name, p.tid, p.args);
             let _ = self.ctl().thaw(p.tid);
@@ -963,37 +1109,32 @@ impl Engine {
             return;
         };
         let known: Vec<Cond> = conds.into_iter().filter(|c| self.value(&c.value).is_some()).collect();
-        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.probes.pending)
             .into_iter()
             .partition(|h| h.name == probe && !self.matches(&known, &h.args));
-        self.pending = keep;
+        self.probes.pending = keep;
         for h in gone {
             trace!("release queued {} tid {} args {:?} (cannot match the next step)", h.name, h.tid, h.args);
             let _ = self.ctl().thaw(h.tid);
         }
     }
 
-    fn is_armed(&self, name: &str) -> bool {
-        self.armed.contains_key(name)
-    }
-
     fn arm(&mut self, probe: &str, line: usize) -> Result<(), EngineError> {
-        if self.armed.contains_key(probe) {
+        if self.probes.is_armed(probe) {
             return Ok(());
         }
-        let ids = self
-            .ctl()
-            .arm_named(probe, OnHit::Hold)
-            .map_err(|e| EngineError(format!("{}:{line}: arm probe {probe}: {e}", self.script.file)))?;
-        self.armed.insert(probe.to_string(), ids);
+        let ids =
+            self.ctl().arm_named(probe, OnHit::Hold).map_err(|e| self.at(line, format!("arm probe {probe}: {e}")))?;
+        self.probes.armed.insert(probe.to_string(), ids);
         Ok(())
     }
 
+    /// Disarms `probe` unless a `hold` rule keeps it.
     fn disarm(&mut self, probe: &str) {
-        if self.holds.iter().any(|(p, _)| p == probe) {
+        if self.probes.held_by_rule(probe) {
             return;
         }
-        if let Some(ids) = self.armed.remove(probe) {
+        if let Some(ids) = self.probes.armed.remove(probe) {
             for id in ids {
                 let _ = self.ctl().disarm(id);
             }
@@ -1001,7 +1142,7 @@ impl Engine {
     }
 
     fn disarm_all(&mut self) {
-        let names: Vec<String> = self.armed.keys().cloned().collect();
+        let names: Vec<String> = self.probes.armed.keys().cloned().collect();
         for n in names {
             self.disarm(&n);
         }
@@ -1010,10 +1151,10 @@ impl Engine {
     /// Every thread's innermost frames (for a step that timed out): the
     /// threads are frozen for the look and left frozen (the run is over).
     pub fn where_threads_are(&self) -> String {
-        let Ok(syms) = grt_symbols::ProcessSymbols::load(self.pid) else {
+        let Ok(syms) = grt_symbols::ProcessSymbols::load(self.target.pid) else {
             return "  (no symbols)".into();
         };
-        let mem = grt_symbols::ProcessMemory::new(self.pid);
+        let mem = grt_symbols::ProcessMemory::new(self.target.pid);
         let _ = self.ctl().freeze_all();
         let mut out = String::new();
         let threads = self.ctl().threads().unwrap_or_default();
@@ -1055,18 +1196,18 @@ impl Engine {
     /// Arms the probes of this variant's `probe` expectations (reporting
     /// only) and notes numgc, before the last step lets things run.
     fn arm_expectations(&mut self, log: &mut Vec<String>) -> Result<(), EngineError> {
-        let exps: Vec<Expect> = self.script.expectations(self.variant).map(|e| e.item.clone()).collect();
+        let exps: Vec<Located<Expect>> = self.script.expectations(self.variant).cloned().collect();
         for e in exps {
-            match e {
+            match e.item {
                 Expect::Probe { probe, .. } => {
                     let ids = self
                         .ctl()
                         .arm_named(&probe, OnHit::Report)
-                        .map_err(|x| EngineError(format!("arm {probe}: {x}")))?;
-                    self.expect_probes.extend(ids);
+                        .map_err(|x| self.at(e.line, format!("arm probe {probe}: {x}")))?;
+                    self.probes.expect_probes.extend(ids);
                     log.push(format!("watching probe {probe}"));
                 }
-                Expect::NumGc(_) => self.numgc_at_end = self.snapshot().and_then(|s| s.sched.numgc),
+                Expect::NumGc(_) => self.numgc_before_last_step = self.snapshot().and_then(|s| s.sched.numgc),
                 _ => {}
             }
         }
@@ -1162,27 +1303,43 @@ impl Engine {
             checks.push(c);
         }
         let met = checks.iter().all(|c| c.met);
-        Outcome { variant: self.variant, met, checks, exit: self.exit.map(|s| s.to_string()) }
+        Outcome { variant: self.variant, met, checks, exit: self.target.exit.map(|s| s.to_string()) }
     }
 
+    /// Waits for the target to exit; then lets the reader threads drain
+    /// the last output.
     fn wait_exit(&mut self, deadline: Instant, log: &mut Vec<String>) -> Option<ExitStatus> {
-        while self.exit.is_none() {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            if let Some(ev) = self.next_event(left.min(Duration::from_millis(50))) {
-                self.side_event(ev, log);
-            }
-        }
-        // Let the reader threads drain the last output.
+        let _ = self.wait_until(deadline, Duration::from_millis(50), log, |e| Ok(e.target.exit));
         std::thread::sleep(Duration::from_millis(20));
-        self.exit
+        self.target.exit
+    }
+
+    /// Waits until `check` finds what expectation `what` asks for, and
+    /// says what was observed: `met` from what it found, `unmet` from the
+    /// wait's end (the deadline or the target's exit).
+    fn observe_until<T>(
+        &mut self,
+        what: String,
+        deadline: Instant,
+        log: &mut Vec<String>,
+        check: impl FnMut(&mut Self) -> Result<Option<T>, EngineError>,
+        met: impl FnOnce(&Self, T) -> String,
+        unmet: impl FnOnce(&Self, Option<ExitStatus>) -> String,
+    ) -> Checked {
+        match self.wait_until(deadline, Duration::from_millis(20), log, check) {
+            Ok(Waited::Met(t)) => Checked { expectation: what, met: true, observed: met(self, t) },
+            Ok(Waited::Exited(st)) => Checked { expectation: what, met: false, observed: unmet(self, Some(st)) },
+            Ok(Waited::Deadline) => Checked { expectation: what, met: false, observed: unmet(self, None) },
+            Err(e) => Checked { expectation: what, met: false, observed: e.to_string() },
+        }
     }
 
     fn observe(&mut self, e: &Expect, deadline: Instant, log: &mut Vec<String>) -> Checked {
+        let timeout = self.script.timeout;
         match e {
             Expect::Throw(msgs) => {
                 let st = self.wait_exit(deadline, log);
-                let stderr = self.output.lock().unwrap().stderr.clone();
-                let fatal = stderr.lines().find(|l| l.starts_with("fatal error: ")).map(str::to_string);
+                let fatal = self.target.stderr_line(&["fatal error: "]);
                 let met = st == Some(ExitStatus::Code(2))
                     && fatal.as_ref().is_some_and(|f| msgs.iter().any(|m| f == &format!("fatal error: {m}")));
                 Checked {
@@ -1194,41 +1351,26 @@ impl Engine {
                     observed: match (st, fatal) {
                         (Some(s), Some(f)) => format!("the target {s}; its stderr says: {f}"),
                         (Some(s), None) => format!("the target {s} without a fatal error"),
-                        (None, _) => {
-                            format!("the target did not exit within {:?}", self.script.timeout)
-                        }
+                        (None, _) => format!("the target did not exit within {timeout:?}"),
                     },
                 }
             }
             Expect::Probe { probe, actor } => {
                 let tid = self.actors.get(actor).copied();
-                loop {
-                    if let Some(&(_, t)) = self.expect_hits.iter().find(|(p, t)| p == probe && Some(*t) == tid) {
-                        break Checked {
-                            expectation: format!("probe {probe} by {actor}"),
-                            met: true,
-                            observed: format!("{} reached probe {probe}", self.thread_name(t)),
-                        };
-                    }
-                    if self.exit.is_some() || Instant::now() >= deadline {
-                        let stderr = self.output.lock().unwrap().stderr.clone();
-                        let why = match self.exit {
-                            Some(s) => format!(
-                                "the target {s} first{}",
-                                stderr
-                                    .lines()
-                                    .find(|l| l.starts_with("fatal error"))
-                                    .map(|l| format!(": {l}"))
-                                    .unwrap_or_default()
-                            ),
-                            None => format!("no hit within {:?}", self.script.timeout),
-                        };
-                        break Checked { expectation: format!("probe {probe} by {actor}"), met: false, observed: why };
-                    }
-                    if let Some(ev) = self.next_event(Duration::from_millis(50)) {
-                        self.side_event(ev, log);
-                    }
-                }
+                self.observe_until(
+                    format!("probe {probe} by {actor}"),
+                    deadline,
+                    log,
+                    |e| Ok(e.probes.expect_hits.iter().find(|(p, t)| p == probe && Some(*t) == tid).map(|&(_, t)| t)),
+                    |e, t| format!("{} reached probe {probe}", e.thread_name(t)),
+                    |e, st| match st {
+                        Some(s) => format!(
+                            "the target {s} first{}",
+                            e.target.stderr_line(&["fatal error"]).map(|l| format!(": {l}")).unwrap_or_default()
+                        ),
+                        None => format!("no hit within {timeout:?}"),
+                    },
+                )
             }
             Expect::Exit(code) => {
                 let st = self.wait_exit(deadline, log);
@@ -1239,67 +1381,49 @@ impl Engine {
                 }
             }
             Expect::NumGc(n) => {
-                let start = self.numgc_at_end.unwrap_or(0);
-                loop {
-                    let cur = self.snapshot().and_then(|s| s.sched.numgc);
-                    if let Some(c) = cur.filter(|&c| c >= start + n) {
-                        break Checked {
-                            expectation: format!("numgc +{n}"),
-                            met: true,
-                            observed: format!("numgc went from {start} to {c}"),
-                        };
-                    }
-                    if self.exit.is_some() || Instant::now() >= deadline {
-                        break Checked {
-                            expectation: format!("numgc +{n}"),
-                            met: false,
-                            observed: format!(
-                                "numgc went from {start} to {}",
-                                cur.map_or("?".into(), |c| c.to_string())
-                            ),
-                        };
-                    }
-                    if let Some(ev) = self.next_event(Duration::from_millis(20)) {
-                        self.side_event(ev, log);
-                    }
-                }
+                let what = format!("numgc +{n}");
+                let Some(start) = self.numgc_before_last_step else {
+                    let observed = "sched.numgc could not be read before the last step".into();
+                    return Checked { expectation: what, met: false, observed };
+                };
+                // The last value read: the target may be gone by the end.
+                let last = std::cell::Cell::new(None);
+                self.observe_until(
+                    what,
+                    deadline,
+                    log,
+                    |e| {
+                        last.set(e.snapshot().and_then(|s| s.sched.numgc).or(last.get()));
+                        Ok(last.get().filter(|&c| c >= start + n))
+                    },
+                    |_, c| format!("numgc went from {start} (before the last step) to {c}"),
+                    |_, _| {
+                        format!(
+                            "numgc went from {start} (before the last step) to {}",
+                            last.get().map_or("?".into(), |c| c.to_string())
+                        )
+                    },
+                )
             }
-            Expect::Output(text) => loop {
-                let o = self.output.lock().unwrap();
-                if o.stdout.contains(text.as_str()) || o.stderr.contains(text.as_str()) {
-                    break Checked {
-                        expectation: format!("output {text:?}"),
-                        met: true,
-                        observed: format!("the target printed {text:?}"),
-                    };
-                }
-                drop(o);
-                if self.exit.is_some() || Instant::now() >= deadline {
-                    break Checked {
-                        expectation: format!("output {text:?}"),
-                        met: false,
-                        observed: "not printed".into(),
-                    };
-                }
-                if let Some(ev) = self.next_event(Duration::from_millis(20)) {
-                    self.side_event(ev, log);
-                }
-            },
-            Expect::Cycle => loop {
-                if let Some(c) = self.snapshot().and_then(|s| s.waitfor.cycles.first().cloned()) {
-                    break Checked { expectation: "cycle".into(), met: true, observed: format!("{c:?}") };
-                }
-                if self.exit.is_some() || Instant::now() >= deadline {
-                    break Checked {
-                        expectation: "cycle".into(),
-                        met: false,
-                        observed: "no wait-for cycle in the table".into(),
-                    };
-                }
-                if let Some(ev) = self.next_event(Duration::from_millis(20)) {
-                    self.side_event(ev, log);
-                }
-            },
+            Expect::Output(text) => self.observe_until(
+                format!("output {text:?}"),
+                deadline,
+                log,
+                |e| {
+                    let o = e.target.output.lock().unwrap();
+                    Ok((o.stdout.contains(text.as_str()) || o.stderr.contains(text.as_str())).then_some(()))
+                },
+                |_, ()| format!("the target printed {text:?}"),
+                |_, _| "not printed".into(),
+            ),
+            Expect::Cycle => self.observe_until(
+                "cycle".into(),
+                deadline,
+                log,
+                |e| Ok(e.snapshot().and_then(|s| s.waitfor.cycles.first().cloned())),
+                |_, c| format!("{c:?}"),
+                |_, _| "no wait-for cycle in the table".into(),
+            ),
             Expect::Spin { actor, function, for_ } => self.observe_spin(actor, function, *for_, log),
         }
     }
@@ -1312,23 +1436,27 @@ impl Engine {
         let Some(&tid) = self.actors.get(actor) else {
             return Checked { expectation: what, met: false, observed: format!("actor {actor} has no thread") };
         };
-        let syms = match grt_symbols::ProcessSymbols::load(self.pid) {
+        let syms = match grt_symbols::ProcessSymbols::load(self.target.pid) {
             Ok(s) => s,
             Err(e) => return Checked { expectation: what, met: false, observed: format!("no symbols: {e}") },
         };
-        let mem = grt_symbols::ProcessMemory::new(self.pid);
+        let mem = grt_symbols::ProcessMemory::new(self.target.pid);
+        const EVERY: Duration = Duration::from_millis(20);
         let start = Instant::now();
         let (mut samples, mut inside) = (0u32, 0u32);
         let mut last_top = String::new();
-        while start.elapsed() < for_ {
-            if self.exit.is_some() {
-                break;
+        let mut next_sample = start;
+        // Ends early (Met) when the thread cannot be frozen.
+        let _ = self.wait_until(start + for_, EVERY, log, |e| {
+            if Instant::now() < next_sample {
+                return Ok(None);
             }
-            let held = self.held.contains(&tid);
-            if !held && self.ctl().freeze(tid).is_err() {
-                break;
+            next_sample = Instant::now() + EVERY;
+            let held = e.held.contains(&tid);
+            if !held && e.ctl().freeze(tid).is_err() {
+                return Ok(Some(()));
             }
-            if let Ok(r) = self.ctl().regs(tid) {
+            if let Ok(r) = e.ctl().regs(tid) {
                 let (frames, _) = grt_symbols::traceback::walk_frames(
                     &syms,
                     grt_symbols::Registers::new(r.pc(), r.sp(), r.fp()),
@@ -1342,15 +1470,10 @@ impl Engine {
                 last_top = frames.first().map(|f| f.function.clone()).unwrap_or_default();
             }
             if !held {
-                let _ = self.ctl().thaw(tid);
+                let _ = e.ctl().thaw(tid);
             }
-            let end = Instant::now() + Duration::from_millis(20);
-            while let Some(left) = end.checked_duration_since(Instant::now()) {
-                if let Some(ev) = self.next_event(left) {
-                    self.side_event(ev, log);
-                }
-            }
-        }
+            Ok(None)
+        });
         let met = samples > 0 && inside == samples && start.elapsed() >= for_;
         Checked {
             expectation: what,
@@ -1365,7 +1488,7 @@ impl Engine {
 
     /// Everything so far, for `--transcript`.
     pub fn transcript(&self, outcome: Option<Outcome>, error: Option<String>) -> Transcript {
-        let o = self.output.lock().unwrap();
+        let o = self.target.output.lock().unwrap();
         let tail =
             |s: &str| s.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
         Transcript {
@@ -1373,7 +1496,7 @@ impl Engine {
             title: self.script.title.clone(),
             seed: self.script.seed.clone(),
             variant: self.variant,
-            pid: self.pid,
+            pid: self.target.pid,
             steps: self.steps.clone(),
             outcome,
             error,
@@ -1384,21 +1507,35 @@ impl Engine {
 
     /// The target's output so far.
     pub fn output(&self) -> (String, String) {
-        let o = self.output.lock().unwrap();
+        let o = self.target.output.lock().unwrap();
         (o.stdout.clone(), o.stderr.clone())
     }
 }
 
 impl Drop for Engine {
-    /// Detaches (restoring every probe) and kills the target: a run never
-    /// leaves a process behind.
+    /// Detaches (restoring every probe); then the target, dropped with the
+    /// engine's fields, is killed: a run never leaves a process behind.
     fn drop(&mut self) {
         if let Some(ctl) = self.ctl.take() {
             let _ = ctl.detach();
         }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_at_a_line_name_the_file_and_line() {
+        let text = "race r\ntitle t\nseed s\ntarget foreachp\nbug b\n\nstep one\n  thaw all\n\nexpect buggy exit 2\nexpect fixed exit 0\n";
+        let sc = super::super::script::parse("scripts/races/r.race", text).unwrap();
+        let e = EngineError::At(sc.error_at(8, "thaw all: no such process"));
+        assert_eq!(e.to_string(), "scripts/races/r.race:8: thaw all: no such process");
+        assert_eq!(
+            EngineError::Target("cannot control the target: x".into()).to_string(),
+            "cannot control the target: x"
+        );
+        assert_eq!(EngineError::Done.to_string(), "no more steps");
     }
 }

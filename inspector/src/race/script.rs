@@ -53,7 +53,8 @@
 //!   `fatal error: <message>` on stderr and exit status 2.
 //! - `probe <name> by <actor>`: that actor reaches the probe.
 //! - `exit <code>`: the program exits with that status.
-//! - `numgc +<n>`: sched.numgc grows by n after the last step.
+//! - `numgc +<n>`: sched.numgc grows by n from its value as the last step
+//!   begins (read before that step's actions let the threads run).
 //! - `output "<text>"`: the program prints text on stdout or stderr.
 //! - `spin <actor> in <function> for <duration>`: the actor's thread stays
 //!   in a function (by its symbolized stack) for longer than the duration.
@@ -62,7 +63,8 @@
 use std::fmt;
 use std::time::Duration;
 
-/// A parse error, pointing at the line.
+/// An error at a line of a script: a parse error, or what stopped a run
+/// there (the engine's errors at a step, an expectation or the target).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptError {
     pub file: String,
@@ -325,6 +327,11 @@ pub struct Script {
 }
 
 impl Script {
+    /// An error at line `line` of this script.
+    pub fn error_at(&self, line: usize, msg: impl Into<String>) -> ScriptError {
+        ScriptError { file: self.file.clone(), line, msg: msg.into() }
+    }
+
     /// The expectations of one variant.
     pub fn expectations(&self, v: Variant) -> impl Iterator<Item = &Located<Expect>> {
         self.expect.iter().filter(move |(w, _)| *w == v).map(|(_, e)| e)
