@@ -796,14 +796,16 @@ impl Engine {
                 log.push(format!("the table shows {desc}"));
                 Ok(())
             }
-            Waited::Deadline => Err(self.at(
-                line,
-                format!(
-                    "the table did not show {desc} within {:?} ({last}); where the threads were:\n{}",
-                    self.script.timeout,
-                    self.where_threads_are()
-                ),
-            )),
+            Waited::Deadline => {
+                let threads = self.where_threads_are();
+                Err(self.at(
+                    line,
+                    format!(
+                        "the table did not show {desc} within {:?} ({last}); where the threads were:\n{threads}",
+                        self.script.timeout,
+                    ),
+                ))
+            }
             Waited::Exited(st) => Err(self.at(line, format!("the target {st} while waiting for {desc}"))),
         }
     }
@@ -1148,9 +1150,12 @@ impl Engine {
         }
     }
 
-    /// Every thread's innermost frames (for a step that timed out): the
-    /// threads are frozen for the look and left frozen (the run is over).
-    pub fn where_threads_are(&self) -> String {
+    /// Every thread's innermost frames (for a step that timed out), each
+    /// thread named by its M (names read again now: the reading at attach
+    /// may have failed under load). The threads are frozen for the look and
+    /// left frozen (the run is over).
+    pub fn where_threads_are(&mut self) -> String {
+        self.name_threads();
         let Ok(syms) = grt_symbols::ProcessSymbols::load(self.target.pid) else {
             return "  (no symbols)".into();
         };
