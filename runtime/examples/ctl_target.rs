@@ -245,7 +245,7 @@ fn gc_and_syscalls(gcs: u64, loopers: u64, calls: u64) {
         grt::numgc() - gc0,
         syscalls.load(Relaxed),
         got,
-        grt::signal::PROBE_REPAIRS.load(Relaxed)
+        grt::internal::PROBE_REPAIRS.load(Relaxed)
     );
     let _ = std::io::stdout().flush();
     if got != want {

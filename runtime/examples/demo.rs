@@ -70,7 +70,7 @@ fn pipeline() {
             loop {
                 c.send(p << 40 | i);
                 i += 1;
-                if i % 64 == 0 {
+                if i.is_multiple_of(64) {
                     grt::time::sleep(Duration::from_millis(5));
                 }
             }

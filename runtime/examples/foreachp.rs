@@ -27,7 +27,7 @@ fn main() {
         loop {
             grt::gc();
             n += 1;
-            if n % 1000 == 0 {
+            if n.is_multiple_of(1000) {
                 println!("foreachp: {n} gc cycles, {} syscalls", SYSCALLS.load(Relaxed));
             }
             if cycles != 0 && n >= cycles {

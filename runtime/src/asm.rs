@@ -117,9 +117,9 @@ extern "C" {
     pub fn grt_gogo(buf: *const Gobuf) -> !;
     /// Entry trampoline of every goroutine.
     pub fn grt_gostart();
-    /// The pc of every parked goroutine.
-    pub fn grt_mcall_resume();
 }
+// `grt_mcall_resume`, the pc of every parked goroutine, is only ever
+// jumped to by `grt_gogo` and named by unwinders: Rust never calls it.
 
 /// The address of the next instruction of the (inlined) caller: with
 /// `#[inline(always)]` callers this is a pc inside the function that

@@ -36,10 +36,6 @@ pub fn enabled(bit: u32) -> bool {
     BUGS.load(Relaxed) & (1 << bit) != 0
 }
 
-pub fn mask() -> u64 {
-    BUGS.load(Relaxed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

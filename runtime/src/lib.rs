@@ -2,14 +2,13 @@
 //! stepped from outside the process.
 //!
 //! ```no_run
-//! fn main() {
-//!     grt::run(|| {
-//!         let c = grt::Chan::new(0);
-//!         let c2 = c.clone();
-//!         grt::go(move || c2.send(42));
-//!         assert_eq!(c.recv(), Some(42));
-//!     })
-//! }
+//! // In `fn main`:
+//! grt::run(|| {
+//!     let c = grt::Chan::new(0);
+//!     let c2 = c.clone();
+//!     grt::go(move || c2.send(42));
+//!     assert_eq!(c.recv(), Some(42));
+//! })
 //! ```
 //!
 //! `run` makes the calling thread M0 and runs `main` as goroutine 1; the
@@ -37,47 +36,70 @@
 
 #![allow(clippy::missing_safety_doc)]
 
-pub mod asm;
-pub mod bugs;
-pub mod chan;
-pub mod fatal;
-pub mod lock;
-pub mod lockrank;
-pub mod mgc;
-pub mod mgcsweep;
-pub mod mheap;
+// The runtime's modules are private: a program sees what the crate root
+// re-exports and the `time`, `sync` and `net` modules; the runtime's own
+// tests and examples reach further through `internal`.
+mod asm;
+mod bugs;
+mod chan;
+mod fatal;
+mod lock;
+mod lockrank;
+mod mgc;
+mod mgcsweep;
+mod mheap;
 pub mod net;
-pub mod netpoll;
-pub mod os;
-pub mod probe;
+mod netpoll;
+mod os;
+mod probe;
 mod probesites;
-pub mod proc;
-pub mod select;
-pub mod sema;
-pub mod signal;
-pub mod stack;
-pub mod status;
-pub mod stw;
+mod proc;
+mod select;
+mod sema;
+mod signal;
+mod stack;
+mod status;
+mod stw;
 pub mod sync;
-pub mod syscall;
-pub mod sysmon;
+mod syscall;
+mod sysmon;
 pub mod time;
-pub mod traceback;
+mod traceback;
 
-pub use chan::{Chan, TryRecvError, TrySendError};
+pub use chan::{Chan, Iter, TryRecvError, TrySendError};
 pub use mgc::gc;
 pub use proc::go;
 pub use syscall::{syscall, syscall_blocking};
+
+pub(crate) use os::eprint_raw;
+
+/// What `select!` expands to. Not an API.
+#[doc(hidden)]
+pub mod __select {
+    pub use crate::select::{block_forever, selectgo, RecvCase, SendCase};
+}
+
+/// The runtime's insides, for its own tests and examples only (Go's
+/// `export_test.go`): the status table and its records, the last recovered
+/// panic, the count of probe sites repaired. Not an API: it changes without
+/// notice. Read records through it; never write one: the runtime trusts
+/// every record pointer in the table.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::fatal::last_panic;
+    pub use crate::signal::PROBE_REPAIRS;
+    pub use crate::status::{mheap, sched, table, Table};
+}
 
 use core::sync::atomic::AtomicBool;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 /// Stack size of the runtime's own threads (their scheduler context, g0).
-pub const G0_STACK_SIZE: usize = 1 << 20;
+pub(crate) const G0_STACK_SIZE: usize = 1 << 20;
 
 /// Runtime settings read from the environment.
 #[derive(Debug, Clone)]
-pub struct Config {
+struct Config {
     pub procs: i32,
     pub bugs: u64,
     pub stack_size: u64,
@@ -98,7 +120,7 @@ fn parse_size(v: &str) -> Option<u64> {
 
 impl Config {
     /// Reads `GRT_*` variables; a bad value is an error naming the variable.
-    pub fn from_env() -> Result<Config, String> {
+    fn from_env() -> Result<Config, String> {
         let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as i32;
         let procs = match std::env::var("GRT_MAXPROCS") {
             Ok(v) => match v.trim().parse::<i32>() {

@@ -46,20 +46,6 @@ pub fn lock(l: &Lock) {
     acquired(mp, l);
 }
 
-/// Tries to acquire `l` without waiting.
-pub fn try_lock(l: &Lock) -> bool {
-    let mp = getm();
-    if l.key.compare_exchange(UNLOCKED, LOCKED, Acquire, Relaxed).is_ok() {
-        if cfg!(debug_assertions) {
-            check_rank(mp, l);
-        }
-        acquired(mp, l);
-        true
-    } else {
-        false
-    }
-}
-
 #[inline]
 fn acquired(mp: *const M, l: &Lock) {
     l.owner.store(mp as *mut M, Relaxed);
@@ -139,7 +125,7 @@ pub fn unlock(l: &Lock) {
 /// Debug check that the current M holds `l` (Go's assertLockHeld).
 #[inline]
 pub fn assert_lock_held(l: &Lock) {
-    if cfg!(debug_assertions) && l.owner.load(Relaxed) as *const M != getm() {
+    if cfg!(debug_assertions) && !ptr::eq(l.owner.load(Relaxed), getm()) {
         crate::fatal::throw("lock not held");
     }
 }

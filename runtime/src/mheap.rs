@@ -140,7 +140,9 @@ fn record_span(s: &MSpan) -> Option<()> {
 }
 
 /// Returns a span to the free list. Takes the heap lock, so the caller must
-/// not hold it.
+/// not hold it. Stacks are never freed today (they go to stack caches and
+/// the stack pool); the sweeper will free spans, and the unit tests do.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn free_span(s: &MSpan) {
     let h = mheap();
     lock(&h.lock);
@@ -157,4 +159,65 @@ pub(crate) fn span_at(i: u64) -> &'static MSpan {
     let arr = mheap().allspans.get() as *const u64;
     // SAFETY: i < nspan entries of the current array, each a span record.
     crate::proc::r(unsafe { *arr.add(i as usize) } as *const MSpan)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The page heap on a table with no scheduler running.
+
+    use super::*;
+    use crate::status::testing::setup;
+
+    #[test]
+    fn a_freed_span_is_reused_for_its_size_only() {
+        let _t = setup();
+        let h = mheap();
+        let a = alloc_span(3, spanstate::MANUAL, 0).unwrap();
+        assert_eq!(a.npages.load(Relaxed), 3);
+        assert_eq!(a.state.load(Relaxed), spanstate::MANUAL);
+        assert_eq!(a.sweepgen.load(Relaxed), h.sweepgen.load(Relaxed));
+        assert!(core::ptr::eq(span_at(a.index.load(Relaxed) as u64), a), "allspans names the span");
+        let b = alloc_span(3, spanstate::MANUAL, 0).unwrap();
+        assert_eq!(b.base.get(), a.base.get() + 3 * PAGE_SIZE, "fresh pages come from the bump pointer");
+        let nfree = h.nfree.load(Relaxed);
+        free_span(a);
+        assert_eq!(a.state.load(Relaxed), spanstate::FREE);
+        assert_eq!(h.nfree.load(Relaxed), nfree + 1);
+        let c = alloc_span(5, spanstate::MANUAL, 0).unwrap();
+        assert!(!core::ptr::eq(c, a) && c.base.get() >= b.base.get() + 3 * PAGE_SIZE, "no reuse across sizes");
+        let d = alloc_span(3, spanstate::MANUAL, 0).unwrap();
+        assert!(core::ptr::eq(d, a), "a free span of the same size is reused");
+        assert_eq!(d.base.get(), a.base.get());
+        assert_eq!(d.state.load(Relaxed), spanstate::MANUAL);
+        assert!(d.next.load(Relaxed).is_null());
+        assert_eq!(h.nfree.load(Relaxed), nfree);
+    }
+
+    #[test]
+    fn allspans_doubles_and_frees_the_array_it_replaced() {
+        let _t = setup();
+        let h = mheap();
+        let gen0 = h.allspans_gen.load(Relaxed);
+        let nold0 = h.nold.load(Relaxed);
+        let cap0 = h.nspancap.load(Relaxed);
+        let old = h.allspans.get();
+        while h.allspans_gen.load(Relaxed) == gen0 || cap0 == 0 && h.allspans_gen.load(Relaxed) == gen0 + 1 {
+            alloc_span(1, spanstate::MANUAL, 0).unwrap();
+        }
+        assert_eq!(h.nspancap.load(Relaxed), (cap0 * 2).max(64));
+        assert_eq!(h.allspans.get() % PAGE_SIZE, 0, "allspans arrays are whole pages");
+        if old != 0 {
+            let k = nold0 as usize % OLD_ALLSPANS;
+            assert_eq!(h.nold.load(Relaxed), nold0 + 1);
+            assert_eq!(h.old_allspans[k].get(), old);
+            assert_eq!(h.old_cap[k].load(Relaxed), cap0);
+            assert_eq!(h.old_freed[k].load(Relaxed), 1, "no collector holds it, so it is freed");
+            // SAFETY: the old array lies in the table's arena, mapped for
+            // the life of the process; freed pages read as zeros.
+            assert_eq!(unsafe { *(old as *const u64) }, 0);
+        }
+        for i in 0..h.nspan.load(Relaxed) {
+            assert_eq!(span_at(i).index.load(Relaxed) as u64, i, "entry {i} was copied to its place");
+        }
+    }
 }

@@ -155,9 +155,6 @@ impl<const N: usize> StackBuf<N> {
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
-    pub fn clear(&mut self) {
-        self.len = 0;
-    }
 }
 
 impl<const N: usize> Default for StackBuf<N> {
@@ -177,8 +174,6 @@ impl<const N: usize> core::fmt::Write for StackBuf<N> {
 }
 
 /// Formats into a stack buffer and writes it to stderr without allocating.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! eprint_raw {
     ($($arg:tt)*) => {{
         let mut b = $crate::os::StackBuf::<512>::new();
@@ -186,3 +181,4 @@ macro_rules! eprint_raw {
         $crate::os::write_err(b.as_bytes());
     }};
 }
+pub(crate) use eprint_raw;

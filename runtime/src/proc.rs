@@ -251,6 +251,7 @@ fn unsafe_opt<'a, T>(p: *const T) -> Option<&'a T> {
 
 /// Sets the Gscan bit: `old` must be Grunnable, Gwaiting, Gsyscall or
 /// Grunning and `new` must be `old | G_SCAN`. Reports success.
+#[cfg_attr(not(test), allow(dead_code))] // the collector's stack scan; unit-tested below
 pub fn castogscanstatus(gp: &G, old: u32, new: u32) -> bool {
     match old {
         G_RUNNABLE | G_WAITING | G_SYSCALL | G_RUNNING if new == old | G_SCAN => {
@@ -269,6 +270,7 @@ pub fn castogscanstatus(gp: &G, old: u32, new: u32) -> bool {
 }
 
 /// Clears the Gscan bit: `old` must be `new | G_SCAN` and gp must be in it.
+#[cfg_attr(not(test), allow(dead_code))] // the collector's stack scan; unit-tested below
 pub fn casfrom_gscanstatus(gp: &G, old: u32, new: u32) {
     let valid = old == new | G_SCAN && matches!(new, G_RUNNABLE | G_WAITING | G_SYSCALL | G_RUNNING);
     if valid {
@@ -918,7 +920,7 @@ pub fn releasep() -> &'static P {
         crate::fatal::throw("releasep: invalid arg");
     }
     let pp = r(pp);
-    if pp.m.load(Relaxed) as *const M != mp as *const M || pp.status.load(Relaxed) != P_RUNNING {
+    if !ptr::eq(pp.m.load(Relaxed), mp) || pp.status.load(Relaxed) != P_RUNNING {
         crate::eprint_raw!(
             "releasep: m={:#x} m->p={:#x} p->m={:#x} p->status={}\n",
             mp as *const M as usize,
@@ -1549,4 +1551,182 @@ pub fn setm_for_start(m0: &'static M) {
 /// mget for callers that hold sched.lock (procresize).
 pub(crate) fn mget_locked() -> *mut M {
     mget().map_or(null_mut(), |m| m as *const M as *mut M)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Run queues, free G lists and the Gscan bit on records of a table
+    //! with no scheduler running: bugs here would show from outside only
+    //! as a lost or twice-run goroutine, long after the fact.
+
+    use super::*;
+    use crate::status::testing::setup;
+
+    fn gs(n: usize) -> Vec<&'static G> {
+        (0..n).map(|_| malg()).collect()
+    }
+
+    fn same(a: &G, b: &G) -> bool {
+        ptr::eq(a, b)
+    }
+
+    /// Drains the global run queue (sched.lock held inside).
+    fn drain_global() -> Vec<&'static G> {
+        let s = sched();
+        lock(&s.lock);
+        let mut v = Vec::new();
+        while let Some(g) = globrunqget_one() {
+            v.push(g);
+        }
+        unlock(&s.lock);
+        v
+    }
+
+    #[test]
+    fn runq_is_fifo_after_runnext() {
+        let _t = setup();
+        let pp = table().p(200);
+        let g = gs(5);
+        for gp in &g[..4] {
+            runqput(pp, gp, false);
+        }
+        runqput(pp, g[4], true);
+        assert_eq!(runqlen(pp), 4, "runnext is not in the ring");
+        let (first, inherit) = runqget(pp).unwrap();
+        assert!(same(first, g[4]) && inherit, "runnext runs first and inherits the time slice");
+        for gp in &g[..4] {
+            let (x, inherit) = runqget(pp).unwrap();
+            assert!(same(x, gp) && !inherit);
+        }
+        assert!(runqget(pp).is_none());
+        assert!(runqempty(pp));
+    }
+
+    #[test]
+    fn a_new_runnext_kicks_the_old_one_to_the_tail() {
+        let _t = setup();
+        let pp = table().p(201);
+        let g = gs(3);
+        runqput(pp, g[0], false);
+        runqput(pp, g[1], true);
+        runqput(pp, g[2], true);
+        let order: Vec<_> = core::iter::from_fn(|| runqget(pp).map(|x| x.0)).collect();
+        assert_eq!(order.len(), 3);
+        assert!(same(order[0], g[2]) && same(order[1], g[0]) && same(order[2], g[1]));
+    }
+
+    #[test]
+    fn a_full_runq_spills_half_and_the_new_g_to_the_global_queue() {
+        let _t = setup();
+        drain_global();
+        let pp = table().p(202);
+        let g = gs(RUNQ_LEN + 1);
+        for gp in &g[..RUNQ_LEN] {
+            runqput(pp, gp, false);
+        }
+        assert_eq!(runqlen(pp), RUNQ_LEN as u32);
+        runqput(pp, g[RUNQ_LEN], false);
+        assert_eq!(runqlen(pp), RUNQ_LEN as u32 / 2);
+        assert_eq!(sched().runqsize.load(Relaxed), RUNQ_LEN as i32 / 2 + 1);
+        // The oldest half went first, in order, then the new G.
+        let global = drain_global();
+        assert_eq!(global.len(), RUNQ_LEN / 2 + 1);
+        for (i, gp) in global.iter().enumerate() {
+            let want = if i < RUNQ_LEN / 2 { g[i] } else { g[RUNQ_LEN] };
+            assert!(same(gp, want), "global queue position {i}");
+        }
+        assert!(sched().runqhead.load(Relaxed).is_null() && sched().runqtail.load(Relaxed).is_null());
+        for gp in &g[RUNQ_LEN / 2..RUNQ_LEN] {
+            assert!(same(runqget(pp).unwrap().0, gp));
+        }
+        assert!(runqempty(pp));
+    }
+
+    #[test]
+    fn globrunqget_moves_a_share_to_the_local_queue() {
+        let _t = setup();
+        drain_global();
+        let pp = table().p(203);
+        let g = gs(8);
+        let s = sched();
+        lock(&s.lock);
+        for gp in &g {
+            globrunqput(gp);
+        }
+        // GOMAXPROCS is 0 here (no scheduler), counted as 1: n = 8/1 + 1,
+        // capped at max.
+        let first = globrunqget(pp, 3).unwrap();
+        unlock(&s.lock);
+        assert!(same(first, g[0]));
+        assert_eq!(runqlen(pp), 2);
+        assert!(same(runqget(pp).unwrap().0, g[1]) && same(runqget(pp).unwrap().0, g[2]));
+        assert_eq!(s.runqsize.load(Relaxed), 5);
+        assert_eq!(drain_global().len(), 5);
+    }
+
+    #[test]
+    fn steal_takes_the_older_half_and_runs_the_newest_of_it() {
+        let _t = setup();
+        let (victim, thief) = (table().p(204), table().p(205));
+        let g = gs(11);
+        for gp in &g[..10] {
+            runqput(victim, gp, false);
+        }
+        runqput(victim, g[10], true);
+        let got = runqsteal(thief, victim, false).unwrap();
+        assert!(same(got, g[4]), "the last of the stolen half is run at once");
+        assert_eq!(runqlen(victim), 5);
+        assert_eq!(runqlen(thief), 4);
+        for gp in &g[..4] {
+            assert!(same(runqget(thief).unwrap().0, gp));
+        }
+        // runnext is stolen only when asked for, and only from an empty ring.
+        while runqget(victim).is_some() {}
+        runqput(victim, g[10], true);
+        assert!(runqsteal(thief, victim, false).is_none());
+        assert!(same(runqsteal(thief, victim, true).unwrap(), g[10]));
+        assert!(runqempty(victim) && runqempty(thief));
+    }
+
+    #[test]
+    fn free_gs_spill_to_the_global_list_and_come_back() {
+        let _t = setup();
+        let s = sched();
+        let pp = table().p(206);
+        let global0 = s.ngfree.load(Relaxed);
+        let g = gs(GFREE_LOCAL_MAX as usize);
+        for gp in &g {
+            gfput(pp, gp);
+        }
+        // The 64th put moved the newest half (the top of the list) to the
+        // global list.
+        assert_eq!(pp.ngfree.load(Relaxed), GFREE_LOCAL_MAX / 2);
+        assert_eq!(s.ngfree.load(Relaxed), global0 + GFREE_LOCAL_MAX / 2);
+        // The local list is LIFO: the newest G still on it is reused first.
+        for gp in g[..GFREE_LOCAL_MAX as usize / 2].iter().rev() {
+            let x = gfget(pp).unwrap();
+            assert!(same(x, gp) && x.schedlink.load(Relaxed).is_null());
+        }
+        assert_eq!(pp.ngfree.load(Relaxed), 0);
+        // An empty local list refills from the global one.
+        assert!(gfget(pp).is_some());
+        assert_eq!(pp.ngfree.load(Relaxed), GFREE_LOCAL_MAX / 2 - 1);
+        gfpurge(pp);
+        assert_eq!(pp.ngfree.load(Relaxed), 0);
+        assert!(pp.gfree.load(Relaxed).is_null());
+        assert_eq!(s.ngfree.load(Relaxed), global0 + GFREE_LOCAL_MAX / 2 - 1);
+    }
+
+    #[test]
+    fn gscan_bit_is_set_and_cleared_around_a_status() {
+        let _t = setup();
+        let gp = gs(1)[0];
+        casgstatus(gp, G_DEAD, G_WAITING);
+        assert!(castogscanstatus(gp, G_WAITING, G_WAITING | G_SCAN));
+        assert_eq!(readgstatus(gp), G_WAITING | G_SCAN);
+        assert!(!castogscanstatus(gp, G_WAITING, G_WAITING | G_SCAN), "the bit is already held");
+        casfrom_gscanstatus(gp, G_WAITING | G_SCAN, G_WAITING);
+        assert_eq!(readgstatus(gp), G_WAITING);
+        assert!(gp.scanm.load(Relaxed).is_null());
+    }
 }

@@ -296,7 +296,7 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
 /// The `select!` macro: see the module docs.
 #[macro_export]
 macro_rules! select {
-    () => { $crate::select::block_forever() };
+    () => { $crate::__select::block_forever() };
     ($($tokens:tt)+) => {
         $crate::__select_parse!(
             @cases ()
@@ -357,7 +357,7 @@ macro_rules! __select_emit {
         $( let $h = &$ch; )*
         $( let mut $id = $crate::__select_case_new!($kind ($h) ($($v)?)); )*
         let __grt_has_default = false $( || { let _ = stringify!($def); true } )?;
-        let (__grt_i, __grt_ok) = $crate::select::selectgo(&[$( $id.scase() ),*], !__grt_has_default);
+        let (__grt_i, __grt_ok) = $crate::__select::selectgo(&[$( $id.scase() ),*], !__grt_has_default);
         let _ = __grt_ok;
         match __grt_i {
             $( $n => { $crate::__select_case_take!($kind $id __grt_ok ($pat)); $body } )*
@@ -381,10 +381,10 @@ macro_rules! __select_default {
 #[doc(hidden)]
 macro_rules! __select_case_new {
     (recv ($h:ident) ()) => {
-        $crate::select::RecvCase::new($h)
+        $crate::__select::RecvCase::new($h)
     };
     (send ($h:ident) ($v:expr)) => {
-        $crate::select::SendCase::new($h, $v)
+        $crate::__select::SendCase::new($h, $v)
     };
 }
 

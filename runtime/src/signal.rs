@@ -332,8 +332,3 @@ fn repair_probe_sites(sites: &[u64]) {
         libc::close(fd);
     }
 }
-
-/// The probe sites the runtime knows (for tests).
-pub fn probe_sites() -> &'static [u64] {
-    PROBE_SITES.get().map(|v| v.as_slice()).unwrap_or(&[])
-}

@@ -21,7 +21,7 @@
 use crate::lock::{lock, unlock};
 use crate::mheap::{self, PAGE_SIZE};
 use crate::os;
-use crate::proc::{r, MAIN_STARTED};
+use crate::proc::r;
 use crate::status::{mheap, sched};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;
@@ -56,7 +56,7 @@ pub fn guard_is_madvise() -> bool {
 /// Chooses the stack size and the guard kind. Runs once at start, after
 /// the heap reserved its arena.
 pub fn init(stack_size: u64, force_mprotect: bool) {
-    let size = ((stack_size.max(16 * 1024) + PAGE_SIZE - 1) / PAGE_SIZE) * PAGE_SIZE;
+    let size = stack_size.max(16 * 1024).div_ceil(PAGE_SIZE) * PAGE_SIZE;
     STACK_SIZE.store(size, Relaxed);
     let h = mheap();
     let probe_at = h.arena_start.get() as *mut libc::c_void;
@@ -261,9 +261,4 @@ pub fn thread_stack_bounds() -> (u64, u64) {
         libc::pthread_attr_destroy(&mut attr);
         (addr as u64, addr as u64 + size as u64)
     }
-}
-
-/// Whether the runtime is up (stacks can be allocated).
-pub fn ready() -> bool {
-    MAIN_STARTED.load(Relaxed)
 }

@@ -304,7 +304,7 @@ impl Table {
     pub fn arena_release(&self, p: *mut u8, n: u64) -> bool {
         let n = page_round(n);
         let off = (p as u64).wrapping_sub(self.first[SectionKind::Arena as usize] as u64);
-        if off % PAGE != 0 || off + n > self.capacity(SectionKind::Arena) {
+        if !off.is_multiple_of(PAGE) || off + n > self.capacity(SectionKind::Arena) {
             return false;
         }
         // SAFETY: [p, p+n) is a whole-page block of the arena section of
@@ -487,4 +487,26 @@ fn intern_slow(map: &InternMap, key: u64, kind: u32, name: &str, line: u32, col:
     };
     unlock(&s.sites_lock);
     v
+}
+
+/// Set-up for the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::{Mutex, MutexGuard, Once};
+
+    static INIT: Once = Once::new();
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// Creates the table and reserves the heap once per test process (no
+    /// scheduler runs: there is no M, P or G of the runtime's own), and
+    /// serializes the tests, which share sched, the heap and the global
+    /// lists. Each test works on its own Ps and on G records it allocates.
+    pub(crate) fn setup() -> MutexGuard<'static, ()> {
+        INIT.call_once(|| {
+            super::create(&super::Capacities::for_maxg(1 << 16), 0, 0, 1 << 20).expect("create the table");
+            super::init_sites();
+            crate::mheap::init().expect("reserve the heap arena");
+        });
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }

@@ -40,12 +40,14 @@ pub fn sysmon() -> ! {
         let now = crate::os::update_coarse_nanotime();
         // Poll the network if not polled for more than 10ms.
         let lastpoll = s.lastpoll.load(SeqCst);
-        if crate::netpoll::inited() && lastpoll != 0 && lastpoll + 10 * 1000 * 1000 < now {
-            if s.lastpoll.compare_exchange(lastpoll, now, SeqCst, SeqCst).is_ok() {
-                let list = crate::netpoll::netpoll(0);
-                if !list.is_empty() {
-                    proc::injectglist(list);
-                }
+        if crate::netpoll::inited()
+            && lastpoll != 0
+            && lastpoll + 10 * 1000 * 1000 < now
+            && s.lastpoll.compare_exchange(lastpoll, now, SeqCst, SeqCst).is_ok()
+        {
+            let list = crate::netpoll::netpoll(0);
+            if !list.is_empty() {
+                proc::injectglist(list);
             }
         }
         // Overdue timers with nobody to run them.

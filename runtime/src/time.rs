@@ -82,7 +82,7 @@ fn add_timer(when: i64, fire: Fire) {
 
 /// Runs every timer that is due. Returns the time it checked at (0 if
 /// there were no timers and it did not read the clock).
-pub fn check_timers() -> i64 {
+pub(crate) fn check_timers() -> i64 {
     let s = sched();
     let t0 = s.timer0when.load(Relaxed);
     if t0 == 0 {
@@ -123,7 +123,7 @@ pub fn check_timers() -> i64 {
 }
 
 /// A new timer fires at `when`: make sure some M will look at it then.
-pub fn wake_netpoller(when: i64) {
+pub(crate) fn wake_netpoller(when: i64) {
     let s = sched();
     if s.lastpoll.load(SeqCst) == 0 {
         // An M is blocked in netpoll: wake it if it sleeps past `when`.

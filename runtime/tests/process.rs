@@ -162,7 +162,7 @@ fn table_of_child_lists_its_goroutines() {
     assert_eq!(with_sudog, n + n / 2);
     // Ps and Ms are there too: GOMAXPROCS Ps, an M per thread with its tid.
     let sched = img.record(SectionKind::Sched, 0).unwrap();
-    let gmp = sched.get(l.field_path("sched", "gomaxprocs").unwrap()).unwrap() as u64;
+    let gmp = sched.get(l.field_path("sched", "gomaxprocs").unwrap()).unwrap();
     assert!(gmp >= 1 && img.len(SectionKind::P) >= gmp);
     let procid = l.field_path("m", "procid").unwrap();
     let tids: Vec<u64> =

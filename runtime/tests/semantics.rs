@@ -55,7 +55,7 @@ fn main() {
             match r {
                 Ok(()) => println!("test {name} ... ok ({:.2?})", t.elapsed()),
                 Err(_) => {
-                    let (msg, loc) = grt::fatal::last_panic().unwrap_or_default();
+                    let (msg, loc) = grt::internal::last_panic().unwrap_or_default();
                     println!("test {name} ... FAILED\n    {msg}\n    at {loc}");
                     failed.push(*name);
                 }
@@ -78,7 +78,7 @@ fn in_goroutine<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Re
     let c2 = c.clone();
     grt::go(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        c2.send(r.map_err(|_| grt::fatal::last_panic().map(|(m, _)| m).unwrap_or_default()));
+        c2.send(r.map_err(|_| grt::internal::last_panic().map(|(m, _)| m).unwrap_or_default()));
     });
     c.recv().unwrap()
 }
@@ -134,7 +134,7 @@ fn chan_close_wakes_blocked_senders_with_panic() {
         let (c, r) = (c.clone(), results.clone());
         grt::go(move || {
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.send(Box::new(i))));
-            r.send(out.map_err(|_| grt::fatal::last_panic().map(|(m, _)| m).unwrap_or_default()));
+            r.send(out.map_err(|_| grt::internal::last_panic().map(|(m, _)| m).unwrap_or_default()));
         });
     }
     grt::time::sleep(Duration::from_millis(20));
@@ -196,7 +196,7 @@ fn chan_direct_send_lands_in_receiver_slot() {
     let (c2, g2) = (c.clone(), got.clone());
     grt::go(move || g2.send(c2.recv().unwrap()));
     grt::time::sleep(Duration::from_millis(20));
-    let h = grt::status::table();
+    let h = grt::internal::table();
     let mut found = false;
     for i in 0..h.len(grt_table::header::SectionKind::G) as usize {
         let gp = h.g(i);
@@ -509,7 +509,7 @@ fn stw_and_foreachp_under_syscalls() {
             wg.done();
         });
     }
-    let t = grt::status::table();
+    let t = grt::internal::table();
     let runs = |i: usize| t.p(i).safe_point_runs.load(Ordering::SeqCst);
     let before: Vec<u64> = (0..4).map(runs).collect();
     let gc0 = grt::numgc();
@@ -520,8 +520,8 @@ fn stw_and_foreachp_under_syscalls() {
     stop.store(1, Ordering::Relaxed);
     wg.wait();
     assert_eq!(grt::numgc() - gc0, cycles);
-    for i in 0..4 {
-        assert_eq!(runs(i) - before[i], cycles, "P{i} ran the safe-point function a wrong number of times");
+    for (i, b) in before.iter().enumerate() {
+        assert_eq!(runs(i) - b, cycles, "P{i} ran the safe-point function a wrong number of times");
     }
     grt::gomaxprocs(prev);
 }
@@ -549,7 +549,7 @@ fn gomaxprocs_changes_at_run_time() {
     wg.wait();
     assert_eq!(total.load(Ordering::Relaxed), 32_000);
     grt::gomaxprocs(prev);
-    let t = grt::status::table();
+    let t = grt::internal::table();
     for i in 0..prev as usize {
         let st = t.p(i).status.load(Ordering::Relaxed);
         assert!(st != grt_table::P_DEAD, "P{i} dead after restoring GOMAXPROCS");
@@ -557,7 +557,7 @@ fn gomaxprocs_changes_at_run_time() {
 }
 
 fn goroutine_records_in_table() {
-    let t = grt::status::table();
+    let t = grt::internal::table();
     let me = grt::goid();
     let mine = (0..t.len(grt_table::header::SectionKind::G) as usize)
         .map(|i| t.g(i))
@@ -580,7 +580,7 @@ fn goroutine_records_in_table() {
 }
 
 fn allspans_grows_with_generations() {
-    let h = grt::status::mheap();
+    let h = grt::internal::mheap();
     let gen0 = h.allspans_gen.load(Ordering::Relaxed);
     let n0 = h.nspan.load(Ordering::Relaxed);
     // Park enough goroutines at once that fresh stack spans are needed.

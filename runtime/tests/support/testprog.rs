@@ -45,7 +45,7 @@ fn main() {
             println!(
                 "done {} repairs {}",
                 grt::numgc(),
-                grt::signal::PROBE_REPAIRS.load(std::sync::atomic::Ordering::Relaxed)
+                grt::internal::PROBE_REPAIRS.load(std::sync::atomic::Ordering::Relaxed)
             );
         }
         other => {
@@ -123,9 +123,9 @@ fn maxstacks() {
         }));
         match r {
             Ok(()) => n += 1,
-            Err(_) => break grt::fatal::last_panic().map(|(m, _)| m).unwrap_or_default(),
+            Err(_) => break grt::internal::last_panic().map(|(m, _)| m).unwrap_or_default(),
         }
-        if n % 1000 == 0 {
+        if n.is_multiple_of(1000) {
             grt::yield_now();
         }
         if n > 2_000_000 {
