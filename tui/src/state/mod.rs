@@ -386,9 +386,12 @@ impl AppState {
     pub fn prepare(&mut self) {
         let regs = &self.control.regs;
         let snap = &self.snap;
-        // Stacks the screen needs: all of them when grouping (asked once
-        // per snapshot), the open one.
-        if self.goroutines.grouped && self.stacks_asked != Some(self.snap_gen) {
+        // Stacks the screen needs: all of them when grouping or filtering
+        // (a filter matches the functions of every goroutine's stack;
+        // asked once per snapshot, and the cache keeps a parked
+        // goroutine's stack for as long as it stays parked), the open one.
+        let all = self.goroutines.grouped || !self.goroutines.filter.is_empty();
+        if all && self.stacks_asked != Some(self.snap_gen) {
             self.stacks_asked = Some(self.snap_gen);
             for g in &snap.gs {
                 let tid = self::m_of(snap, g).and_then(|m| m.tid);

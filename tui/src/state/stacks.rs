@@ -76,10 +76,26 @@ impl Stack {
     }
 }
 
+/// Whether a function belongs to the runtime or the standard library:
+/// its path, or for a trait method (`<T as Trait>::f`) the type it is
+/// called on, starts in `grt`, `core`, `std` or `alloc`. A reference or
+/// pointer type counts as its pointee (`<&grt::net::TcpStream as
+/// std::io::Read>::read` is the runtime's; `<app::Conn as std::io::Read>`
+/// is the program's own).
 fn is_runtime(function: &str) -> bool {
-    ["grt::", "<grt::", "core::", "std::", "alloc::", "<core::", "<std::", "<alloc::"]
-        .iter()
-        .any(|p| function.starts_with(p))
+    let mut f = function;
+    if let Some(rest) = f.strip_prefix('<') {
+        f = rest;
+        loop {
+            let t = f.trim_start_matches('&');
+            let t = ["mut ", "dyn ", "*const ", "*mut "].iter().find_map(|p| t.strip_prefix(p)).unwrap_or(t);
+            if t == f {
+                break;
+            }
+            f = t;
+        }
+    }
+    ["grt::", "core::", "std::", "alloc::"].iter().any(|p| f.starts_with(p))
 }
 
 /// The key and start of a goroutine's stack, if it can be unwound now:
@@ -193,6 +209,27 @@ mod tests {
 
     fn frame(f: &str) -> Frame {
         Frame { function: f.into(), file: "x.rs".into(), line: 1, inlined: false }
+    }
+
+    #[test]
+    fn top_user_frame_skips_runtime_trait_impls_on_references() {
+        let s = Stack::new(
+            vec![
+                frame("grt::proc::gopark"),
+                frame("grt::netpoll::wait_io"),
+                frame("<&grt::net::TcpStream as std::io::Read>::read"),
+                frame("<&mut dyn std::io::Read as std::io::Read>::read"),
+                frame("std::io::default_read_exact"),
+                frame("<app::Conn as std::io::Read>::read"),
+                frame("app::handle"),
+                frame("grt::proc::goroutine_main"),
+            ],
+            None,
+        );
+        assert_eq!(s.top_user_frame().unwrap().function, "<app::Conn as std::io::Read>::read");
+        // No frame of the program: the innermost one.
+        let rt = Stack::new(vec![frame("<*const grt::G as core::fmt::Debug>::fmt"), frame("std::rt::x")], None);
+        assert_eq!(rt.top_user_frame().unwrap().function, "<*const grt::G as core::fmt::Debug>::fmt");
     }
 
     #[test]

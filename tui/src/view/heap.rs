@@ -6,7 +6,7 @@
 use super::{facts, table, Theme};
 use crate::fmt;
 use crate::state::AppState;
-use grt_inspector::snapshot::SweepState;
+use grt_inspector::snapshot::{HeapView, SweepState};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -20,6 +20,20 @@ pub fn sweep_text(s: Option<SweepState>) -> String {
         Some(SweepState::Stale { span, heap }) => format!("STALE: {span} vs h {heap}"),
         None => "-".into(),
     }
+}
+
+/// How much of the arena is handed out, "used of reserved": `arena_used`
+/// is the bump pointer (an address), so the bytes used are its distance
+/// from `arena_start`. Values that do not fit together (a torn or damaged
+/// table) show as "-", never as a size computed from them.
+pub fn arena_text(h: &HeapView) -> String {
+    let (Some(start), Some(used), Some(end)) = (h.arena_start, h.arena_used, h.arena_end) else {
+        return "-".into();
+    };
+    if !(start <= used && used <= end) {
+        return "-".into();
+    }
+    format!("{} of {}", fmt::size(used - start), fmt::size(end - start))
 }
 
 pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
@@ -44,7 +58,7 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
             ("stacks in use", fmt::opt(h.stacks_inuse)),
             ("stack pool", fmt::opt(h.nstackpool)),
             ("free spans", fmt::opt(h.nfree)),
-            ("arena used", h.arena_used.map(fmt::size).unwrap_or_else(|| "-".into())),
+            ("arena used", arena_text(h)),
             ("mappings", format!("{} of {}", fmt::opt(h.mappings), fmt::opt(h.max_map_count))),
         ],
     );
@@ -98,5 +112,25 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
     table(list, buf, t, &titles, None, &widths, rows, sel);
     if h.spans.is_empty() {
         super::empty(list, buf, t, "(no spans)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arena_used_is_a_size_not_an_address() {
+        let start = 0x7e3c_6f80_0000;
+        let h = HeapView {
+            arena_start: Some(start),
+            arena_used: Some(start + (3 << 20)),
+            arena_end: Some(start + (1 << 40)),
+            ..Default::default()
+        };
+        assert_eq!(arena_text(&h), "3M of 1024G");
+        // A bump pointer outside its arena is damage, not a size.
+        assert_eq!(arena_text(&HeapView { arena_used: Some(start - 1), ..h.clone() }), "-");
+        assert_eq!(arena_text(&HeapView { arena_start: None, ..h }), "-");
     }
 }
