@@ -4,7 +4,7 @@
 //!
 //! Decoding is by field name: the descriptor blob in the table names every
 //! field, each record kind's `FieldRef`s are resolved once per snapshot
-//! (`Fields`) and then read per record, so a table written by an older or
+//! (`FieldSets`) and then read per record, so a table written by an older or
 //! newer runtime decodes as far as the fields agree; a missing field is
 //! `None` (0 in a field kept as a plain number) and is listed in
 //! [`Snapshot::missing_fields`].
@@ -20,8 +20,8 @@
 //! Speed (100k goroutines: about 9 ms on two CPUs; see `decodebench`): the
 //! decode is bound by the bytes it reads and writes, so views are small
 //! (`GView` is 176 bytes) and the decoder reads fields through its own
-//! inlined reader (`Fx`, `R`); when a table's descriptors resolve to the
-//! field sets compiled into this inspector (`Sets`: a table of the same
+//! inlined reader (`FieldAt`, `RecordBytes`); when a table's descriptors resolve to the
+//! field sets compiled into this inspector (`PassSets`: a table of the same
 //! runtime) the passes run with those as constants, so a field read is a
 //! load at a fixed offset. It translates pointers in O(1) per section with
 //! the same rule as `Image::ptr_index`, and caches what links to a G need

@@ -3,11 +3,11 @@
 
 use super::fields::*;
 use super::parallel::Sink;
-use super::{trim, Cx};
+use super::{trim, Decoder};
 use crate::snapshot::*;
 use grt_table::header::SectionKind;
 
-impl<'a> Cx<'a> {
+impl<'a> Decoder<'a> {
     /// Decodes the sudog records `range` into `out` (one slot per record
     /// at most).
     pub(super) fn sudogs(&mut self, range: std::ops::Range<u64>, out: &mut Sink<'_, SudogView>) {
@@ -15,10 +15,15 @@ impl<'a> Cx<'a> {
     }
 
     #[inline(always)]
-    pub(super) fn sudogs_with<S: Sets>(&mut self, set: S, range: std::ops::Range<u64>, out: &mut Sink<'_, SudogView>) {
+    pub(super) fn sudogs_with<S: PassSets>(
+        &mut self,
+        set: S,
+        range: std::ops::Range<u64>,
+        out: &mut Sink<'_, SudogView>,
+    ) {
         let sf = set.sudog();
         for i in range {
-            let Some(r) = self.rec(SectionKind::Sudog, i) else {
+            let Some(r) = self.record(SectionKind::Sudog, i) else {
                 break;
             };
             let inuse = match r.opt(sf.inuse) {
@@ -58,8 +63,8 @@ impl<'a> Cx<'a> {
     }
 
     #[inline(always)]
-    pub(super) fn chans_with<S: Sets>(&mut self, set: S) -> Vec<ChanView> {
-        let n = self.seclen(SectionKind::Hchan);
+    pub(super) fn chans_with<S: PassSets>(&mut self, set: S) -> Vec<ChanView> {
+        let n = self.section_len(SectionKind::Hchan);
         let hf = set.hchan();
         let mut out = std::mem::take(&mut self.bufs.chans);
         out.reserve(n as usize);
@@ -69,7 +74,7 @@ impl<'a> Cx<'a> {
         ids.clear();
         ids.reserve(n as usize);
         for i in 0..n {
-            let Some(r) = self.rec(SectionKind::Hchan, i) else {
+            let Some(r) = self.record(SectionKind::Hchan, i) else {
                 break;
             };
             let id = r.opt(hf.id);
@@ -119,14 +124,14 @@ impl<'a> Cx<'a> {
     /// Walks one wait queue of channel `ci`: first -> next, checking each
     /// prev link, each sudog's `c`, and the queue's `last`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn queue<S: Sets>(
+    pub(super) fn queue<S: PassSets>(
         &mut self,
         set: S,
         ci: u64,
         id: Option<u64>,
-        r: &R<'a>,
-        first: Option<Fx>,
-        last: Option<Fx>,
+        r: &RecordBytes<'a>,
+        first: Option<FieldAt>,
+        last: Option<FieldAt>,
         recv: bool,
         ok: &mut bool,
     ) -> ListRef {
@@ -147,7 +152,7 @@ impl<'a> Cx<'a> {
         let start = self.queues.len();
         let mut prev_addr = 0u64;
         for &s in &idx {
-            let Some(sr) = self.rec(SectionKind::Sudog, s) else {
+            let Some(sr) = self.record(SectionKind::Sudog, s) else {
                 break;
             };
             let c = sr.opt(sf.c);

@@ -12,7 +12,7 @@ use grt_table::view::{FieldRef, Layout};
 /// (The decoder reads fields through this rather than `view::Rec`, so that
 /// every read inlines: decoding 100k goroutines is a few million reads.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Fx {
+pub(super) struct FieldAt {
     pub(super) off: usize,
     /// Bytes of one element: 1, 2, 4 or 8.
     pub(super) size: usize,
@@ -20,39 +20,41 @@ pub(super) struct Fx {
     pub(super) signed: bool,
 }
 
-/// A field of `kind` as the decoder reads it: element offset `off`,
-/// `count` elements of `elem_size` bytes. Nested records (Struct) and a
-/// size that does not match the kind are not read directly.
-pub(super) const fn fx_of(kind: Kind, off: usize, elem_size: usize, count: usize) -> Option<Fx> {
-    let (size, signed) = match kind {
-        Kind::U8 => (1, false),
-        Kind::U16 => (2, false),
-        Kind::U32 => (4, false),
-        Kind::I32 => (4, true),
-        Kind::U64 | Kind::Ptr | Kind::Addr => (8, false),
-        Kind::I64 => (8, true),
-        Kind::Struct => return None,
-    };
-    if elem_size != size {
-        return None;
+impl FieldAt {
+    /// A field of `kind` as the decoder reads it: element offset `off`,
+    /// `count` elements of `elem_size` bytes. Nested records (Struct) and a
+    /// size that does not match the kind are not read directly.
+    pub(super) const fn new(kind: Kind, off: usize, elem_size: usize, count: usize) -> Option<FieldAt> {
+        let (size, signed) = match kind {
+            Kind::U8 => (1, false),
+            Kind::U16 => (2, false),
+            Kind::U32 => (4, false),
+            Kind::I32 => (4, true),
+            Kind::U64 | Kind::Ptr | Kind::Addr => (8, false),
+            Kind::I64 => (8, true),
+            Kind::Struct => return None,
+        };
+        if elem_size != size {
+            return None;
+        }
+        Some(FieldAt { off, size, count, signed })
     }
-    Some(Fx { off, size, count, signed })
-}
 
-/// A descriptor's field as an `Fx`.
-pub(super) fn fx(f: FieldRef) -> Option<Fx> {
-    fx_of(f.kind, f.offset, f.elem_size, f.count)
+    /// A field of a table's descriptors, as the decoder reads it.
+    pub(super) fn from_ref(f: FieldRef) -> Option<FieldAt> {
+        FieldAt::new(f.kind, f.offset, f.elem_size, f.count)
+    }
 }
 
 /// The bytes of one record.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct R<'a>(pub(super) &'a [u8]);
+pub(super) struct RecordBytes<'a>(pub(super) &'a [u8]);
 
-impl R<'_> {
+impl RecordBytes<'_> {
     /// Element `i` of a field as u64 (signed kinds sign-extended); `None`
     /// when the field is absent or does not fit the record.
     #[inline]
-    pub(super) fn get_at(&self, f: Fx, i: usize) -> Option<u64> {
+    pub(super) fn get_at(&self, f: FieldAt, i: usize) -> Option<u64> {
         if i >= f.count {
             return None;
         }
@@ -68,7 +70,7 @@ impl R<'_> {
     }
 
     #[inline]
-    pub(super) fn opt(&self, f: Option<Fx>) -> Option<u64> {
+    pub(super) fn opt(&self, f: Option<FieldAt>) -> Option<u64> {
         self.get_at(f?, 0)
     }
 }
@@ -116,9 +118,9 @@ pub(super) const fn compiled_fields(rec: &[u8]) -> Option<&'static [grt_table::d
     None
 }
 
-/// A field path ("sched.sp") of a compiled-in record as `fx` resolves it
+/// A field path ("sched.sp") of a compiled-in record as `FieldAt::from_ref` resolves it
 /// from a table's descriptors (`Layout::field_path`), at compile time.
-pub(super) const fn fixed_path(rec: &str, path: &str) -> Option<Fx> {
+pub(super) const fn fixed_path(rec: &str, path: &str) -> Option<FieldAt> {
     let mut fields = match compiled_fields(rec.as_bytes()) {
         Some(f) => f,
         None => return None,
@@ -145,7 +147,7 @@ pub(super) const fn fixed_path(rec: &str, path: &str) -> Option<Fx> {
             if f.count == 0 {
                 return None;
             }
-            return fx_of(f.kind, base + f.offset, f.size / f.count, f.count);
+            return FieldAt::new(f.kind, base + f.offset, f.size / f.count, f.count);
         }
         fields = match (f.kind, f.target) {
             (Kind::Struct, Some(t)) => match compiled_fields(t.as_bytes()) {
@@ -163,10 +165,10 @@ macro_rules! fieldset {
     ($(#[$m:meta])* $name:ident for $rec:literal { $($f:ident: $path:literal),* $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        pub(super) struct $name { $(pub(super) $f: Option<Fx>),* }
+        pub(super) struct $name { $(pub(super) $f: Option<FieldAt>),* }
         impl $name {
             pub(super) fn resolve(l: &Layout) -> $name {
-                $name { $($f: l.field_path($rec, $path).and_then(fx)),* }
+                $name { $($f: l.field_path($rec, $path).and_then(FieldAt::from_ref)),* }
             }
 
             /// The set of the runtime this inspector was built with: what
@@ -182,7 +184,7 @@ macro_rules! fieldset {
     };
 }
 
-fieldset!(SchedF for "sched" {
+fieldset!(SchedFields for "sched" {
     goidgen: "goidgen", lastpoll: "lastpoll", poll_until: "poll_until", midle: "midle", nmidle: "nmidle",
     nmidlelocked: "nmidlelocked", mnext: "mnext", maxmcount: "maxmcount", nmsys: "nmsys", pidle: "pidle",
     npidle: "npidle", nmspinning: "nmspinning", needspinning: "needspinning", runqhead: "runqhead",
@@ -194,13 +196,13 @@ fieldset!(SchedF for "sched" {
     netpoll_waiters: "netpoll_waiters", throwing: "throwing", nthreads: "nthreads",
 });
 
-fieldset!(PF for "p" {
+fieldset!(PFields for "p" {
     id: "id", status: "status", link: "link", schedtick: "schedtick", syscalltick: "syscalltick", m: "m",
     runqhead: "runqhead", runqtail: "runqtail", runq: "runq", runnext: "runnext", ngfree: "ngfree",
     nsudog: "nsudog", nstack: "nstack", run_safe_point_fn: "run_safe_point_fn", safe_point_runs: "safe_point_runs",
 });
 
-fieldset!(MF for "m" {
+fieldset!(MFields for "m" {
     id: "id", procid: "procid", role: "role", state: "state", g0_sp: "g0.sp", g0_pc: "g0.pc", g0_bp: "g0.bp",
     g0_stack_lo: "g0_stack_lo", g0_stack_hi: "g0_stack_hi", curg: "curg", p: "p", nextp: "nextp", oldp: "oldp",
     spinning: "spinning", blocked: "blocked", schedlink: "schedlink", locks: "locks", held: "held", nheld: "nheld",
@@ -208,7 +210,7 @@ fieldset!(MF for "m" {
     preemptoff: "preemptoff", throwing: "throwing", dying: "dying", lockedg: "lockedg", lastg: "lastg",
 });
 
-fieldset!(GF for "g" {
+fieldset!(GFields for "g" {
     goid: "goid", atomicstatus: "atomicstatus", waitreason: "waitreason", stack_lo: "stack_lo",
     stack_hi: "stack_hi", stack_lowest_sp: "stack_lowest_sp", sp: "sched.sp", pc: "sched.pc", bp: "sched.bp",
     syscallsp: "syscallsp", syscallpc: "syscallpc", syscallbp: "syscallbp", m: "m", schedlink: "schedlink",
@@ -217,22 +219,22 @@ fieldset!(GF for "g" {
     startpc: "startpc", lockedm: "lockedm", generation: "generation", scanm: "scanm",
 });
 
-fieldset!(SudogF for "sudog" {
+fieldset!(SudogFields for "sudog" {
     g: "g", next: "next", prev: "prev", elem: "elem", c: "c", waitlink: "waitlink", is_select: "is_select",
     success: "success", enqueued: "enqueued", sema: "sema", inuse: "inuse",
 });
 
-fieldset!(HchanF for "hchan" {
+fieldset!(ChanFields for "hchan" {
     lock_key: "lock.key", lock_owner: "lock.owner", id: "id", qcount: "qcount", dataqsiz: "dataqsiz",
     elemsize: "elemsize", closed: "closed", inuse: "inuse", recvq_first: "recvq_first", recvq_last: "recvq_last",
     sendq_first: "sendq_first", sendq_last: "sendq_last", site: "site", elemtype: "elemtype", refs: "refs",
 });
 
-fieldset!(SpanF for "mspan" {
+fieldset!(SpanFields for "mspan" {
     base: "base", npages: "npages", state: "state", sweepgen: "sweepgen", owner: "owner", guard: "guard",
 });
 
-fieldset!(HeapF for "mheap" {
+fieldset!(HeapFields for "mheap" {
     arena_start: "arena_start", arena_end: "arena_end", arena_used: "arena_used", pagesize: "pagesize",
     allspans: "allspans", nspan: "nspan", nspancap: "nspancap", allspans_gen: "allspans_gen", gcspans: "gcspans",
     sweepgen: "sweepgen", sweepdone: "sweepdone", nfree: "nfree", nstackpool: "nstackpool",
@@ -240,25 +242,25 @@ fieldset!(HeapF for "mheap" {
     old_allspans: "old_allspans", old_cap: "old_cap", old_gen: "old_gen", old_freed: "old_freed", nold: "nold",
 });
 
-fieldset!(SiteF for "site" {
+fieldset!(SiteFields for "site" {
     kind: "kind", line: "line", name_off: "name_off", name_len: "name_len",
 });
 
-fieldset!(LockF for "lock" { key: "key", rank: "rank", owner: "owner" });
+fieldset!(LockFields for "lock" { key: "key", rank: "rank", owner: "owner" });
 
 /// Every field the decoder reads, resolved once per image.
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Fields {
-    pub(super) sched: SchedF,
-    pub(super) p: PF,
-    pub(super) m: MF,
-    pub(super) g: GF,
-    pub(super) sudog: SudogF,
-    pub(super) hchan: HchanF,
-    pub(super) span: SpanF,
-    pub(super) heap: HeapF,
-    pub(super) site: SiteF,
-    pub(super) lock: LockF,
+pub(super) struct FieldSets {
+    pub(super) sched: SchedFields,
+    pub(super) p: PFields,
+    pub(super) m: MFields,
+    pub(super) g: GFields,
+    pub(super) sudog: SudogFields,
+    pub(super) hchan: ChanFields,
+    pub(super) span: SpanFields,
+    pub(super) heap: HeapFields,
+    pub(super) site: SiteFields,
+    pub(super) lock: LockFields,
 }
 
 /// The field sets the passes over the big sections read, from the table
@@ -267,31 +269,31 @@ pub(super) struct Fields {
 /// passes run with them as constants, and every field read compiles to a
 /// load at a fixed offset. Other tables take the same code, reading the
 /// resolved offsets and widths.
-pub(super) trait Sets: Copy {
-    fn g(self) -> GF;
-    fn sudog(self) -> SudogF;
-    fn hchan(self) -> HchanF;
-    fn span(self) -> SpanF;
+pub(super) trait PassSets: Copy {
+    fn g(self) -> GFields;
+    fn sudog(self) -> SudogFields;
+    fn hchan(self) -> ChanFields;
+    fn span(self) -> SpanFields;
 }
 
 #[derive(Clone, Copy)]
-pub(super) struct TableSets(pub(super) GF, pub(super) SudogF, pub(super) HchanF, pub(super) SpanF);
+pub(super) struct TableSets(pub(super) GFields, pub(super) SudogFields, pub(super) ChanFields, pub(super) SpanFields);
 
-impl Sets for TableSets {
+impl PassSets for TableSets {
     #[inline(always)]
-    fn g(self) -> GF {
+    fn g(self) -> GFields {
         self.0
     }
     #[inline(always)]
-    fn sudog(self) -> SudogF {
+    fn sudog(self) -> SudogFields {
         self.1
     }
     #[inline(always)]
-    fn hchan(self) -> HchanF {
+    fn hchan(self) -> ChanFields {
         self.2
     }
     #[inline(always)]
-    fn span(self) -> SpanF {
+    fn span(self) -> SpanFields {
         self.3
     }
 }
@@ -299,22 +301,22 @@ impl Sets for TableSets {
 #[derive(Clone, Copy)]
 pub(super) struct CompiledSets;
 
-impl Sets for CompiledSets {
+impl PassSets for CompiledSets {
     #[inline(always)]
-    fn g(self) -> GF {
-        GF::COMPILED
+    fn g(self) -> GFields {
+        GFields::COMPILED
     }
     #[inline(always)]
-    fn sudog(self) -> SudogF {
-        SudogF::COMPILED
+    fn sudog(self) -> SudogFields {
+        SudogFields::COMPILED
     }
     #[inline(always)]
-    fn hchan(self) -> HchanF {
-        HchanF::COMPILED
+    fn hchan(self) -> ChanFields {
+        ChanFields::COMPILED
     }
     #[inline(always)]
-    fn span(self) -> SpanF {
-        SpanF::COMPILED
+    fn span(self) -> SpanFields {
+        SpanFields::COMPILED
     }
 }
 
@@ -326,20 +328,20 @@ macro_rules! with_sets {
             let $set = CompiledSets;
             $body
         } else {
-            let $set = TableSets($cx.f.g, $cx.f.sudog, $cx.f.hchan, $cx.f.span);
+            let $set = TableSets($cx.fields.g, $cx.fields.sudog, $cx.fields.hchan, $cx.fields.span);
             $body
         }
     };
 }
 pub(super) use with_sets;
 
-impl Fields {
+impl FieldSets {
     /// Whether the big sections' sets are the compiled ones.
     pub(super) fn compiled(&self) -> bool {
-        self.g == GF::COMPILED
-            && self.sudog == SudogF::COMPILED
-            && self.hchan == HchanF::COMPILED
-            && self.span == SpanF::COMPILED
+        self.g == GFields::COMPILED
+            && self.sudog == SudogFields::COMPILED
+            && self.hchan == ChanFields::COMPILED
+            && self.span == SpanFields::COMPILED
     }
 
     /// The fields the decoder reads that the table's layout lacks (their

@@ -4,13 +4,13 @@
 use super::fields::*;
 use super::links::GInfo;
 use super::parallel::Sink;
-use super::Cx;
+use super::Decoder;
 use crate::snapshot::*;
 use grt_table::header::SectionKind;
 use grt_table::view::Image;
 use serde::{Deserialize, Serialize};
 
-impl<'a> Cx<'a> {
+impl<'a> Decoder<'a> {
     /// Decodes G records `range` into `out` (one slot per record at most)
     /// and returns what the G cache holds for them.
     pub(super) fn gs(&mut self, range: std::ops::Range<u64>, out: &mut Sink<'_, GView>) -> Vec<GInfo> {
@@ -19,7 +19,7 @@ impl<'a> Cx<'a> {
 
     /// The G pass with field sets known at compile time or not.
     #[inline(always)]
-    pub(super) fn gs_with<S: Sets>(
+    pub(super) fn gs_with<S: PassSets>(
         &mut self,
         set: S,
         range: std::ops::Range<u64>,
@@ -27,10 +27,10 @@ impl<'a> Cx<'a> {
     ) -> Vec<GInfo> {
         let gf = set.g();
         let sf = set.sudog();
-        let (nstatus, nreasons) = (self.n.gstatus.len(), self.n.waitreason.len());
+        let (nstatus, nreasons) = (self.names.gstatus.len(), self.names.waitreason.len());
         let mut cache = Vec::with_capacity(range.end.saturating_sub(range.start) as usize);
         for i in range {
-            let Some(r) = self.rec(SectionKind::G, i) else {
+            let Some(r) = self.record(SectionKind::G, i) else {
                 break;
             };
             let status = r.opt(gf.atomicstatus).map(|v| v as u32);
@@ -92,7 +92,7 @@ impl<'a> Cx<'a> {
             let waiting = push_list(&mut self.waiting, &scratch);
             // Every sudog on G.waiting must point back at G.
             for &s in &scratch {
-                let back = self.rec(SectionKind::Sudog, s).and_then(|sr| sr.opt(sf.g));
+                let back = self.record(SectionKind::Sudog, s).and_then(|sr| sr.opt(sf.g));
                 if let Some(b) = back {
                     if self.index_of(SectionKind::G, b) != Ok(Some(i)) {
                         self.disagree(
@@ -150,14 +150,14 @@ pub struct StackRange {
 /// decode, so the pause stays short). Values are as untrusted as the table:
 /// check them against the process's mappings before reading memory.
 pub fn stack_ranges(img: &Image) -> Vec<StackRange> {
-    let gf = GF::resolve(&img.layout);
+    let gf = GFields::resolve(&img.layout);
     let Some(seg) = img.segment(SectionKind::G) else {
         return Vec::new();
     };
     let stride = seg.info.stride.max(1) as usize;
     let mut out = Vec::new();
     for (i, rec) in seg.bytes.chunks_exact(stride).enumerate() {
-        let r = R(rec);
+        let r = RecordBytes(rec);
         let status = r.opt(gf.atomicstatus).map(|v| v as u32 & !grt_table::G_SCAN);
         if matches!(status, Some(grt_table::G_DEAD) | Some(grt_table::G_IDLE)) {
             continue;

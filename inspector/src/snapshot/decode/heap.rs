@@ -1,17 +1,17 @@
 //! The heap pass: the mheap record and the spans of allspans.
 
 use super::fields::*;
-use super::{trim, Cx};
+use super::{trim, Decoder};
 use crate::snapshot::*;
 use grt_table::header::SectionKind;
 
-impl<'a> Cx<'a> {
+impl<'a> Decoder<'a> {
     pub(super) fn heap(&mut self) -> HeapView {
-        let Some(r) = self.rec(SectionKind::MHeap, 0) else {
+        let Some(r) = self.record(SectionKind::MHeap, 0) else {
             self.corrupt(|| "mheap".into(), "the table has no mheap record");
             return HeapView::default();
         };
-        let f = self.f.heap;
+        let f = self.fields.heap;
         let sweepgen = r.opt(f.sweepgen).map(|v| v as u32);
         let mut old = Vec::new();
         if let (Some(a), Some(c), Some(g), Some(fr)) = (f.old_allspans, f.old_cap, f.old_gen, f.old_freed) {
@@ -53,7 +53,7 @@ impl<'a> Cx<'a> {
     }
 
     #[inline(always)]
-    pub(super) fn spans_with<S: Sets>(&mut self, set: S, h: &HeapView) -> Vec<SpanView> {
+    pub(super) fn spans_with<S: PassSets>(&mut self, set: S, h: &HeapView) -> Vec<SpanView> {
         let (Some(addr), Some(mut n)) = (h.allspans, h.nspan) else {
             return Vec::new();
         };
@@ -66,7 +66,7 @@ impl<'a> Cx<'a> {
                 n = cap;
             }
         }
-        let arena_len = self.seclen(SectionKind::Arena);
+        let arena_len = self.section_len(SectionKind::Arena);
         if n > arena_len / 8 {
             self.corrupt(|| "mheap.allspans".into(), format!("nspan {n} does not fit the {arena_len}-byte arena"));
             n = arena_len / 8;
@@ -86,11 +86,11 @@ impl<'a> Cx<'a> {
             let pos = pos as u64;
             let p = u64::from_ne_bytes(ch.try_into().unwrap_or([0; 8]));
             let record = self.link(SectionKind::Span, Some(p), || format!("allspans[{pos}]"));
-            let r = record.index().and_then(|i| self.rec(SectionKind::Span, i));
-            let get = |f: Option<Fx>| r.and_then(|r| r.opt(f));
+            let r = record.index().and_then(|i| self.record(SectionKind::Span, i));
+            let get = |f: Option<FieldAt>| r.and_then(|r| r.opt(f));
             let state = get(sf.state);
             if r.is_some() {
-                self.check_enum(self.n.spanstate.len(), state, || format!("span {pos}.state"));
+                self.check_enum(self.names.spanstate.len(), state, || format!("span {pos}.state"));
             }
             let sg = get(sf.sweepgen).map(|v| v as u32);
             let owner = self.link(SectionKind::G, get(sf.owner), || format!("span {pos}.owner"));

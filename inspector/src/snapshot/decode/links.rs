@@ -3,13 +3,13 @@
 //! cycle-checked, bounded chain walks.
 
 use super::fields::*;
-use super::Cx;
+use super::Decoder;
 use crate::snapshot::*;
 use grt_table::header::SectionKind;
 
 /// A section of the image, for O(1) record access and pointer translation.
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Sec<'a> {
+pub(super) struct SectionRecords<'a> {
     pub(super) bytes: &'a [u8],
     pub(super) stride: u64,
     /// Records (bytes) copied.
@@ -22,7 +22,7 @@ pub(super) struct Sec<'a> {
     pub(super) magic: u64,
 }
 
-impl Sec<'_> {
+impl SectionRecords<'_> {
     /// (n / stride, n % stride).
     #[inline]
     pub(super) fn divmod(&self, n: u64) -> (u64, u64) {
@@ -65,7 +65,7 @@ impl GInfo {
     }
 
     #[inline]
-    pub(super) fn read(r: R<'_>, gf: &GF) -> GInfo {
+    pub(super) fn read(r: RecordBytes<'_>, gf: &GFields) -> GInfo {
         GInfo::new(r.opt(gf.goid), r.opt(gf.stack_lo), r.opt(gf.stack_hi), r.opt(gf.atomicstatus).map(|v| v as u32))
     }
 
@@ -83,24 +83,24 @@ impl GInfo {
     }
 }
 
-impl<'a> Cx<'a> {
-    pub(super) fn sec(&self, kind: SectionKind) -> Sec<'a> {
+impl<'a> Decoder<'a> {
+    pub(super) fn section(&self, kind: SectionKind) -> SectionRecords<'a> {
         self.secs.get(kind as usize).copied().unwrap_or_default()
     }
 
     /// Records (bytes) of a section in the image.
-    pub(super) fn seclen(&self, kind: SectionKind) -> u64 {
-        self.sec(kind).len
+    pub(super) fn section_len(&self, kind: SectionKind) -> u64 {
+        self.section(kind).len
     }
 
     #[inline]
-    pub(super) fn rec(&self, kind: SectionKind, index: u64) -> Option<R<'a>> {
+    pub(super) fn record(&self, kind: SectionKind, index: u64) -> Option<RecordBytes<'a>> {
         let s = self.secs.get(kind as usize)?;
         if index >= s.len {
             return None;
         }
         let off = usize::try_from(index.checked_mul(s.stride)?).ok()?;
-        Some(R(s.bytes.get(off..off.checked_add(s.stride as usize)?)?))
+        Some(RecordBytes(s.bytes.get(off..off.checked_add(s.stride as usize)?)?))
     }
 
     /// `Image::ptr_index` in O(1): nil is `Ok(None)`, the start of a copied
@@ -135,13 +135,13 @@ impl<'a> Cx<'a> {
             _ => {}
         }
         let f = match kind {
-            SectionKind::G => self.f.g.goid,
-            SectionKind::M => self.f.m.id,
-            SectionKind::P => self.f.p.id,
-            SectionKind::Hchan => self.f.hchan.id,
+            SectionKind::G => self.fields.g.goid,
+            SectionKind::M => self.fields.m.id,
+            SectionKind::P => self.fields.p.id,
+            SectionKind::Hchan => self.fields.hchan.id,
             _ => None,
         };
-        self.rec(kind, index).and_then(|r| r.opt(f)).unwrap_or(index)
+        self.record(kind, index).and_then(|r| r.opt(f)).unwrap_or(index)
     }
 
     /// What the G pass saw of G record `i` (read from the record before it ran).
@@ -149,7 +149,7 @@ impl<'a> Cx<'a> {
         if let Some(g) = self.gcache.get(i as usize) {
             return Some(*g);
         }
-        Some(GInfo::read(self.rec(SectionKind::G, i)?, &self.f.g))
+        Some(GInfo::read(self.record(SectionKind::G, i)?, &self.fields.g))
     }
 
     /// Translates a pointer to a record of `kind`. A pointer that does not
@@ -207,7 +207,10 @@ impl<'a> Cx<'a> {
             {
                 let idx = (off - s.offset) / s.stride;
                 return (
-                    format!("pointer {addr:#x} names {kn} record {idx}, past the {} records in use", self.seclen(kind)),
+                    format!(
+                        "pointer {addr:#x} names {kn} record {idx}, past the {} records in use",
+                        self.section_len(kind)
+                    ),
                     true,
                 );
             }
@@ -217,7 +220,7 @@ impl<'a> Cx<'a> {
 
     /// Address of record `index` of `kind` in the target.
     pub(super) fn rec_addr(&self, kind: SectionKind, index: u64) -> Option<u64> {
-        let s = self.sec(kind);
+        let s = self.section(kind);
         s.start?.checked_add(index.checked_mul(s.stride)?)
     }
 
@@ -229,7 +232,7 @@ impl<'a> Cx<'a> {
         &mut self,
         kind: SectionKind,
         start: Option<u64>,
-        next: Option<Fx>,
+        next: Option<FieldAt>,
         place: &dyn Fn() -> String,
     ) -> Vec<u64> {
         let mut out = Vec::new();
@@ -242,12 +245,12 @@ impl<'a> Cx<'a> {
         &mut self,
         kind: SectionKind,
         start: Option<u64>,
-        next: Option<Fx>,
+        next: Option<FieldAt>,
         place: &dyn Fn() -> String,
         out: &mut Vec<u64>,
     ) {
         let Some(mut cur) = start else { return };
-        let limit = self.seclen(kind);
+        let limit = self.section_len(kind);
         // Loops: a linear search while the chain is short, then a stamp per
         // record (`stamps[i] == walk` means visited in this walk).
         let mut stamped = false;
@@ -290,7 +293,7 @@ impl<'a> Cx<'a> {
                 break;
             }
             out.push(idx);
-            match self.rec(kind, idx).and_then(|r| r.opt(next)) {
+            match self.record(kind, idx).and_then(|r| r.opt(next)) {
                 Some(n) => cur = n,
                 None => break,
             }

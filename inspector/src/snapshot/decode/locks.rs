@@ -1,15 +1,15 @@
 //! The lock pass: every lock of sched and mheap, held or waited-for
 //! channel locks, and locks outside the table that Ms hold or wait for.
 
-use super::{shifted, Cx, LockField};
+use super::{shifted, Decoder, EmbeddedLock};
 use crate::snapshot::*;
 use grt_table::desc::Kind;
 use grt_table::header::SectionKind;
 use std::collections::HashMap;
 
-impl<'a> Cx<'a> {
+impl<'a> Decoder<'a> {
     /// The lock fields (Struct fields whose target is the lock record) of a record kind.
-    pub(super) fn lock_fields(&self, rec: &str) -> Vec<LockField> {
+    pub(super) fn embedded_locks(&self, rec: &str) -> Vec<EmbeddedLock> {
         let Some(lr) = self.lock_rec else {
             return Vec::new();
         };
@@ -22,7 +22,7 @@ impl<'a> Cx<'a> {
                 for k in 0..f.field.count.min(64) {
                     let name = if f.field.count == 1 { f.name.clone() } else { format!("{}[{k}]", f.name) };
                     let off = f.field.offset as u64 + (k * f.field.elem_size) as u64;
-                    out.push(LockField { name: Text::from(name), offset: off });
+                    out.push(EmbeddedLock { name: Text::from(name), offset: off });
                 }
             }
         }
@@ -38,7 +38,7 @@ impl<'a> Cx<'a> {
         let fields = match l.kind {
             SectionKind::Sched => self.sched_locks.clone(),
             SectionKind::MHeap => self.heap_locks.clone(),
-            k => k.record_name().map(|n| self.lock_fields(n)).unwrap_or_default(),
+            k => k.record_name().map(|n| self.embedded_locks(n)).unwrap_or_default(),
         };
         match fields.iter().find(|f| f.offset == l.within) {
             None => (LockPlace::Misplaced, Text::from(format!("{rn} {} +{:#x} (not a lock)", l.index, l.within))),
@@ -66,10 +66,10 @@ impl<'a> Cx<'a> {
         let Some(l) = self.img.locate(addr) else {
             return (None, None, LockState::Unknown, Link::Nil);
         };
-        let Some(r) = self.rec(l.kind, l.index) else {
+        let Some(r) = self.record(l.kind, l.index) else {
             return (None, None, LockState::Unknown, Link::Nil);
         };
-        let lf = self.f.lock;
+        let lf = self.fields.lock;
         let key = r.opt(shifted(lf.key, l.within)).map(|v| v as u32);
         let rank = r.opt(shifted(lf.rank, l.within)).map(|v| v as u32);
         let owner_addr = r.opt(shifted(lf.owner, l.within));
@@ -83,7 +83,7 @@ impl<'a> Cx<'a> {
     pub(super) fn locks(&mut self, ms: &mut [MView]) -> Vec<LockView> {
         let mut out: Vec<LockView> = Vec::new();
         let mut at: HashMap<u64, usize> = HashMap::new();
-        let mut add = |cx: &mut Cx<'a>, out: &mut Vec<LockView>, addr: u64| -> usize {
+        let mut add = |cx: &mut Decoder<'a>, out: &mut Vec<LockView>, addr: u64| -> usize {
             if let Some(&i) = at.get(&addr) {
                 return i;
             }
@@ -95,7 +95,7 @@ impl<'a> Cx<'a> {
             if matches!(place, LockPlace::Misplaced) {
                 cx.corrupt(|| name.to_string(), "a lock pointer points inside the table but not at a lock");
             }
-            let rank_name = rank.and_then(|r| cx.n.lockrank.get(r as usize).cloned());
+            let rank_name = rank.and_then(|r| cx.names.lockrank.get(r as usize).cloned());
             out.push(LockView {
                 addr,
                 name,
@@ -126,7 +126,7 @@ impl<'a> Cx<'a> {
             }
         }
         // Channel locks that are held.
-        let chan_locks = self.lock_fields("hchan");
+        let chan_locks = self.embedded_locks("hchan");
         if let Some(off) = chan_locks.iter().find(|f| &*f.name == "lock").or(chan_locks.first()).map(|f| f.offset) {
             for ci in std::mem::take(&mut self.held_chans) {
                 if let Some(a) = self.rec_addr(SectionKind::Hchan, ci).and_then(|b| b.checked_add(off)) {

@@ -1,4 +1,4 @@
-//! Decoding an image into a [`Snapshot`]: the decoder's state (`Cx`), its
+//! Decoding an image into a [`Snapshot`]: the decoder's state (`Decoder`), its
 //! damage and naming helpers, and the passes, one file per record kind.
 //!
 //! - `fields`: the field sets (which fields each pass reads, resolved once
@@ -28,12 +28,12 @@ use crate::snapshot::access::lookup;
 use fields::*;
 use grt_table::header::SectionKind;
 use grt_table::view::{Image, Layout};
-use links::{div_magic, GInfo, Sec};
+use links::{div_magic, GInfo, SectionRecords};
 use std::sync::Arc;
 
 /// The table's string lists, as shared texts.
 #[derive(Clone, Default)]
-struct Names {
+struct TableNames {
     gstatus: Vec<Text>,
     pstatus: Vec<Text>,
     waitreason: Vec<Text>,
@@ -52,7 +52,7 @@ fn names_of(l: &Layout, name: &str) -> Vec<Text> {
 
 /// A lock field in a record: its name and offset.
 #[derive(Clone, Debug)]
-struct LockField {
+struct EmbeddedLock {
     name: Text,
     offset: u64,
 }
@@ -67,22 +67,22 @@ fn trim<T>(mut v: Vec<T>, reused: bool) -> Vec<T> {
     v
 }
 
-fn shifted(f: Option<Fx>, by: u64) -> Option<Fx> {
+fn shifted(f: Option<FieldAt>, by: u64) -> Option<FieldAt> {
     let f = f?;
-    Some(Fx { off: f.off.checked_add(usize::try_from(by).ok()?)?, ..f })
+    Some(FieldAt { off: f.off.checked_add(usize::try_from(by).ok()?)?, ..f })
 }
 
 /// One decode: the image, resolved fields, interned names and the damage
 /// found so far.
-struct Cx<'a> {
+struct Decoder<'a> {
     img: &'a Image,
-    /// The big sections' field sets are the compiled ones (see `Sets`).
+    /// The big sections' field sets are the compiled ones (see `PassSets`).
     compiled: bool,
     live: bool,
     include_dead: bool,
     now: u64,
-    f: Fields,
-    n: Names,
+    fields: FieldSets,
+    names: TableNames,
     damage: Vec<Damage>,
     dropped: u64,
     /// Site index -> its text (lazily filled; None inside = no usable text).
@@ -90,12 +90,12 @@ struct Cx<'a> {
     /// Index of the "lock" record layout.
     lock_rec: Option<usize>,
     /// Lock fields of sched, mheap and hchan records.
-    sched_locks: Vec<LockField>,
-    heap_locks: Vec<LockField>,
+    sched_locks: Vec<EmbeddedLock>,
+    heap_locks: Vec<EmbeddedLock>,
     /// Per sudog record: already found on a channel queue.
     queued: Vec<bool>,
     /// The image's sections by kind.
-    secs: [Sec<'a>; 16],
+    secs: [SectionRecords<'a>; 16],
     /// Per G record (dead ones too), filled by the G pass: its goid, stack
     /// bounds and status, so links to Gs need no random read of the record.
     gcache: Arc<Vec<GInfo>>,
@@ -110,8 +110,8 @@ struct Cx<'a> {
     waiting: Vec<u64>,
     g_extras: Vec<GExtra>,
     queues: Vec<QueueEntry>,
-    /// Empty vectors to decode views into (see `Bufs`).
-    bufs: Bufs,
+    /// Empty vectors to decode views into (see `ViewBuffers`).
+    bufs: ViewBuffers,
     /// Visit stamps of long chain walks, and the current walk's stamp.
     stamps: Vec<u32>,
     walk_id: u32,
@@ -121,7 +121,7 @@ struct Cx<'a> {
 /// with room: fresh, or a previous snapshot's (see
 /// [`Snapshot::decode_reusing`]).
 #[derive(Default)]
-struct Bufs {
+struct ViewBuffers {
     gs: Vec<GView>,
     chans: Vec<ChanView>,
     sudogs: Vec<SudogView>,
@@ -134,15 +134,15 @@ struct Bufs {
     reused: bool,
 }
 
-impl Bufs {
+impl ViewBuffers {
     /// A snapshot's vectors, emptied (the views are plain data: clearing
     /// them costs nothing).
-    fn from_old(mut s: Snapshot) -> Bufs {
+    fn from_old(mut s: Snapshot) -> ViewBuffers {
         fn empty<T>(mut v: Vec<T>) -> Vec<T> {
             v.clear();
             v
         }
-        Bufs {
+        ViewBuffers {
             gs: empty(std::mem::take(&mut s.gs)),
             chans: empty(std::mem::take(&mut s.chans)),
             sudogs: empty(std::mem::take(&mut s.sudogs)),
@@ -155,22 +155,22 @@ impl Bufs {
     }
 }
 
-impl<'a> Cx<'a> {
-    fn new(img: &'a Image, opts: &DecodeOptions, now: u64, mut bufs: Bufs) -> Cx<'a> {
+impl<'a> Decoder<'a> {
+    fn new(img: &'a Image, opts: &DecodeOptions, now: u64, mut bufs: ViewBuffers) -> Decoder<'a> {
         let l = &img.layout;
-        let f = Fields {
-            sched: SchedF::resolve(l),
-            p: PF::resolve(l),
-            m: MF::resolve(l),
-            g: GF::resolve(l),
-            sudog: SudogF::resolve(l),
-            hchan: HchanF::resolve(l),
-            span: SpanF::resolve(l),
-            heap: HeapF::resolve(l),
-            site: SiteF::resolve(l),
-            lock: LockF::resolve(l),
+        let f = FieldSets {
+            sched: SchedFields::resolve(l),
+            p: PFields::resolve(l),
+            m: MFields::resolve(l),
+            g: GFields::resolve(l),
+            sudog: SudogFields::resolve(l),
+            hchan: ChanFields::resolve(l),
+            span: SpanFields::resolve(l),
+            heap: HeapFields::resolve(l),
+            site: SiteFields::resolve(l),
+            lock: LockFields::resolve(l),
         };
-        let n = Names {
+        let n = TableNames {
             gstatus: names_of(l, "gstatus"),
             pstatus: names_of(l, "pstatus"),
             waitreason: names_of(l, "waitreason"),
@@ -183,14 +183,14 @@ impl<'a> Cx<'a> {
             lockrank: names_of(l, "lockrank"),
         };
         let lock_rec = l.record("lock").map(|(i, _)| i);
-        let mut cx = Cx {
+        let mut cx = Decoder {
             img,
             compiled: f.compiled(),
             live: matches!(opts.capture, Capture::Live),
             include_dead: opts.include_dead,
             now,
-            f,
-            n,
+            fields: f,
+            names: n,
             damage: Vec::new(),
             dropped: 0,
             sites: Vec::new(),
@@ -198,7 +198,7 @@ impl<'a> Cx<'a> {
             sched_locks: Vec::new(),
             heap_locks: Vec::new(),
             queued: Vec::new(),
-            secs: [Sec::default(); 16],
+            secs: [SectionRecords::default(); 16],
             gcache: Arc::default(),
             chan_ids: Vec::new(),
             held_chans: Vec::new(),
@@ -217,12 +217,12 @@ impl<'a> Cx<'a> {
                 let stride = i.stride.max(1);
                 // Record indices are u32 in links (see `Link`).
                 let len = i.len.min(u32::MAX as u64);
-                *slot = Sec { bytes: &seg.bytes, stride, len, start, magic: div_magic(stride) };
+                *slot = SectionRecords { bytes: &seg.bytes, stride, len, start, magic: div_magic(stride) };
             }
         }
-        cx.queued = vec![false; cx.seclen(SectionKind::Sudog).min(1 << 28) as usize];
-        cx.sched_locks = cx.lock_fields("sched");
-        cx.heap_locks = cx.lock_fields("mheap");
+        cx.queued = vec![false; cx.section_len(SectionKind::Sudog).min(1 << 28) as usize];
+        cx.sched_locks = cx.embedded_locks("sched");
+        cx.heap_locks = cx.embedded_locks("mheap");
         // Sites are few (one per go statement and channel creation); a
         // hostile table could claim millions: cache the first 64k only.
         let nsites = img.len(SectionKind::Site).min(1 << 16) as usize;
@@ -257,9 +257,14 @@ impl<'a> Cx<'a> {
     }
 
     /// A name from a list; an out-of-range value is damage.
-    fn enum_name(&mut self, which: fn(&Names) -> &Vec<Text>, v: Option<u64>, place: impl FnOnce() -> String) -> Text {
-        self.check_enum(which(&self.n).len(), v, place);
-        Self::name_in(which(&self.n), v)
+    fn enum_name(
+        &mut self,
+        which: fn(&TableNames) -> &Vec<Text>,
+        v: Option<u64>,
+        place: impl FnOnce() -> String,
+    ) -> Text {
+        self.check_enum(which(&self.names).len(), v, place);
+        Self::name_in(which(&self.names), v)
     }
 
     /// A value of a list of `len` names: out of range is damage.
@@ -287,8 +292,8 @@ impl<'a> Cx<'a> {
     /// `site` for a site not resolved yet.
     #[inline(never)]
     fn site_slow(&mut self, i: u32) -> Option<u32> {
-        let r = self.rec(SectionKind::Site, i as u64);
-        let sf = self.f.site;
+        let r = self.record(SectionKind::Site, i as u64);
+        let sf = self.fields.site;
         let text = r.and_then(|r| match (r.opt(sf.name_off), r.opt(sf.name_len)) {
             (Some(o), Some(l)) if o <= u32::MAX as u64 && l <= u32::MAX as u64 => {
                 self.img.string(o as u32, l as u32).map(|name| match r.opt(sf.kind) {

@@ -1,16 +1,16 @@
 //! The M and P passes.
 
-use super::Cx;
+use super::Decoder;
 use crate::snapshot::*;
 use grt_table::header::SectionKind;
 
-impl<'a> Cx<'a> {
+impl<'a> Decoder<'a> {
     pub(super) fn ms(&mut self) -> Vec<MView> {
-        let n = self.seclen(SectionKind::M);
-        let mf = self.f.m;
+        let n = self.section_len(SectionKind::M);
+        let mf = self.fields.m;
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let Some(r) = self.rec(SectionKind::M, i) else {
+            let Some(r) = self.record(SectionKind::M, i) else {
                 break;
             };
             let place = || format!("m {i}");
@@ -26,7 +26,7 @@ impl<'a> Cx<'a> {
             let lockedg = self.link(SectionKind::G, r.opt(mf.lockedg), || format!("m {i}.lockedg"));
             let lastg = self.link(SectionKind::G, r.opt(mf.lastg), || format!("m {i}.lastg"));
             let waitcasg_status = if waitcasg.is_nil() { None } else { r.opt(mf.waitcasg_status).map(|v| v as u32) };
-            let waitcasg_status_name = waitcasg_status.map(|s| Self::name_in(&self.n.gstatus, Some(s as u64)));
+            let waitcasg_status_name = waitcasg_status.map(|s| Self::name_in(&self.names.gstatus, Some(s as u64)));
             let waitsince = r.opt(mf.waitsince).map(|v| v as i64);
             // Held locks: up to nheld entries of held[] (debug builds).
             let mut held = Vec::new();
@@ -88,11 +88,11 @@ impl<'a> Cx<'a> {
     // --- Ps
 
     pub(super) fn ps(&mut self) -> Vec<PView> {
-        let n = self.seclen(SectionKind::P);
-        let pf = self.f.p;
+        let n = self.section_len(SectionKind::P);
+        let pf = self.fields.p;
         let mut out = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let Some(r) = self.rec(SectionKind::P, i) else {
+            let Some(r) = self.record(SectionKind::P, i) else {
                 break;
             };
             let status = r.opt(pf.status);

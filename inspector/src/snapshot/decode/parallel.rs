@@ -5,7 +5,7 @@
 //! merged in the one-thread order, so the result never depends on the
 //! thread count.
 
-use super::{trim, Bufs, Cx};
+use super::{trim, Decoder, ViewBuffers};
 use crate::snapshot::access::wall_now;
 use crate::snapshot::*;
 use crate::waitfor;
@@ -40,17 +40,17 @@ impl Snapshot {
     /// goroutines, tens of MB and thousands of page faults per decode).
     /// Same result as `decode`.
     pub fn decode_reusing(img: &Image, opts: &DecodeOptions, old: Snapshot) -> Snapshot {
-        Self::decode_in(img, opts, parallel_worth_it(img), Bufs::from_old(old))
+        Self::decode_in(img, opts, parallel_worth_it(img), ViewBuffers::from_old(old))
     }
 
     pub(super) fn decode_with(img: &Image, opts: &DecodeOptions, parallel: bool) -> Snapshot {
-        Self::decode_in(img, opts, parallel, Bufs::default())
+        Self::decode_in(img, opts, parallel, ViewBuffers::default())
     }
 
-    pub(super) fn decode_in(img: &Image, opts: &DecodeOptions, parallel: bool, bufs: Bufs) -> Snapshot {
+    pub(super) fn decode_in(img: &Image, opts: &DecodeOptions, parallel: bool, bufs: ViewBuffers) -> Snapshot {
         let t0 = Instant::now();
         let now = opts.now_mono_ns.unwrap_or_else(mono_now);
-        let mut cx = Cx::new(img, opts, now, bufs);
+        let mut cx = Decoder::new(img, opts, now, bufs);
         let mut s = Snapshot { format: SNAPSHOT_FORMAT, ..Default::default() };
         let mut phases: Vec<(String, u64)> = Vec::with_capacity(6);
         let mut lap = Instant::now();
@@ -63,7 +63,7 @@ impl Snapshot {
         // Phase 1, the G pass: it fills the G cache that links to Gs read
         // (goid, stack bounds, status). On two threads, each decodes half
         // of the records straight into its half of the one view vector.
-        let ng = cx.seclen(SectionKind::G);
+        let ng = cx.section_len(SectionKind::G);
         let mut gs = std::mem::take(&mut cx.bufs.gs);
         gs.reserve(ng as usize);
         // The helper's decoder and sink live on its own thread (moved in,
@@ -136,7 +136,7 @@ impl Snapshot {
         // Phase 2: Ms, Ps and channels here; sudogs and the heap on the
         // helper. Both read the G cache; the channel pass leaves channel
         // ids and held channel locks for the lock pass.
-        let nsg = cx.seclen(SectionKind::Sudog);
+        let nsg = cx.section_len(SectionKind::Sudog);
         let mut sgs = std::mem::take(&mut cx.bufs.sudogs);
         sgs.clear();
         sgs.reserve(nsg as usize);
@@ -219,11 +219,11 @@ impl Snapshot {
         s.queues = std::mem::take(&mut cx.queues);
         s.waiting = std::mem::take(&mut cx.waiting);
         s.g_extras = std::mem::take(&mut cx.g_extras);
-        s.missing_fields = cx.f.missing();
+        s.missing_fields = cx.fields.missing();
         s.names = NameLists {
-            gstatus: std::mem::take(&mut cx.n.gstatus),
-            waitreason: std::mem::take(&mut cx.n.waitreason),
-            spanstate: std::mem::take(&mut cx.n.spanstate),
+            gstatus: std::mem::take(&mut cx.names.gstatus),
+            waitreason: std::mem::take(&mut cx.names.waitreason),
+            spanstate: std::mem::take(&mut cx.names.spanstate),
         };
         s.damage = cx.damage;
         s.damage_dropped = cx.dropped;
@@ -292,7 +292,7 @@ impl<'v, T> Sink<'v, T> {
 /// What the helper did in the second phase: the heap, then sudog chunks
 /// taken from the back of the queue, each with its own damage (merged in
 /// sequential order).
-pub(super) struct Side {
+pub(super) struct HelperWork {
     pub(super) heap: HeapView,
     pub(super) heap_damage: (Vec<Damage>, u64),
     /// Per chunk, in the order taken (last chunk first): its first record,
@@ -344,24 +344,24 @@ pub(super) fn close_runs<T: Copy>(v: &mut Vec<T>, runs: &[(usize, usize)]) {
     unsafe { v.set_len(at) }
 }
 
-impl<'a> Cx<'a> {
+impl<'a> Decoder<'a> {
     /// A decoder for the same image with the same resolved fields and
     /// names, and none of the state one pass leaves for the next (G cache,
     /// channel ids, damage). Its links read ids from the records themselves,
     /// which is what the caches hold.
-    pub(super) fn fork(&mut self) -> Cx<'a> {
+    pub(super) fn fork(&mut self) -> Decoder<'a> {
         fn with_room<T>(mut v: Vec<T>, n: u64) -> Vec<T> {
             v.reserve(usize::try_from(n).unwrap_or(0));
             v
         }
-        Cx {
+        Decoder {
             img: self.img,
             compiled: self.compiled,
             live: self.live,
             include_dead: self.include_dead,
             now: self.now,
-            f: self.f,
-            n: self.n.clone(),
+            fields: self.fields,
+            names: self.names.clone(),
             damage: Vec::new(),
             dropped: 0,
             sites: vec![None; self.sites.len()],
@@ -381,10 +381,10 @@ impl<'a> Cx<'a> {
             // Allocated here, not on the helper: the calling thread's
             // allocator arena is the one that has the last snapshot's
             // memory to reuse (fresh memory costs a page fault per 4 KB).
-            bufs: Bufs {
-                spans: with_room(std::mem::take(&mut self.bufs.spans), self.seclen(SectionKind::Span)),
+            bufs: ViewBuffers {
+                spans: with_room(std::mem::take(&mut self.bufs.spans), self.section_len(SectionKind::Span)),
                 reused: self.bufs.reused,
-                ..Bufs::default()
+                ..ViewBuffers::default()
             },
             stamps: Vec::new(),
             walk_id: 0,
@@ -393,7 +393,7 @@ impl<'a> Cx<'a> {
 
     /// The helper's second phase: the heap, then sudog chunks from the
     /// back of the queue until it is empty.
-    pub(super) fn side(&mut self, q: &ChunkQueue<'_, SudogView>) -> Side {
+    pub(super) fn side(&mut self, q: &ChunkQueue<'_, SudogView>) -> HelperWork {
         let t0 = Instant::now();
         let heap = self.heap();
         let heap_damage = (std::mem::take(&mut self.damage), std::mem::take(&mut self.dropped));
@@ -406,7 +406,7 @@ impl<'a> Cx<'a> {
             self.sudogs(start as u64..end as u64, &mut sink);
             runs.push((start, sink.len, std::mem::take(&mut self.damage), std::mem::take(&mut self.dropped)));
         }
-        Side { heap, heap_damage, runs, us: [(t1 - t0).as_micros() as u64, t1.elapsed().as_micros() as u64] }
+        HelperWork { heap, heap_damage, runs, us: [(t1 - t0).as_micros() as u64, t1.elapsed().as_micros() as u64] }
     }
 
     /// Takes damage another decoder found (and `dropped` more it only
@@ -419,7 +419,7 @@ impl<'a> Cx<'a> {
     }
 
     /// Takes the site texts another decoder resolved.
-    pub(super) fn take_sites(&mut self, other: &mut Cx<'_>) {
+    pub(super) fn take_sites(&mut self, other: &mut Decoder<'_>) {
         for (slot, t) in self.sites.iter_mut().zip(other.sites.iter_mut()) {
             if slot.is_none() {
                 *slot = t.take();

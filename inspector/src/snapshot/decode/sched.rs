@@ -1,15 +1,15 @@
 //! The header and sched passes.
 
-use super::Cx;
+use super::Decoder;
 use crate::snapshot::*;
 use grt_table::header::{SectionKind, FLAG_DEBUG, FLAG_GUARD_MADVISE};
 
-impl<'a> Cx<'a> {
+impl<'a> Decoder<'a> {
     pub(super) fn header(&mut self) -> HeaderView {
         let h = &self.img.header;
         let bugs = (0..64u32)
             .filter(|b| h.bugs & (1u64 << b) != 0)
-            .map(|b| self.n.bugs.get(b as usize).cloned().unwrap_or_else(|| Text::from(format!("bug{b}"))))
+            .map(|b| self.names.bugs.get(b as usize).cloned().unwrap_or_else(|| Text::from(format!("bug{b}"))))
             .collect();
         if !h.ready {
             self.push_damage(
@@ -52,20 +52,20 @@ impl<'a> Cx<'a> {
     }
 
     pub(super) fn sched(&mut self) -> SchedView {
-        let Some(r) = self.rec(SectionKind::Sched, 0) else {
+        let Some(r) = self.record(SectionKind::Sched, 0) else {
             self.corrupt(|| "sched".into(), "the table has no sched record");
             return SchedView::default();
         };
-        let f = self.f.sched;
+        let f = self.fields.sched;
         let i64o = |v: Option<u64>| v.map(|x| x as i64);
         let stw = r.opt(f.stw_reason);
-        let stw_name = stw.map(|v| Self::name_in(&self.n.stwreason, Some(v)));
+        let stw_name = stw.map(|v| Self::name_in(&self.names.stwreason, Some(v)));
         let phase = r.opt(f.gcphase);
         let phase_name = phase.map(|_| self.enum_name(|n| &n.gcphase, phase, || "sched.gcphase".into()));
         let worldsema_owner = self.link(SectionKind::G, r.opt(f.worldsema_owner), || "sched.worldsema_owner".into());
-        let pidle = self.walk(SectionKind::P, r.opt(f.pidle), self.f.p.link, &|| "sched.pidle".into());
-        let midle = self.walk(SectionKind::M, r.opt(f.midle), self.f.m.schedlink, &|| "sched.midle".into());
-        let runq = self.walk(SectionKind::G, r.opt(f.runqhead), self.f.g.schedlink, &|| "sched.runq".into());
+        let pidle = self.walk(SectionKind::P, r.opt(f.pidle), self.fields.p.link, &|| "sched.pidle".into());
+        let midle = self.walk(SectionKind::M, r.opt(f.midle), self.fields.m.schedlink, &|| "sched.midle".into());
+        let runq = self.walk(SectionKind::G, r.opt(f.runqhead), self.fields.g.schedlink, &|| "sched.runq".into());
         if let Some(n) = r.opt(f.npidle) {
             if n as i32 as i64 != pidle.len() as i64 {
                 self.disagree(

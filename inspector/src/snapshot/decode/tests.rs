@@ -4,7 +4,7 @@
 
 use super::fields::*;
 use super::links::*;
-use super::{Bufs, Cx};
+use super::{Decoder, ViewBuffers};
 use crate::snapshot::*;
 use grt_table::header::SectionKind;
 
@@ -135,24 +135,24 @@ fn compiled_g_fields_match_the_table() {
     let bytes = crate::synth::parked_scenario(10).finish();
     let img = crate::synth::image(&bytes).unwrap();
     let l = &img.layout;
-    assert_eq!(GF::resolve(l), GF::COMPILED);
-    assert_eq!(SudogF::resolve(l), SudogF::COMPILED);
-    assert_eq!(HchanF::resolve(l), HchanF::COMPILED);
-    assert_eq!(SpanF::resolve(l), SpanF::COMPILED);
+    assert_eq!(GFields::resolve(l), GFields::COMPILED);
+    assert_eq!(SudogFields::resolve(l), SudogFields::COMPILED);
+    assert_eq!(ChanFields::resolve(l), ChanFields::COMPILED);
+    assert_eq!(SpanFields::resolve(l), SpanFields::COMPILED);
     // Every field of those sets exists here, nested ones too.
-    assert!(GF::COMPILED.goid.is_some() && GF::COMPILED.sp.is_some() && GF::COMPILED.scanm.is_some());
-    assert!(HchanF::COMPILED.lock_key.is_some() && HchanF::COMPILED.lock_owner.is_some());
-    assert!(Cx::new(&img, &DecodeOptions::default(), 1, Bufs::default()).compiled);
-    let mut other = GF::COMPILED;
+    assert!(GFields::COMPILED.goid.is_some() && GFields::COMPILED.sp.is_some() && GFields::COMPILED.scanm.is_some());
+    assert!(ChanFields::COMPILED.lock_key.is_some() && ChanFields::COMPILED.lock_owner.is_some());
+    assert!(Decoder::new(&img, &DecodeOptions::default(), 1, ViewBuffers::default()).compiled);
+    let mut other = GFields::COMPILED;
     other.goid = None;
-    assert_ne!(other, GF::COMPILED);
+    assert_ne!(other, GFields::COMPILED);
 }
 
 #[test]
 fn fast_division_matches_div() {
     let mut x: u64 = 0x9E3779B97F4A7C15;
     for d in [2u64, 3, 7, 24, 40, 72, 96, 184, 264, 2888, 4095, 65537, u32::MAX as u64 - 1, u32::MAX as u64] {
-        let s = Sec { stride: d, magic: div_magic(d), ..Default::default() };
+        let s = SectionRecords { stride: d, magic: div_magic(d), ..Default::default() };
         for n in [0u64, 1, d - 1, d, d + 1, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
             assert_eq!(s.divmod(n), (n / d, n % d), "{n} / {d}");
         }
