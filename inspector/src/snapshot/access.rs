@@ -49,6 +49,11 @@ pub struct Snapshot {
     /// Fields the decoder reads that this table's layout lacks ("g.gopc"):
     /// an older or newer runtime's table. Empty for a table of this ABI.
     pub missing_fields: Vec<Text>,
+    /// The record sections that have no typed view, decoded by descriptor
+    /// (see [`RecordTable`]), in section order. Left out of a saved file
+    /// when empty, so files of tables without such sections are unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordTable>,
 }
 
 // The big views are plain data: nothing to drop per record.
@@ -191,6 +196,12 @@ impl Snapshot {
             return Cow::Borrowed("?");
         }
         name_in(&self.names.spanstate, sp.state.map(u64::from))
+    }
+
+    /// The generic view of the records named `record` ("mcache"): a record
+    /// kind with no typed view (see [`RecordTable`]).
+    pub fn record_table(&self, record: &str) -> Option<&RecordTable> {
+        self.records.iter().find(|t| t.record == record)
     }
 
     /// Goroutine counts by state: the wait reason for waiting goroutines,

@@ -2,6 +2,8 @@
 //! [`Taken`], [`DecodeOptions`]) and what in the table could not be
 //! trusted ([`Damage`]).
 
+#[cfg(doc)]
+use super::Snapshot;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

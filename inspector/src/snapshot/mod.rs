@@ -68,15 +68,51 @@
 //! [`RawTable`] for the byte format), so that a capture can be re-decoded by
 //! newer code without the process.
 //!
-//! Layout: `views` (the views and the plain types they are made of),
-//! `access` ([`Snapshot`] and its accessors), `meta` (damage, capture and
-//! decode options), `text` ([`Text`]), `file` (saved snapshots), `raw`
-//! ([`RawTable`]) and `decode` (field sets, records and pointers, the
-//! two-thread machinery, one file per pass).
+//! Layout: `views` (the typed views and the plain types they are made
+//! of), `generic` ([`RecordTable`], the view of a record kind decoded by
+//! descriptor), `access` ([`Snapshot`] and its accessors), `meta` (damage,
+//! capture and decode options), `text` ([`Text`]), `file` (saved
+//! snapshots), `raw` ([`RawTable`]) and `decode` (field sets, records and
+//! pointers, the two-thread machinery, one file per pass).
+//!
+//! # How to add a record kind or a field
+//!
+//! A small, low-volume record kind (one record per P, per M, per size
+//! class: mcache, mcentral) needs no inspector code. Declare the record in
+//! `grt_table::records` and its section in `grt_table::header`'s
+//! `sections!` list (one line); every record section that no typed pass
+//! decodes (`decode::generic::TYPED`) is decoded by its descriptors into
+//! [`Snapshot::records`], found with [`Snapshot::record_table`]: a column
+//! per field (nested records flattened as `"lock.key"`, arrays as runs of
+//! elements), pointers translated and checked like every link, at most
+//! [`RecordTable::MAX_RECORDS`] records. `synth` writes its fields by name
+//! (`Synth::set::<T>`), so a test fills them with no builder code. A
+//! field added to such a record is a new column: nothing else changes.
+//!
+//! A record kind gets a typed view when a pass must interpret it (follow
+//! chains, check invariants, name enum values) or when it is per-goroutine
+//! (the generic view allocates per record). Then:
+//! 1. the record and section in `grt_table` as above;
+//! 2. a field set in `decode/fields.rs` (`fieldset!(XFields for "x" { .. })`),
+//!    added to `FieldSets` and its `missing`;
+//! 3. the view in `views.rs` (plain data if there are many records; add it
+//!    to the `needs_drop` and size checks in `access.rs`);
+//! 4. a pass, one file in `decode/` (`impl Decoder { fn xs(&mut self) }`),
+//!    called from `decode/parallel.rs` on one thread or the other, and the
+//!    kind added to `TYPED`;
+//! 5. a builder in `synth.rs` if tests need consistent records of the kind.
+//!
+//! A field of a typed record: the field set (one entry: name and path), the
+//! view (one field) and the pass (one read, `r.opt(xf.field)`). A pass over
+//! a big section that reads the field through `PassSets` gets the compiled
+//! offset for free (`COMPILED` derives from the record's descriptor). A
+//! table without the field decodes it as `None` and lists it in
+//! [`Snapshot::missing_fields`].
 
 mod access;
 mod decode;
 mod file;
+mod generic;
 mod meta;
 mod raw;
 mod text;
@@ -85,6 +121,7 @@ mod views;
 pub use access::{mono_now, Snapshot};
 pub use decode::{stack_ranges, StackRange};
 pub use file::FileError;
+pub use generic::{Column, GenericRecord, RecordTable, Value};
 pub use meta::{Capture, Damage, DamageKind, DecodeOptions, Taken};
 pub use raw::RawTable;
 pub use text::{section_name, Text};

@@ -7,6 +7,8 @@
 //! snapshot's own tables, no allocation per record (checked at compile
 //! time in `access.rs`).
 
+#[cfg(doc)]
+use super::Snapshot;
 use super::Text;
 use serde::{Deserialize, Serialize};
 

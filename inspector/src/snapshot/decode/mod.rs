@@ -11,6 +11,7 @@
 
 mod channels;
 mod fields;
+mod generic;
 mod goroutines;
 mod heap;
 mod links;

@@ -216,6 +216,7 @@ impl Snapshot {
                 s.sites = cx.site_table();
             }
         }
+        s.records = cx.generic_records(super::generic::TYPED);
         s.queues = std::mem::take(&mut cx.queues);
         s.waiting = std::mem::take(&mut cx.waiting);
         s.g_extras = std::mem::take(&mut cx.g_extras);

@@ -165,3 +165,80 @@ fn fast_division_matches_div() {
         }
     }
 }
+
+/// The generic pass reads a record kind by its descriptor alone: decoded
+/// generically, P and sched records (which have typed views to check
+/// against) give the values their typed passes give, nested records
+/// flattened ("lock.rank") and arrays as runs ("runq").
+#[test]
+fn generic_records_match_the_typed_views() {
+    let mut t = crate::synth::parked_scenario(40);
+    let (m, p) = (t.add_m(0, 0, 4242), t.add_p(1));
+    t.attach(m, p);
+    t.set::<grt_table::P>(SectionKind::P, p, "schedtick", 77);
+    let bytes = t.finish();
+    let img = crate::synth::image(&bytes).unwrap();
+    let snap = Snapshot::decode(&img, &DecodeOptions::default());
+    assert!(snap.records.is_empty(), "every section of this runtime's table has a typed view");
+
+    let mut dec = Decoder::new(&img, &DecodeOptions::default(), 1, ViewBuffers::default());
+    let ps = dec.record_table(SectionKind::P).expect("a record section");
+    assert_eq!(ps.record, "p");
+    assert_eq!(ps.rows.len(), snap.ps.len());
+    let runq = ps.column("runq").expect("the run queue is a column");
+    assert!(runq.count > 1, "an array field is one column of its elements");
+    for pv in &snap.ps {
+        let row = ps.row(pv.index).expect("a row per P");
+        assert_eq!(ps.value(row, "id").and_then(|v| v.as_u64()).map(|v| v as i64), pv.id);
+        assert_eq!(ps.value(row, "status").and_then(|v| v.as_u64()).map(|v| v as u32), pv.status);
+        assert_eq!(ps.value(row, "schedtick").and_then(|v| v.as_u64()), pv.schedtick);
+        assert_eq!(ps.value(row, "m"), Some(Value::Link(pv.m)), "pointers translate as links do");
+        assert_eq!(ps.values(row, "runq").map(<[Value]>::len), Some(runq.count as usize));
+    }
+    let row = ps.row(p).unwrap();
+    assert_eq!(ps.value(row, "schedtick"), Some(Value::Unsigned(77)));
+    assert_eq!(ps.value(row, "m").and_then(|v| v.as_u64()), Some(m));
+
+    let sched = dec.record_table(SectionKind::Sched).unwrap();
+    let row = &sched.rows[0];
+    assert_eq!(sched.value(row, "gomaxprocs").and_then(|v| v.as_u64()), snap.sched.gomaxprocs.map(|v| v as u64));
+    assert_eq!(sched.value(row, "lock.rank"), Some(Value::Unsigned(1)), "nested records are flattened");
+    let names: Vec<&str> = sched.fields(row).map(|(n, _)| n).collect();
+    assert!(names.contains(&"lock.key") && names.contains(&"ngoroutines"), "{names:?}");
+    assert!(dec.damage.is_empty(), "{:?}", dec.damage);
+}
+
+/// A section with no typed pass lands in `Snapshot::records` with no code
+/// of its own (here P, as if it had none), and a pointer that does not
+/// translate is a bad link and a damage entry, as in the typed passes.
+#[test]
+fn untyped_sections_decode_generically() {
+    let mut t = crate::synth::parked_scenario(10);
+    let p = t.add_p(1);
+    t.set::<grt_table::P>(SectionKind::P, p, "m", 0xdead_beef);
+    let bytes = t.finish();
+    let img = crate::synth::image(&bytes).unwrap();
+    let mut dec = Decoder::new(&img, &DecodeOptions::default(), 1, ViewBuffers::default());
+    let typed: Vec<SectionKind> = super::generic::TYPED.iter().copied().filter(|&k| k != SectionKind::P).collect();
+    let tables = dec.generic_records(&typed);
+    assert_eq!(tables.len(), 1);
+    let ps = &tables[0];
+    assert_eq!(ps.record, "p");
+    let row = ps.row(p).unwrap();
+    assert_eq!(ps.value(row, "m"), Some(Value::Link(Link::Bad { addr: 0xdead_beef })));
+    assert!(
+        dec.damage.iter().any(|d| d.place == format!("p {p}.m") && d.kind == DamageKind::Corrupt),
+        "{:?}",
+        dec.damage
+    );
+
+    // The snapshot keeps and saves them.
+    let mut snap = Snapshot::decode(&img, &DecodeOptions::default());
+    snap.records = tables;
+    let path = std::env::temp_dir().join(format!("grt-generic-{}.json", std::process::id()));
+    snap.save(&path).unwrap();
+    let back = Snapshot::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(back.record_table("p"), snap.record_table("p"));
+    assert!(back.record_table("p").is_some());
+}
