@@ -34,17 +34,20 @@ fn main() {
         deep_parked(40);
         collector();
         let start = Instant::now();
-        let mut last = 0;
+        let mut check = Progress::new();
+        let mut beat = Instant::now();
         loop {
-            grt::time::sleep(Duration::from_secs(1));
-            let msgs = MSGS.load(Relaxed);
-            assert!(msgs > last, "demo: the pipeline stopped");
-            last = msgs;
+            grt::time::sleep(TICK);
+            check.tick(MSGS.load(Relaxed));
+            if beat.elapsed() < Duration::from_secs(1) {
+                continue;
+            }
+            beat = Instant::now();
             println!(
                 "demo: t={}s goroutines={} msgs={} echoes={} syscalls={} locks={} selects={} gcs={}",
                 start.elapsed().as_secs(),
                 grt::num_goroutine(),
-                msgs,
+                MSGS.load(Relaxed),
                 ECHOES.load(Relaxed),
                 SYSCALLS.load(Relaxed),
                 LOCKS.load(Relaxed),
@@ -57,6 +60,39 @@ fn main() {
             }
         }
     })
+}
+
+/// How often the pipeline's progress is sampled.
+const TICK: Duration = Duration::from_millis(50);
+/// Samples in a row without a message that mean the pipeline stopped: one
+/// second of the checker's own sleeps.
+const STALL_TICKS: u32 = 20;
+
+/// The pipeline's self-check. It counts samples, not wall-clock time: a
+/// sample that wakes late (the process was stopped by SIGSTOP or a
+/// debugger's freeze, or starved of CPU) stands for the one tick it asked
+/// for, because the pipeline was stopped or starved with it. Measuring a
+/// whole-process stop as a pipeline stall killed the demo after a freeze
+/// that began right after a check and outlasted the check period (issue 12).
+struct Progress {
+    last: u64,
+    quiet: u32,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress { last: 0, quiet: 0 }
+    }
+
+    fn tick(&mut self, msgs: u64) {
+        if msgs != self.last {
+            self.last = msgs;
+            self.quiet = 0;
+            return;
+        }
+        self.quiet += 1;
+        assert!(self.quiet < STALL_TICKS, "demo: the pipeline stopped");
+    }
 }
 
 /// Producers -> unbuffered -> relays -> buffered -> consumers; sums checked.
