@@ -585,24 +585,23 @@ impl Session {
 
     /// Classifies one `waitpid` status of `tid` and answers it (see the
     /// table in the module docs).
-    fn handle_status(&mut self, tid: i32, status: i32) -> Result<()> {
+    fn handle_status(&mut self, tid: i32, status: sys::WaitStatus) -> Result<()> {
         if trace_enabled() {
             eprintln!(
-                "grt-ctl: pid {} tid {tid} status {status:#x} known={} stopped={:?}",
+                "grt-ctl: pid {} tid {tid} status {status:?} known={} stopped={:?}",
                 self.pid,
                 self.threads.contains_key(&tid),
                 self.threads.get(&tid).map(|t| t.stopped)
             );
         }
-        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-            self.thread_gone(tid, ExitStatus::from_wait(status));
-            return Ok(());
-        }
-        if !libc::WIFSTOPPED(status) {
-            return Ok(());
-        }
-        let sig = libc::WSTOPSIG(status);
-        let event = (status >> 16) & 0xffff;
+        let (sig, event) = match status {
+            sys::WaitStatus::Ended(how) => {
+                self.thread_gone(tid, how);
+                return Ok(());
+            }
+            sys::WaitStatus::Other => return Ok(()),
+            sys::WaitStatus::Stopped { sig, event } => (sig, event),
+        };
         if !self.threads.contains_key(&tid) {
             // A new thread whose first stop came before its creator's
             // clone stop.
@@ -615,7 +614,7 @@ impl Session {
         t.listening = false;
         let was_stepping = std::mem::take(&mut t.stepping);
         match event {
-            libc::PTRACE_EVENT_STOP => {
+            Some(libc::PTRACE_EVENT_STOP) => {
                 let group = is_group_stop_signal(sig);
                 if std::mem::take(&mut t.first_stop_pending) {
                     t.group_stop = group.then_some(sig);
@@ -637,7 +636,7 @@ impl Session {
                     self.hold_or_resume(tid, Stop::Interrupt)
                 }
             }
-            libc::PTRACE_EVENT_CLONE => {
+            Some(libc::PTRACE_EVENT_CLONE) => {
                 if let Ok(child) = sys::geteventmsg(tid) {
                     let child = child as i32;
                     let want_frozen = self.default_frozen;
@@ -653,7 +652,7 @@ impl Session {
                 }
                 self.hold_or_resume(tid, Stop::Clone)
             }
-            libc::PTRACE_EVENT_EXIT => {
+            Some(libc::PTRACE_EVENT_EXIT) => {
                 t.exiting = true;
                 t.interrupt_pending = false;
                 if let Ok(msg) = sys::geteventmsg(tid) {
@@ -665,8 +664,8 @@ impl Session {
                     Err(e) => Err(Error::Ptrace { op: "CONT", tid, errno: e }),
                 }
             }
-            libc::PTRACE_EVENT_EXEC => self.handle_exec(tid),
-            0 => {
+            Some(libc::PTRACE_EVENT_EXEC) => self.handle_exec(tid),
+            None => {
                 if sig == libc::SIGTRAP && self.handle_trap(tid, was_stepping)? {
                     return Ok(());
                 }
@@ -676,7 +675,7 @@ impl Session {
                 self.events.push_back(Event::SignalDelivered { tid, signal: sig });
                 self.hold_or_resume(tid, Stop::Signal)
             }
-            _ => self.hold_or_resume(tid, Stop::Interrupt),
+            Some(_) => self.hold_or_resume(tid, Stop::Interrupt),
         }
     }
 

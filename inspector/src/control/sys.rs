@@ -1,7 +1,11 @@
 //! Thin wrappers over the raw system calls control uses: ptrace requests,
-//! non-blocking waits, and the `/proc` files that describe threads. They
-//! return the errno so that callers can tell "thread gone" (ESRCH) from
-//! "not allowed" (EPERM).
+//! non-blocking waits (their status decoded into [`WaitStatus`]), and the
+//! `/proc` files that describe threads. They return the errno so that
+//! callers can tell "thread gone" (ESRCH) from "not allowed" (EPERM). The
+//! raw `ptrace` is an `unsafe fn`; each typed request above it says why
+//! its arguments are sound. (libc directly, not nix: these dozen calls
+//! are the whole surface, and nix's typed requests would be wrapped again
+//! to keep the errno contract.)
 
 use core::ffi::c_void;
 
@@ -12,9 +16,15 @@ fn errno() -> Errno {
 }
 
 /// One ptrace request. Not for PEEK* (whose result may be -1).
-fn ptrace(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> Result<libc::c_long, Errno> {
-    // SAFETY: callers pass requests whose addr/data are integers or point
-    // at buffers of the size the request writes.
+///
+/// # Safety
+///
+/// `addr` and `data` must be what `req` expects: integers for requests
+/// that take none, or the address of a live buffer of the type and size
+/// the kernel reads or writes for `req` (a `user_regs_struct`, a
+/// `siginfo_t`, an `unsigned long`). The kernel writes through them.
+unsafe fn ptrace(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> Result<libc::c_long, Errno> {
+    // SAFETY: the caller passes addr/data as `req` expects (see above).
     let r = unsafe { libc::ptrace(req, tid, addr as *mut c_void, data as *mut c_void) };
     if r == -1 {
         Err(errno())
@@ -24,62 +34,98 @@ fn ptrace(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> Result<libc:
 }
 
 pub fn seize(tid: i32, options: i32) -> Result<(), Errno> {
-    ptrace(libc::PTRACE_SEIZE, tid, 0, options as usize).map(drop)
+    // SAFETY: SEIZE reads no memory: data is the option bits.
+    unsafe { ptrace(libc::PTRACE_SEIZE, tid, 0, options as usize) }.map(drop)
 }
 
 pub fn interrupt(tid: i32) -> Result<(), Errno> {
-    ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0).map(drop)
+    // SAFETY: INTERRUPT takes no addr or data.
+    unsafe { ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) }.map(drop)
 }
 
 pub fn cont(tid: i32, sig: i32) -> Result<(), Errno> {
-    ptrace(libc::PTRACE_CONT, tid, 0, sig as usize).map(drop)
+    // SAFETY: CONT reads no memory: data is a signal number.
+    unsafe { ptrace(libc::PTRACE_CONT, tid, 0, sig as usize) }.map(drop)
 }
 
 pub fn listen(tid: i32) -> Result<(), Errno> {
-    ptrace(libc::PTRACE_LISTEN, tid, 0, 0).map(drop)
+    // SAFETY: LISTEN takes no addr or data.
+    unsafe { ptrace(libc::PTRACE_LISTEN, tid, 0, 0) }.map(drop)
 }
 
 pub fn singlestep(tid: i32, sig: i32) -> Result<(), Errno> {
-    ptrace(libc::PTRACE_SINGLESTEP, tid, 0, sig as usize).map(drop)
+    // SAFETY: SINGLESTEP reads no memory: data is a signal number.
+    unsafe { ptrace(libc::PTRACE_SINGLESTEP, tid, 0, sig as usize) }.map(drop)
 }
 
 pub fn detach(tid: i32, sig: i32) -> Result<(), Errno> {
-    ptrace(libc::PTRACE_DETACH, tid, 0, sig as usize).map(drop)
+    // SAFETY: DETACH reads no memory: data is a signal number.
+    unsafe { ptrace(libc::PTRACE_DETACH, tid, 0, sig as usize) }.map(drop)
 }
 
 pub fn getregs(tid: i32) -> Result<libc::user_regs_struct, Errno> {
     // SAFETY: plain data, filled by the kernel.
     let mut regs: libc::user_regs_struct = unsafe { core::mem::zeroed() };
-    ptrace(libc::PTRACE_GETREGS, tid, 0, &mut regs as *mut _ as usize)?;
+    // SAFETY: GETREGS writes one user_regs_struct at data, which is ours.
+    unsafe { ptrace(libc::PTRACE_GETREGS, tid, 0, &mut regs as *mut _ as usize) }?;
     Ok(regs)
 }
 
 pub fn setregs(tid: i32, regs: &libc::user_regs_struct) -> Result<(), Errno> {
-    ptrace(libc::PTRACE_SETREGS, tid, 0, regs as *const _ as usize).map(drop)
+    // SAFETY: SETREGS reads one user_regs_struct at data, borrowed for the call.
+    unsafe { ptrace(libc::PTRACE_SETREGS, tid, 0, regs as *const _ as usize) }.map(drop)
 }
 
 pub fn geteventmsg(tid: i32) -> Result<u64, Errno> {
     let mut msg: libc::c_ulong = 0;
-    ptrace(libc::PTRACE_GETEVENTMSG, tid, 0, &mut msg as *mut _ as usize)?;
+    // SAFETY: GETEVENTMSG writes one unsigned long at data, which is ours.
+    unsafe { ptrace(libc::PTRACE_GETEVENTMSG, tid, 0, &mut msg as *mut _ as usize) }?;
     Ok(msg as u64)
 }
 
 pub fn getsiginfo(tid: i32) -> Result<libc::siginfo_t, Errno> {
     // SAFETY: plain data, filled by the kernel.
     let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
-    ptrace(libc::PTRACE_GETSIGINFO, tid, 0, &mut info as *mut _ as usize)?;
+    // SAFETY: GETSIGINFO writes one siginfo_t at data, which is ours.
+    unsafe { ptrace(libc::PTRACE_GETSIGINFO, tid, 0, &mut info as *mut _ as usize) }?;
     Ok(info)
+}
+
+/// A `waitpid` status word, decoded: the one place that knows its
+/// encoding (the ptrace event sits in bits 16..32 of a stop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStatus {
+    /// The thread ended (exited, or killed by a signal).
+    Ended(super::ExitStatus),
+    /// A ptrace stop: its signal, and the `PTRACE_EVENT_*` it reports
+    /// (`None`: a signal-delivery-stop).
+    Stopped { sig: i32, event: Option<i32> },
+    /// Anything else (a `WIFCONTINUED` report): nothing to answer.
+    Other,
+}
+
+impl WaitStatus {
+    pub fn decode(status: i32) -> WaitStatus {
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            WaitStatus::Ended(super::ExitStatus::from_wait(status))
+        } else if libc::WIFSTOPPED(status) {
+            let event = (status >> 16) & 0xffff;
+            WaitStatus::Stopped { sig: libc::WSTOPSIG(status), event: (event != 0).then_some(event) }
+        } else {
+            WaitStatus::Other
+        }
+    }
 }
 
 /// `waitpid(tid, WNOHANG | __WALL)`: the thread's next state change, if
 /// it has one.
-pub fn wait_nohang(tid: i32) -> Result<Option<i32>, Errno> {
+pub fn wait_nohang(tid: i32) -> Result<Option<WaitStatus>, Errno> {
     let mut status = 0;
     loop {
         // SAFETY: status is a valid out-pointer.
         let r = unsafe { libc::waitpid(tid, &mut status, libc::WNOHANG | libc::__WALL) };
         if r > 0 {
-            return Ok(Some(status));
+            return Ok(Some(WaitStatus::decode(status)));
         }
         if r == 0 {
             return Ok(None);
