@@ -244,8 +244,7 @@ fn main() {
                 one += 1;
                 s.freeze(tid).map_err(|e| e.to_string())
             }
-            _ => nix::sys::signal::kill(nix::unistd::Pid::from_raw(target.pid), nix::sys::signal::SIGSTOP)
-                .map_err(|e| e.to_string()),
+            _ => send_signal(target.pid, libc::SIGSTOP),
         };
         if let Err(e) = stopped {
             verdict = Some(format!("freeze: {e}"));
@@ -264,8 +263,7 @@ fn main() {
             frozen_ms += frozen_at.elapsed().as_millis() as u64;
             let thawed = match s.as_mut() {
                 Some(s) => s.thaw_all().map_err(|e| e.to_string()),
-                None => nix::sys::signal::kill(nix::unistd::Pid::from_raw(target.pid), nix::sys::signal::SIGCONT)
-                    .map_err(|e| e.to_string()),
+                None => send_signal(target.pid, libc::SIGCONT),
             };
             verdict = thawed.err().map(|e| format!("thaw: {e}"));
         }
@@ -348,5 +346,15 @@ fn main() {
     println!("failures={failures}");
     if failures > 0 {
         std::process::exit(1);
+    }
+}
+
+/// `kill(pid, sig)`, its failure as text.
+fn send_signal(pid: i32, sig: i32) -> Result<(), String> {
+    // SAFETY: kill takes no pointers.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().to_string())
     }
 }
