@@ -112,7 +112,12 @@ core::arch::global_asm!(
 
 extern "C" {
     /// See the module docs. `f` runs on the scheduler stack and never returns.
-    pub fn grt_mcall(save: *const Gobuf, g0sp: u64, f: extern "C" fn(*const grt_table::G), arg: *const grt_table::G);
+    pub fn grt_mcall(
+        save: *const Gobuf,
+        g0sp: u64,
+        f: extern "C" fn(crate::recptr::RecPtr<grt_table::G>),
+        arg: crate::recptr::RecPtr<grt_table::G>,
+    );
     /// Resumes the context in `buf`.
     pub fn grt_gogo(buf: *const Gobuf) -> !;
     /// Entry trampoline of every goroutine.

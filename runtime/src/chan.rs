@@ -24,7 +24,8 @@
 
 use crate::lock::{lock, lock_init, unlock};
 use crate::lockrank::Rank;
-use crate::proc::{curg, curm, gopark, goready, in_goroutine, r, GList};
+use crate::proc::{curg, curm, gopark, goready, in_goroutine, GList};
+use crate::recptr::{Link, RecPtr};
 use crate::status::{intern_location, intern_type, sched, table};
 use core::marker::PhantomData;
 use core::mem::{size_of, ManuallyDrop, MaybeUninit};
@@ -40,20 +41,20 @@ use grt_table::{waitreason, Hchan, Lock, Sudog, G, P, P_SUDOG_CACHE};
 /// cache, or newly allocated in the table).
 pub fn acquire_sudog() -> &'static Sudog {
     let mp = curm();
-    let pp = r(mp.p.load(Relaxed));
+    let pp = mp.p.rec().get();
     if pp.nsudog.load(Relaxed) == 0 {
         let s = sched();
         if !s.sudogcache.load(Relaxed).is_null() {
             lock(&s.sudog_lock);
             while pp.nsudog.load(Relaxed) < (P_SUDOG_CACHE / 2) as u32 {
-                let sg = s.sudogcache.load(Relaxed);
+                let sg = s.sudogcache.rec();
                 if sg.is_null() {
                     break;
                 }
-                s.sudogcache.store(r(sg).next.load(Relaxed), Relaxed);
-                r(sg).next.store(null_mut(), Relaxed);
+                s.sudogcache.store(sg.get().next.load(Relaxed), Relaxed);
+                sg.get().next.store(null_mut(), Relaxed);
                 let n = pp.nsudog.load(Relaxed);
-                pp.sudogcache[n as usize].store(sg, Relaxed);
+                pp.sudogcache[n as usize].store(sg.as_ptr(), Relaxed);
                 pp.nsudog.store(n + 1, Relaxed);
             }
             unlock(&s.sudog_lock);
@@ -68,9 +69,9 @@ pub fn acquire_sudog() -> &'static Sudog {
         }
     }
     let n = pp.nsudog.load(Relaxed) - 1;
-    let sg = pp.sudogcache[n as usize].swap(null_mut(), Relaxed);
+    let sg = pp.sudogcache[n as usize].swap_rec(RecPtr::NULL, Relaxed);
     pp.nsudog.store(n, Relaxed);
-    let sg = r(sg);
+    let sg = sg.get();
     sg.inuse.store(1, Relaxed);
     sg
 }
@@ -96,7 +97,7 @@ pub fn release_sudog(sg: &'static Sudog) {
     sg.enqueued.store(0, Relaxed);
     sg.inuse.store(0, Relaxed);
     let mp = curm();
-    let pp = r(mp.p.load(Relaxed));
+    let pp = mp.p.rec().get();
     if pp.nsudog.load(Relaxed) as usize == P_SUDOG_CACHE {
         flush_sudog_cache(pp, false);
     }
@@ -116,10 +117,10 @@ pub fn flush_sudog_cache(pp: &P, all: bool) {
     lock(&s.sudog_lock);
     while pp.nsudog.load(Relaxed) > keep {
         let n = pp.nsudog.load(Relaxed) - 1;
-        let sg = pp.sudogcache[n as usize].swap(null_mut(), Relaxed);
+        let sg = pp.sudogcache[n as usize].swap_rec(RecPtr::NULL, Relaxed);
         pp.nsudog.store(n, Relaxed);
-        r(sg).next.store(s.sudogcache.load(Relaxed), Relaxed);
-        s.sudogcache.store(sg, Relaxed);
+        sg.get().next.store(s.sudogcache.load(Relaxed), Relaxed);
+        s.sudogcache.store(sg.as_ptr(), Relaxed);
     }
     unlock(&s.sudog_lock);
 }
@@ -149,15 +150,15 @@ impl WaitQ<'_> {
     pub fn enqueue(&self, sg: &Sudog) {
         let p = sg as *const Sudog as *mut Sudog;
         sg.next.store(null_mut(), Relaxed);
-        let x = self.last.load(Relaxed);
+        let x = self.last.rec();
         if x.is_null() {
             sg.prev.store(null_mut(), Relaxed);
             self.first.store(p, Relaxed);
             self.last.store(p, Relaxed);
             return;
         }
-        sg.prev.store(x, Relaxed);
-        r(x).next.store(p, Relaxed);
+        sg.prev.store(x.as_ptr(), Relaxed);
+        x.get().next.store(p, Relaxed);
         self.last.store(p, Relaxed);
     }
 
@@ -165,24 +166,24 @@ impl WaitQ<'_> {
     /// that another case already won is skipped (the selectDone CAS).
     pub fn dequeue(&self) -> Option<&'static Sudog> {
         loop {
-            let sgp = self.first.load(Relaxed);
+            let sgp = self.first.rec();
             if sgp.is_null() {
                 return None;
             }
-            let sg = r(sgp);
-            let y = sg.next.load(Relaxed);
+            let sg = sgp.get();
+            let y = sg.next.rec();
             if y.is_null() {
                 self.first.store(null_mut(), Relaxed);
                 self.last.store(null_mut(), Relaxed);
             } else {
-                r(y).prev.store(null_mut(), Relaxed);
-                self.first.store(y, Relaxed);
+                y.get().prev.store(null_mut(), Relaxed);
+                self.first.store(y.as_ptr(), Relaxed);
                 sg.next.store(null_mut(), Relaxed);
             }
             // A select's goroutine may have been woken by another case and
             // not yet have removed itself from this queue.
             if sg.is_select.load(Relaxed) != 0
-                && r(sg.g.load(Relaxed)).select_done.compare_exchange(0, 1, SeqCst, SeqCst).is_err()
+                && sg.g.rec().get().select_done.compare_exchange(0, 1, SeqCst, SeqCst).is_err()
             {
                 continue;
             }
@@ -192,24 +193,24 @@ impl WaitQ<'_> {
 
     /// Removes a specific sudog (select pass 3).
     pub fn dequeue_sudog(&self, sg: &Sudog) {
-        let x = sg.prev.load(Relaxed);
-        let y = sg.next.load(Relaxed);
+        let x = sg.prev.rec();
+        let y = sg.next.rec();
         if !x.is_null() {
             if !y.is_null() {
-                r(x).next.store(y, Relaxed);
-                r(y).prev.store(x, Relaxed);
+                x.get().next.store(y.as_ptr(), Relaxed);
+                y.get().prev.store(x.as_ptr(), Relaxed);
                 sg.next.store(null_mut(), Relaxed);
                 sg.prev.store(null_mut(), Relaxed);
                 return;
             }
-            r(x).next.store(null_mut(), Relaxed);
-            self.last.store(x, Relaxed);
+            x.get().next.store(null_mut(), Relaxed);
+            self.last.store(x.as_ptr(), Relaxed);
             sg.prev.store(null_mut(), Relaxed);
             return;
         }
         if !y.is_null() {
-            r(y).prev.store(null_mut(), Relaxed);
-            self.first.store(y, Relaxed);
+            y.get().prev.store(null_mut(), Relaxed);
+            self.first.store(y.as_ptr(), Relaxed);
             sg.next.store(null_mut(), Relaxed);
             return;
         }
@@ -233,12 +234,12 @@ fn alloc_hchan() -> &'static Hchan {
     let s = sched();
     if !s.hchanfree.load(Relaxed).is_null() {
         lock(&s.hchan_lock);
-        let c = s.hchanfree.load(Relaxed);
+        let c = s.hchanfree.rec();
         if !c.is_null() {
-            s.hchanfree.store(r(c).freelink.load(Relaxed), Relaxed);
+            s.hchanfree.store(c.get().freelink.load(Relaxed), Relaxed);
             unlock(&s.hchan_lock);
-            r(c).freelink.store(null_mut(), Relaxed);
-            return r(c);
+            c.get().freelink.store(null_mut(), Relaxed);
+            return c.get();
         }
         unlock(&s.hchan_lock);
     }
@@ -393,7 +394,7 @@ pub(crate) fn send(c: &Hchan, sg: &Sudog, ep: *const u8, unlockf: &dyn Fn()) {
         typedmemmove(c, elem as *mut u8, ep);
         sg.elem.set(0);
     }
-    let gp = r(sg.g.load(Relaxed));
+    let gp = sg.g.rec().get();
     unlockf();
     gp.param.store(sg as *const Sudog as u64, Relaxed);
     sg.success.store(1, Relaxed);
@@ -477,7 +478,7 @@ pub(crate) fn recv(c: &Hchan, sg: &Sudog, ep: *mut u8, unlockf: &dyn Fn()) {
         c.sendx.store(nx, Relaxed);
     }
     sg.elem.set(0);
-    let gp = r(sg.g.load(Relaxed));
+    let gp = sg.g.rec().get();
     unlockf();
     gp.param.store(sg as *const Sudog as u64, Relaxed);
     sg.success.store(1, Relaxed);
@@ -487,7 +488,9 @@ pub(crate) fn recv(c: &Hchan, sg: &Sudog, ep: *mut u8, unlockf: &dyn Fn()) {
 /// On g0 after the G is in Gwaiting: release the channel lock.
 fn chanparkcommit(gp: &G, lockp: usize) -> bool {
     gp.parking_on_chan.store(0, Relaxed);
-    unlock(r(lockp as *const Lock));
+    // SAFETY: `lockp` is the address of the channel's lock, which chansend
+    // or chanrecv passed to gopark; the channel is a record in the table.
+    unlock(unsafe { &*(lockp as *const Lock) });
     true
 }
 
@@ -504,7 +507,7 @@ pub(crate) fn closechan(c: &'static Hchan) {
     // Release all readers: they get nothing.
     while let Some(sg) = recvq(c).dequeue() {
         sg.elem.set(0);
-        let gp = r(sg.g.load(Relaxed));
+        let gp = sg.g.rec().get();
         gp.param.store(sg as *const Sudog as u64, Relaxed);
         sg.success.store(0, Relaxed);
         glist.push(gp);
@@ -512,7 +515,7 @@ pub(crate) fn closechan(c: &'static Hchan) {
     // Release all writers: they will panic (their values stay theirs).
     while let Some(sg) = sendq(c).dequeue() {
         sg.elem.set(0);
-        let gp = r(sg.g.load(Relaxed));
+        let gp = sg.g.rec().get();
         gp.param.store(sg as *const Sudog as u64, Relaxed);
         sg.success.store(0, Relaxed);
         glist.push(gp);

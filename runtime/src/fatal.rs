@@ -7,7 +7,7 @@
 //! from any state (locks held, allocator in an unknown state) still prints.
 
 use crate::os::{self, write_err};
-use crate::proc::{getg, r};
+use crate::proc::getg;
 use crate::status::{sched, table, table_ready};
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use grt_table::header::SectionKind;
@@ -33,7 +33,7 @@ fn fatal_begin() {
     }
     let mp = crate::proc::getm();
     if !mp.is_null() {
-        r(mp).throwing.store(1, Relaxed);
+        mp.get().throwing.store(1, Relaxed);
     }
 }
 
@@ -59,7 +59,7 @@ fn current_goid() -> u64 {
     if gp.is_null() {
         0
     } else {
-        r(gp).goid.load(Relaxed)
+        gp.get().goid.load(Relaxed)
     }
 }
 
@@ -111,7 +111,7 @@ pub fn install_panic_hook() {
         let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
         LAST_PANIC.with(|c| *c.borrow_mut() = Some((msg, loc)));
         // Copy the live part of the stack now: unwinding will overwrite it.
-        let hi = r(gp).stack_hi.get();
+        let hi = gp.get().stack_hi.get();
         let sp = regs.sp();
         if sp < hi && hi - sp <= (1 << 30) {
             let len = (hi - sp).min(PANIC_STACK_COPY) as usize;

@@ -54,6 +54,7 @@ mod os;
 mod probe;
 mod probesites;
 mod proc;
+mod recptr;
 mod select;
 mod sema;
 mod signal;
@@ -83,7 +84,7 @@ pub mod __select {
 /// `export_test.go`): the status table and its records, the last recovered
 /// panic, the count of probe sites repaired. Not an API: it changes without
 /// notice. Read records through it; never write one: the runtime trusts
-/// every record pointer in the table.
+/// every record pointer in the table (see `recptr.rs`).
 #[doc(hidden)]
 pub mod internal {
     pub use crate::fatal::last_panic;
@@ -186,7 +187,7 @@ where
     status::table().publish();
     proc::MAIN_STARTED.store(true, SeqCst);
     proc::newm(proc::MStart::Sysmon, None);
-    proc::mstart0(proc::r(proc::getm()))
+    proc::mstart0(proc::getm().get())
 }
 
 fn schedinit(cfg: &Config) -> Result<(), String> {
@@ -252,7 +253,7 @@ pub fn goid() -> u64 {
     if gp.is_null() {
         0
     } else {
-        proc::r(gp).goid.load(Relaxed)
+        gp.get().goid.load(Relaxed)
     }
 }
 

@@ -13,6 +13,7 @@
 use crate::lockrank::{self, Rank, RANK_NAMES};
 use crate::os;
 use crate::proc::getm;
+use crate::recptr::{Link, RecPtr};
 use core::ptr;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicI32, AtomicU32};
@@ -47,9 +48,9 @@ pub fn lock(l: &Lock) {
 }
 
 #[inline]
-fn acquired(mp: *const M, l: &Lock) {
-    l.owner.store(mp as *mut M, Relaxed);
-    if let Some(m) = unsafe_m(mp) {
+fn acquired(mp: RecPtr<M>, l: &Lock) {
+    l.owner.store(mp.as_ptr(), Relaxed);
+    if let Some(m) = mp.opt() {
         m.locks.store(m.locks.load(Relaxed) + 1, Relaxed);
         if cfg!(debug_assertions) {
             let n = m.nheld.load(Relaxed) as usize;
@@ -61,15 +62,9 @@ fn acquired(mp: *const M, l: &Lock) {
     }
 }
 
-#[inline]
-fn unsafe_m<'a>(mp: *const M) -> Option<&'a M> {
-    // SAFETY: M records live in the table for the life of the process.
-    unsafe { mp.as_ref() }
-}
-
 #[cold]
-fn lock_slow(mp: *const M, l: &Lock) {
-    if let Some(m) = unsafe_m(mp) {
+fn lock_slow(mp: RecPtr<M>, l: &Lock) {
+    if let Some(m) = mp.opt() {
         m.waitlock.store(l as *const Lock as *mut Lock, Relaxed);
         m.waitsince.store(os::nanotime(), Relaxed);
     }
@@ -96,7 +91,7 @@ fn lock_slow(mp: *const M, l: &Lock) {
         wait = SLEEPING;
         os::futexsleep(&l.key, SLEEPING, -1);
     }
-    if let Some(m) = unsafe_m(mp) {
+    if let Some(m) = mp.opt() {
         m.waitlock.store(ptr::null_mut(), Relaxed);
         m.waitsince.store(0, Relaxed);
     }
@@ -106,7 +101,7 @@ fn lock_slow(mp: *const M, l: &Lock) {
 #[inline]
 pub fn unlock(l: &Lock) {
     let mp = getm();
-    if let Some(m) = unsafe_m(mp) {
+    if let Some(m) = mp.opt() {
         if cfg!(debug_assertions) {
             release_rank(m, l);
         }
@@ -125,13 +120,13 @@ pub fn unlock(l: &Lock) {
 /// Debug check that the current M holds `l` (Go's assertLockHeld).
 #[inline]
 pub fn assert_lock_held(l: &Lock) {
-    if cfg!(debug_assertions) && !ptr::eq(l.owner.load(Relaxed), getm()) {
+    if cfg!(debug_assertions) && l.owner.rec() != getm() {
         crate::fatal::throw("lock not held");
     }
 }
 
-fn check_rank(mp: *const M, l: &Lock) {
-    let Some(m) = unsafe_m(mp) else { return };
+fn check_rank(mp: RecPtr<M>, l: &Lock) {
+    let Some(m) = mp.opt() else { return };
     let want = l.rank.load(Relaxed);
     let n = (m.nheld.load(Relaxed) as usize).min(M_HELD_LOCKS);
     for i in 0..n {

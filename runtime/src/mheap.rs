@@ -19,6 +19,7 @@
 
 use crate::lock::{lock, unlock};
 use crate::os;
+use crate::recptr::{Link, RecPtr};
 use crate::status::{mheap, table};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;
@@ -65,16 +66,14 @@ pub fn alloc_span(npages: u64, state: u32, spanclass: u32) -> Option<&'static MS
 fn alloc_span_locked(npages: u64, state: u32) -> Option<&'static MSpan> {
     let h = mheap();
     // Exact-size reuse from the free list.
-    let mut prev: *mut MSpan = null_mut();
-    let mut sp = h.free.load(Relaxed);
-    while !sp.is_null() {
-        let s = crate::proc::r(sp);
-        let next = s.next.load(Relaxed);
+    let mut prev: Option<&MSpan> = None;
+    let mut sp = h.free.rec();
+    while let Some(s) = sp.opt() {
+        let next = s.next.rec();
         if s.npages.load(Relaxed) == npages {
-            if prev.is_null() {
-                h.free.store(next, Relaxed);
-            } else {
-                crate::proc::r(prev).next.store(next, Relaxed);
+            match prev {
+                None => h.free.set_rec(next),
+                Some(p) => p.next.set_rec(next),
             }
             h.nfree.fetch_sub(1, Relaxed);
             s.next.store(null_mut(), Relaxed);
@@ -82,7 +81,7 @@ fn alloc_span_locked(npages: u64, state: u32) -> Option<&'static MSpan> {
             s.sweepgen.store(h.sweepgen.load(Relaxed), Relaxed);
             return Some(s);
         }
-        prev = sp;
+        prev = Some(s);
         sp = next;
     }
     // Fresh pages.
@@ -157,8 +156,9 @@ pub fn free_span(s: &MSpan) {
 /// The allspans entry `i` (heap lock held).
 pub(crate) fn span_at(i: u64) -> &'static MSpan {
     let arr = mheap().allspans.get() as *const u64;
-    // SAFETY: i < nspan entries of the current array, each a span record.
-    crate::proc::r(unsafe { *arr.add(i as usize) } as *const MSpan)
+    // SAFETY: i < nspan entries of the current array, each the address of
+    // a span record (record_span stores them).
+    unsafe { RecPtr::from_raw(*arr.add(i as usize) as *mut MSpan) }.get()
 }
 
 #[cfg(test)]

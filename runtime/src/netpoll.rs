@@ -14,7 +14,8 @@
 //! event for a recycled descriptor is dropped.
 
 use crate::lock::{lock, unlock};
-use crate::proc::{curg, gopark, r, GList};
+use crate::proc::{curg, gopark, GList};
+use crate::recptr::RecPtr;
 use crate::status::sched;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize};
@@ -194,7 +195,9 @@ impl PollDesc {
 /// On g0 after the park: publish the G in the semaphore, unless an event
 /// came in meanwhile (then resume at once).
 fn block_commit(gp: &G, gpp: usize) -> bool {
-    let gpp = r(gpp as *const AtomicUsize);
+    // SAFETY: `gpp` is the address of a poll descriptor's rg or wg, which
+    // `wait` passed to gopark; descriptors are never freed (reused).
+    let gpp = unsafe { &*(gpp as *const AtomicUsize) };
     let ok = gpp.compare_exchange(PD_WAIT, gp as *const G as usize, SeqCst, SeqCst).is_ok();
     if ok {
         sched().netpoll_waiters.fetch_add(1, SeqCst);
@@ -217,7 +220,9 @@ fn unblock(gpp: &AtomicUsize, ioready: bool) -> Option<&'static G> {
                 return None;
             }
             sched().netpoll_waiters.fetch_sub(1, SeqCst);
-            return Some(r(old as *const G));
+            // SAFETY: any other value is what block_commit stored: the
+            // address of a parked G record.
+            return Some(unsafe { RecPtr::from_raw(old as *mut G) }.get());
         }
     }
 }
@@ -268,7 +273,9 @@ pub fn netpoll(delay: i64) -> GList {
             BREAK_PENDING.store(0, SeqCst);
             continue;
         }
-        let pd = r((data & ((1 << 48) - 1)) as *const PollDesc);
+        // SAFETY: the event's data is what `open` registered: the address
+        // of a poll descriptor (never freed) below a 16-bit sequence.
+        let pd = unsafe { &*((data & ((1 << 48) - 1)) as *const PollDesc) };
         if (pd.seq.load(SeqCst) as u64 & 0xffff) != data >> 48 {
             continue; // stale event for a recycled descriptor
         }

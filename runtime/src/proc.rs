@@ -47,6 +47,7 @@
 use crate::asm::{grt_gogo, grt_gostart, grt_mcall};
 use crate::lock::{lock, noteclear, notesleep, notewakeup, unlock};
 use crate::os::{self, nanotime};
+use crate::recptr::{Link, RecPtr};
 use crate::status::{sched, table};
 use crate::{probe, stack, stw, time};
 use core::cell::Cell;
@@ -77,8 +78,8 @@ core::arch::global_asm!(
 
 /// The current M (null on threads the runtime did not start).
 #[inline(always)]
-pub fn getm() -> *const M {
-    let v: *const M;
+pub fn getm() -> RecPtr<M> {
+    let v: *mut M;
     // SAFETY: reads this thread's grt_tls_m slot; no side effects.
     unsafe {
         core::arch::asm!(
@@ -88,13 +89,14 @@ pub fn getm() -> *const M {
             options(nostack, preserves_flags, readonly, pure)
         )
     };
-    v
+    // SAFETY: the slot holds what `setm` stored: an M record or null.
+    unsafe { RecPtr::from_raw(v) }
 }
 
 /// The running goroutine (null on g0 and on foreign threads).
 #[inline(always)]
-pub fn getg() -> *const G {
-    let v: *const G;
+pub fn getg() -> RecPtr<G> {
+    let v: *mut G;
     // SAFETY: reads this thread's grt_tls_g slot; no side effects.
     unsafe {
         core::arch::asm!(
@@ -104,10 +106,12 @@ pub fn getg() -> *const G {
             options(nostack, preserves_flags, readonly, pure)
         )
     };
-    v
+    // SAFETY: the slot holds what `setg` stored: a G record or null.
+    unsafe { RecPtr::from_raw(v) }
 }
 
-pub(crate) fn setg(gp: *const G) {
+pub(crate) fn setg(gp: RecPtr<G>) {
+    let gp = gp.as_ptr();
     // SAFETY: writes this thread's grt_tls_g slot.
     unsafe {
         core::arch::asm!(
@@ -120,7 +124,8 @@ pub(crate) fn setg(gp: *const G) {
     };
 }
 
-pub(crate) fn setm(mp: *const M) {
+pub(crate) fn setm(mp: RecPtr<M>) {
+    let mp = mp.as_ptr();
     // SAFETY: writes this thread's grt_tls_m slot.
     unsafe {
         core::arch::asm!(
@@ -133,16 +138,6 @@ pub(crate) fn setm(mp: *const M) {
     };
 }
 
-/// Dereferences a record pointer.
-#[inline(always)]
-pub(crate) fn r<'a, T>(p: *const T) -> &'a T {
-    // SAFETY: every record pointer the runtime holds points into the
-    // status table, which lives for the whole process; callers only pass
-    // non-null pointers (checked in debug builds).
-    debug_assert!(!p.is_null());
-    unsafe { &*p }
-}
-
 /// The current goroutine, which must exist.
 #[inline]
 pub fn curg() -> &'static G {
@@ -150,7 +145,7 @@ pub fn curg() -> &'static G {
     if gp.is_null() {
         crate::fatal::throw("not on a goroutine");
     }
-    r(gp)
+    gp.get()
 }
 
 /// The current M, which must exist.
@@ -160,7 +155,7 @@ pub fn curm() -> &'static M {
     if mp.is_null() {
         crate::fatal::throw("not on a runtime thread");
     }
-    r(mp)
+    mp.get()
 }
 
 /// Whether the caller runs as a goroutine of this runtime.
@@ -210,7 +205,7 @@ pub fn casgstatus(gp: &G, old: u32, new: u32) {
 #[cold]
 fn casgstatus_slow(gp: &G, old: u32, new: u32) {
     let mp = getm();
-    if let Some(m) = unsafe_opt(mp) {
+    if let Some(m) = mp.opt() {
         m.waitcasg.store(gp as *const G as *mut G, Relaxed);
         m.waitcasg_status.store(old, Relaxed);
         m.waitsince.store(nanotime(), Relaxed);
@@ -237,16 +232,10 @@ fn casgstatus_slow(gp: &G, old: u32, new: u32) {
             next_yield = nanotime() + YIELD_DELAY / 2;
         }
     }
-    if let Some(m) = unsafe_opt(mp) {
+    if let Some(m) = mp.opt() {
         m.waitcasg.store(null_mut(), Relaxed);
         m.waitsince.store(0, Relaxed);
     }
-}
-
-#[inline]
-fn unsafe_opt<'a, T>(p: *const T) -> Option<&'a T> {
-    // SAFETY: see `r`.
-    unsafe { p.as_ref() }
 }
 
 /// Sets the Gscan bit: `old` must be Grunnable, Gwaiting, Gsyscall or
@@ -258,7 +247,7 @@ pub fn castogscanstatus(gp: &G, old: u32, new: u32) -> bool {
             let won = gp.atomicstatus.compare_exchange(old, new, AcqRel, Relaxed).is_ok();
             if won {
                 // Who holds the bit, for the inspector's wait-for analysis.
-                gp.scanm.store(getm() as *mut _, Release);
+                gp.scanm.store(getm().as_ptr(), Release);
             }
             won
         }
@@ -293,14 +282,14 @@ pub fn casfrom_gscanstatus(gp: &G, old: u32, new: u32) {
 /// Switches to the scheduler context and runs `f(gp)` there. Returns when
 /// the goroutine is next resumed (possibly on another M).
 #[inline]
-pub fn mcall(f: extern "C" fn(*const G)) {
+pub fn mcall(f: extern "C" fn(RecPtr<G>)) {
     let gp = curg();
     let mp = curm();
     // SAFETY: gp.sched is the current G's own gobuf; mp.g0.sp is the base of
     // this M's scheduler stack, whose frames are all dead (schedule never
     // returns). grt_mcall saves the callee-saved registers on this stack
     // and `f` ends in gogo, never returning here directly.
-    unsafe { grt_mcall(&gp.sched, mp.g0.sp.get(), f, gp) };
+    unsafe { grt_mcall(&gp.sched, mp.g0.sp.get(), f, RecPtr::from_ref(gp)) };
     // Never a tail call: the gobuf's saved pc must be a return address in
     // the caller (gopark, ...), or that frame vanishes from the parked
     // goroutine's stack (Go's compiler never makes one either).
@@ -310,7 +299,7 @@ pub fn mcall(f: extern "C" fn(*const G)) {
 
 /// What `gopark` does on g0 once the G is off its stack: returns false to
 /// resume the G at once instead of parking it.
-pub type UnlockFn = fn(gp: &G, arg: usize) -> bool;
+pub type UnlockFn = fn(gp: &'static G, arg: usize) -> bool;
 
 thread_local! {
     static PARK: Cell<(Option<UnlockFn>, usize)> = const { Cell::new((None, 0)) };
@@ -331,10 +320,10 @@ pub fn gopark(unlockf: Option<UnlockFn>, arg: usize, reason: u32) {
     mcall(park_m);
 }
 
-extern "C" fn park_m(gp: *const G) {
-    let gp = r(gp);
+extern "C" fn park_m(gp: RecPtr<G>) {
+    let gp = gp.get();
     let mp = curm();
-    setg(ptr::null());
+    setg(RecPtr::NULL);
     let (unlockf, arg) = PARK.with(|c| c.take());
     gp.waitsince.store(os::coarse_nanotime(), Relaxed);
     record_sp(gp);
@@ -359,17 +348,17 @@ fn record_sp(gp: &G) {
 }
 
 pub(crate) fn dropg(mp: &M) {
-    let gp = mp.curg.load(Relaxed);
+    let gp = mp.curg.rec();
     if !gp.is_null() {
-        r(gp).m.store(null_mut(), Relaxed);
-        mp.lastg.store(gp, Relaxed);
+        gp.get().m.store(null_mut(), Relaxed);
+        mp.lastg.store(gp.as_ptr(), Relaxed);
     }
     mp.curg.store(null_mut(), Relaxed);
 }
 
 /// Makes a parked goroutine runnable (Go's goready/ready): puts it in the
 /// current P's runnext and wakes an idle P if there is one.
-pub fn goready(gp: &G) {
+pub fn goready(gp: &'static G) {
     probe!(goready, gp.goid.load(Relaxed), gp.waitreason.load(Relaxed));
     let status = readgstatus(gp);
     if status & !G_SCAN != G_WAITING {
@@ -378,16 +367,15 @@ pub fn goready(gp: &G) {
     }
     casgstatus(gp, G_WAITING, G_RUNNABLE);
     gp.waitsince.store(0, Relaxed);
-    let mp = getm();
-    let pp = if mp.is_null() { null_mut() } else { r(mp).p.load(Relaxed) };
-    if pp.is_null() {
-        // No P (sysmon, a foreign thread): through the global queue.
-        let s = sched();
-        lock(&s.lock);
-        globrunqput(gp);
-        unlock(&s.lock);
-    } else {
-        runqput(r(pp), gp, true);
+    match getm().opt().and_then(|mp| mp.p.rec().opt()) {
+        Some(pp) => runqput(pp, gp, true),
+        None => {
+            // No P (sysmon, a foreign thread): through the global queue.
+            let s = sched();
+            lock(&s.lock);
+            globrunqput(gp);
+            unlock(&s.lock);
+        }
     }
     wakep();
 }
@@ -397,10 +385,10 @@ pub fn gosched() {
     mcall(gosched_m);
 }
 
-extern "C" fn gosched_m(gp: *const G) {
-    let gp = r(gp);
+extern "C" fn gosched_m(gp: RecPtr<G>) {
+    let gp = gp.get();
     let mp = curm();
-    setg(ptr::null());
+    setg(RecPtr::NULL);
     record_sp(gp);
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
     dropg(mp);
@@ -416,8 +404,8 @@ extern "C" fn gosched_m(gp: *const G) {
 #[inline]
 pub fn preempt_check() {
     let gp = getg();
-    if !gp.is_null() && r(gp).preempt.load(Relaxed) != 0 {
-        r(gp).preempt.store(0, Relaxed);
+    if !gp.is_null() && gp.get().preempt.load(Relaxed) != 0 {
+        gp.get().preempt.store(0, Relaxed);
         gosched();
     }
 }
@@ -457,7 +445,7 @@ where
     F: FnOnce() + Send + 'static,
 {
     let mp = getm();
-    if mp.is_null() || r(mp).p.load(Relaxed).is_null() {
+    if mp.is_null() || mp.get().p.load(Relaxed).is_null() {
         panic!("grt::go called outside the grt runtime (start the program with grt::run)");
     }
     if let Err(e) = stack::reserve() {
@@ -470,12 +458,12 @@ where
 pub(crate) fn newproc(data: *mut u8, run: u64, gopc: u64, site: u32) {
     let mp = getm();
     let parent = getg();
-    let pp = r(r(mp).p.load(Relaxed));
+    let pp = mp.get().p.rec().get();
     let newg = gfget(pp).unwrap_or_else(malg);
     let goid = next_goid(pp);
     newg.goid.store(goid, Relaxed);
     newg.generation.fetch_add(1, Relaxed);
-    newg.parentgoid.store(if parent.is_null() { 0 } else { r(parent).goid.load(Relaxed) }, Relaxed);
+    newg.parentgoid.store(if parent.is_null() { 0 } else { parent.get().goid.load(Relaxed) }, Relaxed);
     newg.gopc.set(gopc);
     newg.site.store(site, Relaxed);
     newg.startpc.set(run);
@@ -555,10 +543,10 @@ pub fn goexit1() -> ! {
     crate::fatal::throw("goexit returned")
 }
 
-extern "C" fn goexit0(gp: *const G) {
-    let gp = r(gp);
+extern "C" fn goexit0(gp: RecPtr<G>) {
+    let gp = gp.get();
     let mp = curm();
-    setg(ptr::null());
+    setg(RecPtr::NULL);
     casgstatus(gp, G_RUNNING, G_DEAD);
     sched().ngoroutines.fetch_sub(1, Relaxed);
     gp.m.store(null_mut(), Relaxed);
@@ -567,7 +555,7 @@ extern "C" fn goexit0(gp: *const G) {
     gp.waiting.store(null_mut(), Relaxed);
     gp.lockedm.store(null_mut(), Relaxed);
     dropg(mp);
-    let pp = r(mp.p.load(Relaxed));
+    let pp = mp.p.rec().get();
     stack::stackfree(pp, gp);
     gfput(pp, gp);
     schedule();
@@ -587,11 +575,11 @@ fn gfput(pp: &P, gp: &'static G) {
         let s = sched();
         lock(&s.gfree_lock);
         while pp.ngfree.load(Relaxed) > GFREE_LOCAL_MAX / 2 {
-            let g = pp.gfree.load(Relaxed);
-            pp.gfree.store(r(g).schedlink.load(Relaxed), Relaxed);
+            let g = pp.gfree.rec();
+            pp.gfree.store(g.get().schedlink.load(Relaxed), Relaxed);
             pp.ngfree.store(pp.ngfree.load(Relaxed) - 1, Relaxed);
-            r(g).schedlink.store(s.gfree.load(Relaxed), Relaxed);
-            s.gfree.store(g, Relaxed);
+            g.get().schedlink.store(s.gfree.load(Relaxed), Relaxed);
+            s.gfree.store(g.as_ptr(), Relaxed);
             s.ngfree.store(s.ngfree.load(Relaxed) + 1, Relaxed);
         }
         unlock(&s.gfree_lock);
@@ -604,27 +592,27 @@ fn gfget(pp: &P) -> Option<&'static G> {
         if s.ngfree.load(Relaxed) > 0 {
             lock(&s.gfree_lock);
             while pp.ngfree.load(Relaxed) < GFREE_LOCAL_MAX / 2 {
-                let g = s.gfree.load(Relaxed);
+                let g = s.gfree.rec();
                 if g.is_null() {
                     break;
                 }
-                s.gfree.store(r(g).schedlink.load(Relaxed), Relaxed);
+                s.gfree.store(g.get().schedlink.load(Relaxed), Relaxed);
                 s.ngfree.store(s.ngfree.load(Relaxed) - 1, Relaxed);
-                r(g).schedlink.store(pp.gfree.load(Relaxed), Relaxed);
-                pp.gfree.store(g, Relaxed);
+                g.get().schedlink.store(pp.gfree.load(Relaxed), Relaxed);
+                pp.gfree.store(g.as_ptr(), Relaxed);
                 pp.ngfree.store(pp.ngfree.load(Relaxed) + 1, Relaxed);
             }
             unlock(&s.gfree_lock);
         }
     }
-    let g = pp.gfree.load(Relaxed);
+    let g = pp.gfree.rec();
     if g.is_null() {
         return None;
     }
-    pp.gfree.store(r(g).schedlink.load(Relaxed), Relaxed);
+    pp.gfree.store(g.get().schedlink.load(Relaxed), Relaxed);
     pp.ngfree.store(pp.ngfree.load(Relaxed) - 1, Relaxed);
-    r(g).schedlink.store(null_mut(), Relaxed);
-    Some(r(g))
+    g.get().schedlink.store(null_mut(), Relaxed);
+    Some(g.get())
 }
 
 /// Moves all of a dying P's free Gs to the global list (sched.lock held).
@@ -632,13 +620,13 @@ pub(crate) fn gfpurge(pp: &P) {
     let s = sched();
     lock(&s.gfree_lock);
     loop {
-        let g = pp.gfree.load(Relaxed);
+        let g = pp.gfree.rec();
         if g.is_null() {
             break;
         }
-        pp.gfree.store(r(g).schedlink.load(Relaxed), Relaxed);
-        r(g).schedlink.store(s.gfree.load(Relaxed), Relaxed);
-        s.gfree.store(g, Relaxed);
+        pp.gfree.store(g.get().schedlink.load(Relaxed), Relaxed);
+        g.get().schedlink.store(s.gfree.load(Relaxed), Relaxed);
+        s.gfree.store(g.as_ptr(), Relaxed);
         s.ngfree.store(s.ngfree.load(Relaxed) + 1, Relaxed);
     }
     pp.ngfree.store(0, Relaxed);
@@ -649,10 +637,10 @@ pub(crate) fn gfpurge(pp: &P) {
 
 /// Puts gp on pp's local run queue (in runnext if `next`), spilling half of
 /// the queue to the global one when full. Only pp's owner calls this.
-pub fn runqput(pp: &P, gp: &G, next: bool) {
-    let mut gp = gp as *const G as *mut G;
+pub fn runqput(pp: &P, gp: &'static G, next: bool) {
+    let mut gp = RecPtr::from_ref(gp);
     if next {
-        let old = pp.runnext.swap(gp, AcqRel);
+        let old = pp.runnext.swap_rec(gp, AcqRel);
         if old.is_null() {
             return;
         }
@@ -662,7 +650,7 @@ pub fn runqput(pp: &P, gp: &G, next: bool) {
         let h = pp.runqhead.load(Acquire);
         let t = pp.runqtail.load(Relaxed);
         if t.wrapping_sub(h) < RUNQ_LEN as u32 {
-            pp.runq[t as usize % RUNQ_LEN].store(gp, Relaxed);
+            pp.runq[t as usize % RUNQ_LEN].set_rec(gp);
             pp.runqtail.store(t.wrapping_add(1), Release);
             return;
         }
@@ -672,22 +660,22 @@ pub fn runqput(pp: &P, gp: &G, next: bool) {
     }
 }
 
-fn runqputslow(pp: &P, gp: *mut G, h: u32, t: u32) -> bool {
+fn runqputslow(pp: &P, gp: RecPtr<G>, h: u32, t: u32) -> bool {
     const N: usize = RUNQ_LEN / 2;
-    let mut batch: [*mut G; N + 1] = [null_mut(); N + 1];
+    let mut batch: [RecPtr<G>; N + 1] = [RecPtr::NULL; N + 1];
     let n = t.wrapping_sub(h) / 2;
     if n as usize != N {
         crate::fatal::throw("runqputslow: queue is not full");
     }
     for (i, slot) in batch.iter_mut().enumerate().take(N) {
-        *slot = pp.runq[(h.wrapping_add(i as u32)) as usize % RUNQ_LEN].load(Relaxed);
+        *slot = pp.runq[(h.wrapping_add(i as u32)) as usize % RUNQ_LEN].rec();
     }
     if pp.runqhead.compare_exchange(h, h.wrapping_add(n), AcqRel, Relaxed).is_err() {
         return false;
     }
     batch[N] = gp;
     for i in 0..N {
-        r(batch[i]).schedlink.store(batch[i + 1], Relaxed);
+        batch[i].get().schedlink.set_rec(batch[i + 1]);
     }
     let s = sched();
     lock(&s.lock);
@@ -698,9 +686,9 @@ fn runqputslow(pp: &P, gp: *mut G, h: u32, t: u32) -> bool {
 
 /// Takes a G from pp's local queue: (gp, inherit the time slice).
 pub fn runqget(pp: &P) -> Option<(&'static G, bool)> {
-    let next = pp.runnext.load(Relaxed);
-    if !next.is_null() && pp.runnext.compare_exchange(next, null_mut(), AcqRel, Relaxed).is_ok() {
-        return Some((r(next), true));
+    let next = pp.runnext.rec();
+    if !next.is_null() && pp.runnext.compare_exchange(next.as_ptr(), null_mut(), AcqRel, Relaxed).is_ok() {
+        return Some((next.get(), true));
     }
     loop {
         let h = pp.runqhead.load(Acquire);
@@ -708,9 +696,9 @@ pub fn runqget(pp: &P) -> Option<(&'static G, bool)> {
         if t == h {
             return None;
         }
-        let gp = pp.runq[h as usize % RUNQ_LEN].load(Relaxed);
+        let gp = pp.runq[h as usize % RUNQ_LEN].rec();
         if pp.runqhead.compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed).is_ok() {
-            return Some((r(gp), false));
+            return Some((gp.get(), false));
         }
     }
 }
@@ -755,8 +743,8 @@ fn runqgrab(p2: &P, batch: &P, batch_head: u32, steal_runnext: bool) -> u32 {
             continue; // read inconsistent h and t
         }
         for i in 0..n {
-            let g = p2.runq[(h.wrapping_add(i)) as usize % RUNQ_LEN].load(Relaxed);
-            batch.runq[(batch_head.wrapping_add(i)) as usize % RUNQ_LEN].store(g, Relaxed);
+            let g = p2.runq[(h.wrapping_add(i)) as usize % RUNQ_LEN].rec();
+            batch.runq[(batch_head.wrapping_add(i)) as usize % RUNQ_LEN].store(g.as_ptr(), Relaxed);
         }
         if p2.runqhead.compare_exchange(h, h.wrapping_add(n), AcqRel, Relaxed).is_ok() {
             return n;
@@ -772,16 +760,16 @@ fn runqsteal(pp: &P, p2: &P, steal_runnext: bool) -> Option<&'static G> {
         return None;
     }
     n -= 1;
-    let gp = pp.runq[(t.wrapping_add(n)) as usize % RUNQ_LEN].load(Relaxed);
+    let gp = pp.runq[(t.wrapping_add(n)) as usize % RUNQ_LEN].rec();
     if n == 0 {
-        return Some(r(gp));
+        return Some(gp.get());
     }
     let h = pp.runqhead.load(Acquire);
     if t.wrapping_sub(h).wrapping_add(n) >= RUNQ_LEN as u32 {
         crate::fatal::throw("runqsteal: runq overflow");
     }
     pp.runqtail.store(t.wrapping_add(n), Release);
-    Some(r(gp))
+    Some(gp.get())
 }
 
 pub fn runqlen(pp: &P) -> u32 {
@@ -789,49 +777,49 @@ pub fn runqlen(pp: &P) -> u32 {
 }
 
 /// Global run queue (sched.lock held).
-pub fn globrunqput(gp: &G) {
+pub fn globrunqput(gp: &'static G) {
     let s = sched();
     crate::lock::assert_lock_held(&s.lock);
-    let gp = gp as *const G as *mut G;
-    r(gp).schedlink.store(null_mut(), Relaxed);
-    let tail = s.runqtail.load(Relaxed);
+    gp.schedlink.store(null_mut(), Relaxed);
+    let gp = RecPtr::from_ref(gp);
+    let tail = s.runqtail.rec();
     if tail.is_null() {
-        s.runqhead.store(gp, Relaxed);
+        s.runqhead.set_rec(gp);
     } else {
-        r(tail).schedlink.store(gp, Relaxed);
+        tail.get().schedlink.set_rec(gp);
     }
-    s.runqtail.store(gp, Relaxed);
+    s.runqtail.set_rec(gp);
     s.runqsize.fetch_add(1, Relaxed);
 }
 
 /// Puts a linked batch head..tail of n Gs on the global queue (sched.lock held).
-pub fn globrunqputbatch(head: *mut G, tail: *mut G, n: i32) {
+pub fn globrunqputbatch(head: RecPtr<G>, tail: RecPtr<G>, n: i32) {
     let s = sched();
-    r(tail).schedlink.store(null_mut(), Relaxed);
-    let t = s.runqtail.load(Relaxed);
+    tail.get().schedlink.store(null_mut(), Relaxed);
+    let t = s.runqtail.rec();
     if t.is_null() {
-        s.runqhead.store(head, Relaxed);
+        s.runqhead.set_rec(head);
     } else {
-        r(t).schedlink.store(head, Relaxed);
+        t.get().schedlink.set_rec(head);
     }
-    s.runqtail.store(tail, Relaxed);
+    s.runqtail.set_rec(tail);
     s.runqsize.fetch_add(n, Relaxed);
 }
 
 fn globrunqget_one() -> Option<&'static G> {
     let s = sched();
-    let gp = s.runqhead.load(Relaxed);
+    let gp = s.runqhead.rec();
     if gp.is_null() {
         return None;
     }
-    let next = r(gp).schedlink.load(Relaxed);
-    s.runqhead.store(next, Relaxed);
+    let next = gp.get().schedlink.rec();
+    s.runqhead.store(next.as_ptr(), Relaxed);
     if next.is_null() {
         s.runqtail.store(null_mut(), Relaxed);
     }
     s.runqsize.fetch_sub(1, Relaxed);
-    r(gp).schedlink.store(null_mut(), Relaxed);
-    Some(r(gp))
+    gp.get().schedlink.store(null_mut(), Relaxed);
+    Some(gp.get())
 }
 
 /// Takes a batch from the global queue into pp's local queue and returns
@@ -876,13 +864,13 @@ pub fn pidleput(pp: &P) {
 pub fn pidleget() -> Option<&'static P> {
     let s = sched();
     crate::lock::assert_lock_held(&s.lock);
-    let pp = s.pidle.load(Relaxed);
+    let pp = s.pidle.rec();
     if pp.is_null() {
         return None;
     }
-    s.pidle.store(r(pp).link.load(Relaxed), Relaxed);
+    s.pidle.store(pp.get().link.load(Relaxed), Relaxed);
     s.npidle.fetch_sub(1, SeqCst);
-    Some(r(pp))
+    Some(pp.get())
 }
 
 /// Associates pp with the current M and sets it running.
@@ -896,13 +884,13 @@ pub fn wirep(mp: &M, pp: &P) {
     if !mp.p.load(Relaxed).is_null() {
         crate::fatal::throw("wirep: already in go");
     }
-    let pm = pp.m.load(Relaxed);
+    let pm = pp.m.rec();
     let st = pp.status.load(Relaxed);
     if !pm.is_null() || st != P_IDLE {
         crate::eprint_raw!(
             "wirep: p->m={:#x}({}) p->status={}\n",
-            pm as usize,
-            if pm.is_null() { -1 } else { r(pm).id.load(Relaxed) },
+            pm.as_ptr() as usize,
+            if pm.is_null() { -1 } else { pm.get().id.load(Relaxed) },
             st
         );
         crate::fatal::throw("wirep: invalid p state");
@@ -915,11 +903,11 @@ pub fn wirep(mp: &M, pp: &P) {
 /// Disassociates the current M from its P (which goes to Pidle).
 pub fn releasep() -> &'static P {
     let mp = curm();
-    let pp = mp.p.load(Relaxed);
+    let pp = mp.p.rec();
     if pp.is_null() {
         crate::fatal::throw("releasep: invalid arg");
     }
-    let pp = r(pp);
+    let pp = pp.get();
     if !ptr::eq(pp.m.load(Relaxed), mp) || pp.status.load(Relaxed) != P_RUNNING {
         crate::eprint_raw!(
             "releasep: m={:#x} m->p={:#x} p->m={:#x} p->status={}\n",
@@ -950,13 +938,13 @@ fn mput(mp: &M) {
 /// Takes an M off the idle list (sched.lock held).
 fn mget() -> Option<&'static M> {
     let s = sched();
-    let mp = s.midle.load(Relaxed);
+    let mp = s.midle.rec();
     if mp.is_null() {
         return None;
     }
-    s.midle.store(r(mp).schedlink.load(Relaxed), Relaxed);
+    s.midle.store(mp.get().schedlink.load(Relaxed), Relaxed);
     s.nmidle.fetch_sub(1, Relaxed);
-    Some(r(mp))
+    Some(mp.get())
 }
 
 /// What a new M does first.
@@ -994,11 +982,10 @@ pub fn newm(start: MStart, pp: Option<&'static P>) {
     if start == MStart::Spinning {
         mp.spinning.store(1, Relaxed);
     }
-    let mpu = mp as *const M as usize;
     let name = if start == MStart::Sysmon { "grt-sysmon".to_string() } else { format!("grt-m{}", mp.id.load(Relaxed)) };
+    let mp = RecPtr::from_ref(mp);
     let res = std::thread::Builder::new().name(name).stack_size(crate::G0_STACK_SIZE).spawn(move || {
-        let mp = r(mpu as *const M);
-        mstart(mp, start);
+        mstart(mp.get(), start);
     });
     if let Err(e) = res {
         crate::eprint_raw!("runtime: failed to create new OS thread ({})\n", e);
@@ -1009,8 +996,8 @@ pub fn newm(start: MStart, pp: Option<&'static P>) {
 
 /// Entry of every M: records the thread, sets up g0 and runs the scheduler.
 pub fn mstart(mp: &'static M, start: MStart) -> ! {
-    setm(mp);
-    setg(ptr::null());
+    setm(RecPtr::from_ref(mp));
+    setg(RecPtr::NULL);
     mp.procid.store(os::gettid(), Relaxed);
     let (lo, hi) = crate::stack::thread_stack_bounds();
     mp.g0_stack_lo.set(lo);
@@ -1026,9 +1013,9 @@ pub fn mstart(mp: &'static M, start: MStart) -> ! {
     match start {
         MStart::Sysmon => crate::sysmon::sysmon(),
         _ => {
-            let pp = mp.nextp.swap(null_mut(), Relaxed);
+            let pp = mp.nextp.swap_rec(RecPtr::NULL, Relaxed);
             if !pp.is_null() {
-                acquirep(r(pp));
+                acquirep(pp.get());
             }
             mp.state.store(mstate::SCHEDULING, Relaxed);
             schedule()
@@ -1059,8 +1046,8 @@ pub fn stopm() {
     noteclear(&mp.park);
     mp.blocked.store(0, Relaxed);
     mp.state.store(mstate::SCHEDULING, Relaxed);
-    let pp = mp.nextp.swap(null_mut(), Relaxed);
-    acquirep(r(pp));
+    let pp = mp.nextp.swap_rec(RecPtr::NULL, Relaxed);
+    acquirep(pp.get());
 }
 
 /// Schedules some M to run pp (or any idle P if None). If `spinning`, the
@@ -1190,7 +1177,7 @@ pub fn schedule() -> ! {
     if mp.locks.load(Relaxed) != 0 {
         crate::fatal::throw("schedule: holding locks");
     }
-    setg(ptr::null());
+    setg(RecPtr::NULL);
     let (gp, inherit) = find_runnable();
     if mp.spinning.load(Relaxed) != 0 {
         resetspinning();
@@ -1215,9 +1202,9 @@ fn resetspinning() {
 
 /// Runs gp on the current M: allocates its stack if it never ran, switches
 /// to it. Never returns.
-pub fn execute(gp: &G, inherit_time: bool) -> ! {
+pub fn execute(gp: &'static G, inherit_time: bool) -> ! {
     let mp = curm();
-    let pp = r(mp.p.load(Relaxed));
+    let pp = mp.p.rec().get();
     mp.curg.store(gp as *const G as *mut G, Relaxed);
     gp.m.store(mp as *const M as *mut M, Relaxed);
     if gp.stack_hi.get() == 0 {
@@ -1230,7 +1217,7 @@ pub fn execute(gp: &G, inherit_time: bool) -> ! {
         pp.schedtick.store(pp.schedtick.load(Relaxed).wrapping_add(1), Relaxed);
     }
     mp.state.store(mstate::RUNNING, Relaxed);
-    setg(gp);
+    setg(RecPtr::from_ref(gp));
     // SAFETY: gp.sched holds either a fresh context (sp at the top of its
     // newly allocated stack, pc = grt_gostart) or the exact context saved
     // by grt_mcall when gp parked; gp is now Grunning and owned by this M.
@@ -1243,7 +1230,7 @@ fn find_runnable() -> (&'static G, bool) {
     let mp = curm();
     let s = sched();
     'top: loop {
-        let pp = r(mp.p.load(Relaxed));
+        let pp = mp.p.rec().get();
         if s.gcwaiting.load(SeqCst) != 0 {
             stw::gcstopm();
             continue 'top;
@@ -1449,28 +1436,25 @@ pub fn fastrand() -> u32 {
 
 /// An intrusive list of Gs linked through schedlink (Go's gList).
 pub struct GList {
-    head: Cell<*mut G>,
+    head: Cell<RecPtr<G>>,
     n: Cell<u32>,
 }
 
 impl GList {
     pub fn new() -> GList {
-        GList { head: Cell::new(null_mut()), n: Cell::new(0) }
+        GList { head: Cell::new(RecPtr::NULL), n: Cell::new(0) }
     }
-    pub fn push(&self, gp: &G) {
-        gp.schedlink.store(self.head.get(), Relaxed);
-        self.head.set(gp as *const G as *mut G);
+    pub fn push(&self, gp: &'static G) {
+        gp.schedlink.set_rec(self.head.get());
+        self.head.set(RecPtr::from_ref(gp));
         self.n.set(self.n.get() + 1);
     }
     pub fn pop(&self) -> Option<&'static G> {
-        let h = self.head.get();
-        if h.is_null() {
-            return None;
-        }
-        self.head.set(r(h).schedlink.load(Relaxed));
-        r(h).schedlink.store(null_mut(), Relaxed);
+        let h = self.head.get().opt()?;
+        self.head.set(h.schedlink.rec());
+        h.schedlink.store(null_mut(), Relaxed);
         self.n.set(self.n.get() - 1);
-        Some(r(h))
+        Some(h)
     }
     pub fn is_empty(&self) -> bool {
         self.head.get().is_null()
@@ -1512,7 +1496,7 @@ pub fn injectglist(list: GList) {
         }
     };
     let mp = getm();
-    let pp = if mp.is_null() { null_mut() } else { r(mp).p.load(Relaxed) };
+    let pp = mp.opt().map_or(RecPtr::NULL, |mp| mp.p.rec());
     if pp.is_null() {
         lock(&s.lock);
         for gp in &v {
@@ -1532,7 +1516,7 @@ pub fn injectglist(list: GList) {
         start_idle(npidle);
     }
     for gp in &v[npidle..] {
-        runqput(r(pp), gp, false);
+        runqput(pp.get(), gp, false);
     }
     wakep();
 }
@@ -1544,8 +1528,8 @@ pub fn mstart0(m0: &'static M) -> ! {
 
 /// Makes the calling thread's M `m0` before the scheduler starts.
 pub fn setm_for_start(m0: &'static M) {
-    setm(m0);
-    setg(ptr::null());
+    setm(RecPtr::from_ref(m0));
+    setg(RecPtr::NULL);
 }
 
 /// mget for callers that hold sched.lock (procresize).

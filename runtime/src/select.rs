@@ -22,7 +22,8 @@
 
 use crate::chan::{acquire_sudog, buf_recv, buf_send, recvq, release_sudog, sendq, Chan};
 use crate::lock::{lock, unlock};
-use crate::proc::{curg, gopark, r};
+use crate::proc::{curg, gopark};
+use crate::recptr::{Link, RecPtr};
 use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;
@@ -31,9 +32,9 @@ use grt_table::{waitreason, Hchan, Sudog, G};
 /// One case as selectgo sees it.
 #[derive(Clone, Copy)]
 pub struct Scase {
-    pub c: *const Hchan,
-    pub elem: *mut u8,
-    pub send: bool,
+    pub(crate) c: RecPtr<Hchan>,
+    pub(crate) elem: *mut u8,
+    pub(crate) send: bool,
 }
 
 /// A receive case: the channel and the slot the value lands in.
@@ -47,7 +48,7 @@ impl<'a, T: Send> RecvCase<'a, T> {
         RecvCase { c, slot: MaybeUninit::uninit() }
     }
     pub fn scase(&mut self) -> Scase {
-        Scase { c: self.c.hchan(), elem: self.slot.as_mut_ptr() as *mut u8, send: false }
+        Scase { c: RecPtr::from_ref(self.c.hchan()), elem: self.slot.as_mut_ptr() as *mut u8, send: false }
     }
     /// The received value (`ok` from selectgo), or None if closed.
     pub fn take(&mut self, ok: bool) -> Option<T> {
@@ -72,7 +73,7 @@ impl<'a, T: Send> SendCase<'a, T> {
         SendCase { c, v: ManuallyDrop::new(v), sent: false }
     }
     pub fn scase(&mut self) -> Scase {
-        Scase { c: self.c.hchan(), elem: &mut *self.v as *mut T as *mut u8, send: true }
+        Scase { c: RecPtr::from_ref(self.c.hchan()), elem: &mut *self.v as *mut T as *mut u8, send: true }
     }
     /// This case won: the value was moved to the receiver or buffer.
     pub fn sent(&mut self) {
@@ -100,12 +101,12 @@ pub fn block_forever() -> ! {
 const MAX_CASES: usize = 32;
 
 fn sellock(cases: &[Scase], lockorder: &[u16]) {
-    let mut last: *const Hchan = core::ptr::null();
+    let mut last = RecPtr::NULL;
     for &o in lockorder {
         let c = cases[o as usize].c;
         if c != last {
             last = c;
-            lock(&r(c).lock);
+            lock(&c.get().lock);
         }
     }
 }
@@ -117,7 +118,7 @@ fn selunlock(cases: &[Scase], lockorder: &[u16]) {
         if i > 0 && c == cases[lockorder[i - 1] as usize].c {
             continue;
         }
-        unlock(&r(c).lock);
+        unlock(&c.get().lock);
     }
 }
 
@@ -125,18 +126,18 @@ fn selunlock(cases: &[Scase], lockorder: &[u16]) {
 /// gp.waiting, possibly repeated).
 fn selparkcommit(gp: &G, _: usize) -> bool {
     gp.parking_on_chan.store(0, Relaxed);
-    let mut lastc: *mut Hchan = null_mut();
-    let mut sg = gp.waiting.load(Relaxed);
+    let mut lastc = RecPtr::<Hchan>::NULL;
+    let mut sg = gp.waiting.rec();
     while !sg.is_null() {
-        let c = r(sg).c.load(Relaxed);
+        let c = sg.get().c.rec();
         if c != lastc && !lastc.is_null() {
-            unlock(&r(lastc).lock);
+            unlock(&lastc.get().lock);
         }
         lastc = c;
-        sg = r(sg).waitlink.load(Relaxed);
+        sg = sg.get().waitlink.rec();
     }
     if !lastc.is_null() {
-        unlock(&r(lastc).lock);
+        unlock(&lastc.get().lock);
     }
     true
 }
@@ -168,8 +169,8 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
     let mut lockorder = [0u16; MAX_CASES];
     for i in 0..n {
         let mut j = i;
-        let c = cases[i].c as usize;
-        while j > 0 && cases[lockorder[j - 1] as usize].c as usize > c {
+        let c = cases[i].c.as_ptr() as usize;
+        while j > 0 && cases[lockorder[j - 1] as usize].c.as_ptr() as usize > c {
             lockorder[j] = lockorder[j - 1];
             j -= 1;
         }
@@ -182,7 +183,7 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
     // Pass 1: look for something already waiting.
     for &i in pollorder {
         let cas = cases[i as usize];
-        let c = r(cas.c);
+        let c = cas.c.get();
         if cas.send {
             if c.closed.load(Relaxed) != 0 {
                 selunlock(cases, lockorder);
@@ -220,23 +221,22 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
     // Pass 2: enqueue on all channels.
     let gp = curg();
     gp.waiting.store(null_mut(), Relaxed);
-    let mut prev: *mut Sudog = null_mut();
+    let mut prev = RecPtr::<Sudog>::NULL;
     let now = crate::os::coarse_nanotime();
     for &i in lockorder {
         let cas = cases[i as usize];
-        let c = r(cas.c);
+        let c = cas.c.get();
         let sg = acquire_sudog();
         sg.g.store(gp as *const G as *mut G, Relaxed);
         sg.is_select.store(1, Relaxed);
         sg.elem.set(cas.elem as u64);
-        sg.c.store(cas.c as *mut Hchan, Relaxed);
+        sg.c.set_rec(cas.c);
         sg.enqueued.store(now, Relaxed);
         sg.waitlink.store(null_mut(), Relaxed);
-        let sgp = sg as *const Sudog as *mut Sudog;
-        if prev.is_null() {
-            gp.waiting.store(sgp, Relaxed);
-        } else {
-            r(prev).waitlink.store(sgp, Relaxed);
+        let sgp = RecPtr::from_ref(sg);
+        match prev.opt() {
+            None => gp.waiting.set_rec(sgp),
+            Some(p) => p.waitlink.set_rec(sgp),
         }
         prev = sgp;
         if cas.send {
@@ -253,36 +253,36 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
 
     sellock(cases, lockorder);
     gp.select_done.store(0, Relaxed);
-    let winner = gp.param.swap(0, Relaxed) as *const Sudog;
+    let winner = gp.param.swap(0, Relaxed) as *mut Sudog;
 
     // Pass 3: dequeue from the unsuccessful channels.
     // Clear all elems before unlinking from gp.waiting.
-    let mut sg1 = gp.waiting.load(Relaxed);
+    let mut sg1 = gp.waiting.rec();
     while !sg1.is_null() {
-        let s = r(sg1);
+        let s = sg1.get();
         s.is_select.store(0, Relaxed);
         s.elem.set(0);
-        sg1 = s.waitlink.load(Relaxed);
+        sg1 = s.waitlink.rec();
     }
-    let mut sglist = gp.waiting.swap(null_mut(), Relaxed);
+    let mut sglist = gp.waiting.swap_rec(RecPtr::NULL, Relaxed);
     let mut chosen: Option<(usize, bool)> = None;
     for &i in lockorder {
         let cas = cases[i as usize];
-        let s = r(sglist);
-        if core::ptr::eq(sglist, winner) {
+        let s = sglist.get();
+        if sglist.as_ptr() == winner {
             // Already dequeued by the goroutine that woke us.
             chosen = Some((i as usize, s.success.load(Relaxed) != 0));
         } else {
-            let c = r(cas.c);
+            let c = cas.c.get();
             if cas.send {
                 sendq(c).dequeue_sudog(s);
             } else {
                 recvq(c).dequeue_sudog(s);
             }
         }
-        let next = s.waitlink.swap(null_mut(), Relaxed);
+        let next = s.waitlink.swap_rec(RecPtr::NULL, Relaxed);
         s.c.store(null_mut(), Relaxed);
-        release_sudog(r(sglist));
+        release_sudog(sglist.get());
         sglist = next;
     }
     let Some((i, success)) = chosen else { crate::fatal::throw("selectgo: bad wakeup") };

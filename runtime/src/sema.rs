@@ -9,7 +9,8 @@
 use crate::chan::{acquire_sudog, release_sudog};
 use crate::lock::{lock, unlock};
 use crate::lockrank::Rank;
-use crate::proc::{curg, gopark, goready, r};
+use crate::proc::{curg, gopark, goready};
+use crate::recptr::{Link, RecPtr};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicPtr, AtomicU32};
@@ -93,43 +94,41 @@ impl Sema {
             return;
         }
         let sg = self.dequeue();
-        if !sg.is_null() {
+        if sg.is_some() {
             self.nwait.fetch_sub(1, SeqCst);
         }
         unlock(&self.lock);
-        if !sg.is_null() {
-            goready(r(r(sg).g.load(Relaxed)));
+        if let Some(sg) = sg {
+            goready(sg.g.rec().get());
         }
     }
 
-    fn enqueue(&self, sg: &Sudog) {
-        let p = sg as *const Sudog as *mut Sudog;
+    fn enqueue(&self, sg: &'static Sudog) {
+        let p = RecPtr::from_ref(sg);
         sg.next.store(null_mut(), Relaxed);
-        let t = self.tail.load(Relaxed);
-        if t.is_null() {
-            self.head.store(p, Relaxed);
-        } else {
-            r(t).next.store(p, Relaxed);
+        match self.tail.rec().opt() {
+            None => self.head.set_rec(p),
+            Some(t) => t.next.set_rec(p),
         }
-        self.tail.store(p, Relaxed);
+        self.tail.set_rec(p);
     }
 
-    fn dequeue(&self) -> *mut Sudog {
-        let h = self.head.load(Relaxed);
-        if h.is_null() {
-            return h;
-        }
-        let n = r(h).next.load(Relaxed);
-        self.head.store(n, Relaxed);
+    fn dequeue(&self) -> Option<&'static Sudog> {
+        let h = self.head.rec().opt()?;
+        let n = h.next.rec();
+        self.head.set_rec(n);
         if n.is_null() {
             self.tail.store(null_mut(), Relaxed);
         }
-        r(h).next.store(null_mut(), Relaxed);
-        h
+        h.next.store(null_mut(), Relaxed);
+        Some(h)
     }
 }
 
 fn unlock_sema(_gp: &G, lockp: usize) -> bool {
-    unlock(r(lockp as *const Lock));
+    // SAFETY: `lockp` is the address of the lock of the Sema whose
+    // `acquire` passed it to gopark: that call borrows the Sema, and it has
+    // not returned (its goroutine is just parking).
+    unlock(unsafe { &*(lockp as *const Lock) });
     true
 }

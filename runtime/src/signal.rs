@@ -25,7 +25,7 @@
 //! is already past the probe.
 
 use crate::os::write_err;
-use crate::proc::{getg, r};
+use crate::proc::getg;
 use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64};
 use std::sync::OnceLock;
@@ -187,7 +187,7 @@ extern "C" fn on_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_v
     let addr = unsafe { (*info).si_addr() } as u64;
     let gp = getg();
     if !gp.is_null() {
-        let g = r(gp);
+        let g = gp.get();
         if crate::stack::in_guard(g, addr) {
             let sp = ucontext_reg(ctx, libc::REG_RSP);
             crate::eprint_raw!(
@@ -273,13 +273,13 @@ extern "C" fn on_trap(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let code = unsafe { (*info).si_code };
     let mp = crate::proc::getm();
-    let mid = if mp.is_null() { -1 } else { r(mp).id.load(Relaxed) };
+    let mid = if mp.is_null() { -1 } else { mp.get().id.load(Relaxed) };
     crate::eprint_raw!("SIGTRAP: trace trap\nPC={:#x} m={} sigcode={}\n\n", rip, mid, code);
     if crate::status::table_ready() {
         crate::status::sched().throwing.store(1, Relaxed);
     }
     let gp = getg();
-    let goid = if gp.is_null() { 0 } else { r(gp).goid.load(Relaxed) };
+    let goid = if gp.is_null() { 0 } else { gp.get().goid.load(Relaxed) };
     if SIGTHREAD_TID.load(Relaxed) != 0 {
         let (sp, bp) = (ucontext_reg(ctx, libc::REG_RSP), ucontext_reg(ctx, libc::REG_RBP));
         post(rip, sp, bp, goid, 2);

@@ -21,7 +21,7 @@
 use crate::lock::{lock, unlock};
 use crate::mheap::{self, PAGE_SIZE};
 use crate::os;
-use crate::proc::r;
+use crate::recptr::{Link, RecPtr};
 use crate::status::{mheap, sched};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;
@@ -135,9 +135,9 @@ pub fn stackalloc(pp: &P, gp: &G) {
 fn cache_pop(pp: &P) -> Option<&'static MSpan> {
     let n = pp.nstack.load(Relaxed);
     if n > 0 {
-        let s = pp.stackcache[n as usize - 1].swap(null_mut(), Relaxed);
+        let s = pp.stackcache[n as usize - 1].swap_rec(RecPtr::NULL, Relaxed);
         pp.nstack.store(n - 1, Relaxed);
-        return Some(r(s));
+        return Some(s.get());
     }
     // Refill half the cache from the pool.
     let h = mheap();
@@ -147,18 +147,18 @@ fn cache_pop(pp: &P) -> Option<&'static MSpan> {
     lock(&h.lock);
     let mut got = None;
     while pp.nstack.load(Relaxed) < (P_STACK_CACHE / 2) as u32 {
-        let s = h.stackpool.load(Relaxed);
+        let s = h.stackpool.rec();
         if s.is_null() {
             break;
         }
-        h.stackpool.store(r(s).next.load(Relaxed), Relaxed);
+        h.stackpool.store(s.get().next.load(Relaxed), Relaxed);
         h.nstackpool.fetch_sub(1, Relaxed);
-        r(s).next.store(null_mut(), Relaxed);
+        s.get().next.store(null_mut(), Relaxed);
         if got.is_none() {
-            got = Some(r(s));
+            got = Some(s.get());
         } else {
             let k = pp.nstack.load(Relaxed);
-            pp.stackcache[k as usize].store(s, Relaxed);
+            pp.stackcache[k as usize].store(s.as_ptr(), Relaxed);
             pp.nstack.store(k + 1, Relaxed);
         }
     }
@@ -193,17 +193,17 @@ fn new_stack_span() -> &'static MSpan {
 
 /// Takes gp's stack back (gp is dead and off its stack).
 pub fn stackfree(pp: &P, gp: &G) {
-    let s = gp.stack_span.swap(null_mut(), Relaxed);
+    let s = gp.stack_span.swap_rec(RecPtr::NULL, Relaxed);
     gp.stack_lo.set(0);
     gp.stack_hi.set(0);
     if s.is_null() {
         return;
     }
-    let span = r(s);
+    let span = s.get();
     span.owner.store(null_mut(), Relaxed);
     let n = pp.nstack.load(Relaxed) as usize;
     if n < P_STACK_CACHE {
-        pp.stackcache[n].store(s, Relaxed);
+        pp.stackcache[n].store(s.as_ptr(), Relaxed);
         pp.nstack.store(n as u32 + 1, Relaxed);
         return;
     }
@@ -213,9 +213,9 @@ pub fn stackfree(pp: &P, gp: &G) {
     push_pool(span);
     while pp.nstack.load(Relaxed) as usize > P_STACK_CACHE / 2 {
         let k = pp.nstack.load(Relaxed) as usize - 1;
-        let x = pp.stackcache[k].swap(null_mut(), Relaxed);
+        let x = pp.stackcache[k].swap_rec(RecPtr::NULL, Relaxed);
         pp.nstack.store(k as u32, Relaxed);
-        push_pool(r(x));
+        push_pool(x.get());
     }
     unlock(&h.lock);
 }
@@ -233,9 +233,9 @@ pub fn purge_stack_cache(pp: &P) {
     lock(&h.lock);
     while pp.nstack.load(Relaxed) > 0 {
         let k = pp.nstack.load(Relaxed) as usize - 1;
-        let x = pp.stackcache[k].swap(null_mut(), Relaxed);
+        let x = pp.stackcache[k].swap_rec(RecPtr::NULL, Relaxed);
         pp.nstack.store(k as u32, Relaxed);
-        push_pool(r(x));
+        push_pool(x.get());
     }
     unlock(&h.lock);
 }

@@ -32,7 +32,8 @@
 
 use crate::lock::{lock, noteclear, notetsleep, notewakeup, unlock};
 use crate::os::nanotime;
-use crate::proc::{self, acquirep, allp, curm, gomaxprocs, pidleget, pidleput, r, releasep, stopm};
+use crate::proc::{self, acquirep, allp, curm, gomaxprocs, pidleget, pidleput, releasep, stopm};
+use crate::recptr::{Link, RecPtr};
 use crate::sema::Sema;
 use crate::status::{sched, table};
 use crate::{bugs, probe};
@@ -56,7 +57,7 @@ pub(crate) fn acquire_worldsema() {
     WORLDSEMA.acquire(grt_table::waitreason::STOPPING_THE_WORLD);
     let s = sched();
     s.worldsema.store(1, Relaxed);
-    s.worldsema_owner.store(proc::getg() as *mut _, Relaxed);
+    s.worldsema_owner.set_rec(proc::getg());
 }
 
 pub(crate) fn release_worldsema() {
@@ -81,7 +82,7 @@ pub fn stop_the_world_with_sema(reason: u32) {
     probe!(stw_gcwaiting, reason, mp.id.load(Relaxed), nsyscall, seq);
     preemptall();
     // Stop the current P.
-    let pp = r(mp.p.load(Relaxed));
+    let pp = mp.p.rec().get();
     pp.status.store(P_GCSTOP, SeqCst);
     pp.gcstoptime.store(nanotime(), Relaxed);
     s.stopwait.fetch_sub(1, SeqCst);
@@ -148,12 +149,12 @@ pub fn start_the_world_with_sema() {
     s.stw_reason.store(0, Relaxed);
     unlock(&s.lock);
     while !p1.is_null() {
-        let pp = r(p1);
-        p1 = pp.link.load(Relaxed);
-        let mp = pp.m.load(Relaxed);
+        let pp = p1.get();
+        p1 = pp.link.rec();
+        let mp = pp.m.rec();
         if !mp.is_null() {
             pp.m.store(null_mut(), Relaxed);
-            let mp = r(mp);
+            let mp = mp.get();
             if !mp.nextp.load(Relaxed).is_null() {
                 crate::fatal::throw("startTheWorld: inconsistent mp->nextp");
             }
@@ -174,7 +175,7 @@ fn p1_ptr(pp: &P) -> *mut P {
 /// Changes the number of Ps to `nprocs`. sched.lock is held and the world
 /// is stopped (or not started). Returns the Ps with local work, linked
 /// through `link`, each with an M from the idle list in `m` if one was free.
-pub fn procresize(nprocs: i32) -> *mut P {
+pub fn procresize(nprocs: i32) -> RecPtr<P> {
     let s = sched();
     let old = gomaxprocs();
     let t = table();
@@ -191,14 +192,14 @@ pub fn procresize(nprocs: i32) -> *mut P {
         pp.status.store(P_GCSTOP, SeqCst);
     }
     let mp = curm();
-    let cur = mp.p.load(Relaxed);
-    if !cur.is_null() && r(cur).id.load(Relaxed) < nprocs {
+    let cur = mp.p.rec();
+    if !cur.is_null() && cur.get().id.load(Relaxed) < nprocs {
         // Continue to use the current P.
-        r(cur).status.store(P_RUNNING, SeqCst);
+        cur.get().status.store(P_RUNNING, SeqCst);
     } else {
         // Release the current P and acquire allp[0].
         if !cur.is_null() {
-            r(cur).m.store(null_mut(), Relaxed);
+            cur.get().m.store(null_mut(), Relaxed);
         }
         mp.p.store(null_mut(), Relaxed);
         let pp = allp(0);
@@ -211,7 +212,7 @@ pub fn procresize(nprocs: i32) -> *mut P {
         destroy_p(allp(i as usize));
     }
     s.gomaxprocs.store(nprocs, SeqCst);
-    let mut runnable: *mut P = null_mut();
+    let mut runnable = RecPtr::NULL;
     for i in (0..nprocs).rev() {
         let pp = allp(i as usize);
         if core::ptr::eq(mp.p.load(Relaxed), pp) {
@@ -223,8 +224,8 @@ pub fn procresize(nprocs: i32) -> *mut P {
         } else {
             let m = proc::mget_locked();
             pp.m.store(m, Relaxed);
-            pp.link.store(runnable, Relaxed);
-            runnable = pp as *const P as *mut P;
+            pp.link.set_rec(runnable);
+            runnable = RecPtr::from_ref(pp);
         }
     }
     probe!(procresize, old, nprocs);
@@ -250,13 +251,13 @@ fn preemptall() {
         if pp.status.load(SeqCst) != P_RUNNING {
             continue;
         }
-        let mp = pp.m.load(Relaxed);
+        let mp = pp.m.rec();
         if mp.is_null() {
             continue;
         }
-        let gp = r(mp).curg.load(Relaxed);
+        let gp = mp.get().curg.rec();
         if !gp.is_null() {
-            r(gp).preempt.store(1, Relaxed);
+            gp.get().preempt.store(1, Relaxed);
         }
     }
 }
@@ -299,7 +300,7 @@ fn safe_point_counters(s: &'static Sched) -> (&'static AtomicI32, &'static Atomi
 /// worldsema and runs on a goroutine with a P.
 pub fn for_each_p(f: fn(&P)) {
     let mp = curm();
-    let pp = r(mp.p.load(Relaxed));
+    let pp = mp.p.rec().get();
     let s = sched();
     let (wait, note) = safe_point_counters(s);
     let buggy = bugs::enabled(grt_table::bugs::FOREACHP_STOPWAIT);
@@ -321,15 +322,15 @@ pub fn for_each_p(f: fn(&P)) {
     // Any P entering Pidle or Psyscall from now on will see
     // run_safe_point_fn == 1 and run it when changing its status.
     // Run the function for all idle Ps: sched.pidle cannot change, we hold sched.lock.
-    let mut p2 = s.pidle.load(Relaxed);
+    let mut p2 = s.pidle.rec();
     while !p2.is_null() {
-        let pr = r(p2);
+        let pr = p2.get();
         if pr.run_safe_point_fn.compare_exchange(1, 0, SeqCst, SeqCst).is_ok() {
             f(pr);
             pr.safe_point_runs.fetch_add(1, Relaxed);
             wait.fetch_sub(1, SeqCst);
         }
-        p2 = pr.link.load(Relaxed);
+        p2 = pr.link.rec();
     }
     let must_wait = wait.load(SeqCst) > 0;
     unlock(&s.lock);
@@ -376,11 +377,11 @@ pub fn for_each_p(f: fn(&P)) {
 /// Runs the pending safe-point function for the current M's P, if any.
 pub fn run_safe_point_fn() {
     let mp = curm();
-    let pp = mp.p.load(Relaxed);
+    let pp = mp.p.rec();
     if pp.is_null() {
         return;
     }
-    let pp = r(pp);
+    let pp = pp.get();
     if pp.run_safe_point_fn.compare_exchange(1, 0, SeqCst, SeqCst).is_err() {
         return;
     }

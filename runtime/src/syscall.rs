@@ -14,7 +14,8 @@
 
 use crate::lock::{lock, notewakeup, unlock};
 use crate::os::nanotime;
-use crate::proc::{self, acquirep, casgstatus, curg, curm, execute, getm, mcall, pidleget, r, stopm, wirep};
+use crate::proc::{self, acquirep, casgstatus, curg, curm, execute, getm, mcall, pidleget, stopm, wirep};
+use crate::recptr::{Link, RecPtr};
 use crate::status::sched;
 use crate::{probe, stw};
 use core::ptr::null_mut;
@@ -69,7 +70,7 @@ pub fn entersyscall() {
     let mp = curm();
     save_syscall_context(gp);
     casgstatus(gp, G_RUNNING, G_SYSCALL);
-    let pp = r(mp.p.load(Relaxed));
+    let pp = mp.p.rec().get();
     if pp.run_safe_point_fn.load(SeqCst) != 0 {
         stw::run_safe_point_fn();
     }
@@ -88,7 +89,7 @@ pub fn entersyscall() {
 #[inline(never)]
 fn entersyscall_gcwait() {
     let mp = curm();
-    let pp = r(mp.oldp.load(Relaxed));
+    let pp = mp.oldp.rec().get();
     let s = sched();
     // Which stop-the-world this thread saw (the one that set gcwaiting).
     probe!(entersyscall_gcwait, mp.id.load(Relaxed), pp.id.load(Relaxed), s.stw_seq.load(SeqCst));
@@ -126,10 +127,14 @@ pub fn entersyscallblock() {
 pub fn exitsyscall() {
     let gp = curg();
     let mp = curm();
-    let oldp = mp.oldp.swap(null_mut(), Relaxed);
-    probe!(exitsyscall, gp.goid.load(Relaxed), if oldp.is_null() { u64::MAX } else { r(oldp).id.load(Relaxed) as u64 });
+    let oldp = mp.oldp.swap_rec(RecPtr::NULL, Relaxed);
+    probe!(
+        exitsyscall,
+        gp.goid.load(Relaxed),
+        if oldp.is_null() { u64::MAX } else { oldp.get().id.load(Relaxed) as u64 }
+    );
     if exitsyscallfast(mp, oldp) {
-        let pp = r(mp.p.load(Relaxed));
+        let pp = mp.p.rec().get();
         pp.syscalltick.fetch_add(1, Relaxed);
         casgstatus(gp, G_SYSCALL, G_RUNNING);
         gp.syscallsp.set(0);
@@ -142,13 +147,12 @@ pub fn exitsyscall() {
     // Resumed by the scheduler on some M that has a P.
     gp.syscallsp.set(0);
     let mp = getm();
-    r(r(mp).p.load(Relaxed)).syscalltick.fetch_add(1, Relaxed);
+    mp.get().p.rec().get().syscalltick.fetch_add(1, Relaxed);
 }
 
-fn exitsyscallfast(mp: &grt_table::M, oldp: *mut grt_table::P) -> bool {
+fn exitsyscallfast(mp: &grt_table::M, oldp: RecPtr<grt_table::P>) -> bool {
     // Try to re-acquire the last P.
-    if !oldp.is_null() {
-        let pp = r(oldp);
+    if let Some(pp) = oldp.opt() {
         if pp.status.load(SeqCst) == P_SYSCALL && pp.status.compare_exchange(P_SYSCALL, P_IDLE, SeqCst, SeqCst).is_ok()
         {
             wirep(mp, pp);
@@ -171,10 +175,10 @@ fn exitsyscallfast(mp: &grt_table::M, oldp: *mut grt_table::P) -> bool {
 }
 
 /// exitsyscall slow path, on g0: no P was free.
-extern "C" fn exitsyscall0(gp: *const G) {
-    let gp = r(gp);
+extern "C" fn exitsyscall0(gp: RecPtr<G>) {
+    let gp = gp.get();
     let mp = curm();
-    proc::setg(core::ptr::null());
+    proc::setg(RecPtr::NULL);
     casgstatus(gp, G_SYSCALL, G_RUNNABLE);
     proc::dropg(mp);
     let s = sched();

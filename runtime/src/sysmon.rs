@@ -8,7 +8,8 @@
 
 use crate::lock::{lock, unlock};
 use crate::os;
-use crate::proc::{self, allp, curm, gomaxprocs, r, runqempty};
+use crate::proc::{self, allp, curm, gomaxprocs, runqempty};
+use crate::recptr::Link;
 use crate::status::sched;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use grt_table::{mstate, P_RUNNING, P_SYSCALL};
@@ -111,12 +112,12 @@ fn retake(now: i64) -> u32 {
 }
 
 fn preemptone(pp: &grt_table::P) {
-    let mp = pp.m.load(Relaxed);
+    let mp = pp.m.rec();
     if mp.is_null() {
         return;
     }
-    let gp = r(mp).curg.load(Relaxed);
+    let gp = mp.get().curg.rec();
     if !gp.is_null() {
-        r(gp).preempt.store(1, Relaxed);
+        gp.get().preempt.store(1, Relaxed);
     }
 }

@@ -13,7 +13,8 @@
 use crate::chan::Chan;
 use crate::lock::{lock, unlock};
 use crate::os::nanotime;
-use crate::proc::{curg, gopark, goready, r, wakep};
+use crate::proc::{curg, gopark, goready, wakep};
+use crate::recptr::RecPtr;
 use crate::status::sched;
 use core::cell::UnsafeCell;
 use core::cmp::Reverse;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 enum Fire {
     /// Ready a goroutine parked in `sleep` (its record and generation).
-    Wake(usize, u32),
+    Wake(RecPtr<grt_table::G>, u32),
     /// Send the time on a channel (`after`).
     Send(Chan<Instant>),
 }
@@ -108,7 +109,7 @@ pub(crate) fn check_timers() -> i64 {
     for f in due {
         match f {
             Fire::Wake(g, gen) => {
-                let gp = r(g as *const grt_table::G);
+                let gp = g.get();
                 // The generation guards against a record reused since.
                 if gp.generation.load(Relaxed) == gen {
                     goready(gp);
@@ -151,8 +152,8 @@ pub fn sleep(d: Duration) {
 
 /// Runs on g0 once the goroutine is in Gwaiting: the timer can now fire at
 /// any time without racing the park.
-fn sleep_commit(gp: &grt_table::G, when: usize) -> bool {
-    add_timer(when as i64, Fire::Wake(gp as *const _ as usize, gp.generation.load(Relaxed)));
+fn sleep_commit(gp: &'static grt_table::G, when: usize) -> bool {
+    add_timer(when as i64, Fire::Wake(RecPtr::from_ref(gp), gp.generation.load(Relaxed)));
     true
 }
 

@@ -14,7 +14,7 @@
 //! `SCHED` line with per-P and per-M detail.
 
 use crate::os::{nanotime, write_err};
-use crate::proc::r;
+use crate::recptr::{Link, RecPtr};
 use crate::status::{table, table_ready};
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
@@ -198,13 +198,7 @@ pub fn schedtrace(detail: bool) {
     };
     let _ = writeln!(out, "{line}");
     if detail {
-        let mid = |m: *mut grt_table::M| {
-            if m.is_null() {
-                None
-            } else {
-                Some(r(m).id.load(Relaxed))
-            }
-        };
+        let mid = |m: RecPtr<grt_table::M>| m.opt().map(|m| m.id.load(Relaxed));
         for i in 0..gmp.max(0) as usize {
             let pp = t.p(i);
             let p = PLine {
@@ -212,7 +206,7 @@ pub fn schedtrace(detail: bool) {
                 status: pp.status.load(Relaxed),
                 schedtick: pp.schedtick.load(Relaxed) as u64,
                 syscalltick: pp.syscalltick.load(Relaxed) as u64,
-                m: mid(pp.m.load(Relaxed)),
+                m: mid(pp.m.rec()),
                 runqsize: crate::proc::runqlen(pp) as u64,
                 gfreecnt: pp.ngfree.load(Relaxed) as i64,
                 timerslen: 0,
@@ -221,12 +215,12 @@ pub fn schedtrace(detail: bool) {
         }
         for i in 0..t.len(SectionKind::M) as usize {
             let mp = t.m(i);
-            let pp = mp.p.load(Relaxed);
-            let g = mp.curg.load(Relaxed);
+            let pp = mp.p.rec();
+            let g = mp.curg.rec();
             let m = MLine {
                 id: mp.id.load(Relaxed),
-                p: if pp.is_null() { None } else { Some(r(pp).id.load(Relaxed) as i64) },
-                curg: if g.is_null() { None } else { Some(r(g).goid.load(Relaxed)) },
+                p: if pp.is_null() { None } else { Some(pp.get().id.load(Relaxed) as i64) },
+                curg: if g.is_null() { None } else { Some(g.get().goid.load(Relaxed)) },
                 throwing: mp.throwing.load(Relaxed),
                 locks: mp.locks.load(Relaxed) as i64,
                 dying: mp.dying.load(Relaxed),
@@ -251,7 +245,7 @@ pub fn schedtrace(detail: bool) {
                 goid: gp.goid.load(Relaxed),
                 status: st,
                 waitreason: reason.into(),
-                m: mid(gp.m.load(Relaxed)),
+                m: mid(gp.m.rec()),
                 lockedm: None,
             };
             let _ = writeln!(out, "{gl}");
