@@ -70,7 +70,13 @@ pub fn start_signal_thread() {
     let set = sigquit_set();
     // SAFETY: changes this thread's signal mask only.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut()) };
-    let _ = std::thread::Builder::new().name("grt-signal".into()).stack_size(8 << 20).spawn(signal_thread);
+    let started = std::thread::Builder::new().name("grt-signal".into()).stack_size(8 << 20).spawn(signal_thread);
+    // Wait until the thread has published its tid: a fault before that
+    // (a goroutine overflowing its stack at once, on a loaded machine)
+    // would find no signal thread to dump for it and exit without a report.
+    while started.is_ok() && SIGTHREAD_TID.load(Relaxed) == 0 {
+        std::thread::yield_now();
+    }
 }
 
 fn signal_thread() {
