@@ -458,41 +458,6 @@ impl App {
         }
     }
 
-    /// The selected list's length, for cursor moves.
-    fn list_len(&self) -> usize {
-        let s = &self.state.snap;
-        match self.state.view {
-            View::Goroutines => self.state.goroutines.len(),
-            View::Ps => s.ps.len(),
-            View::Ms => s.ms.len(),
-            View::Channels => s.chans.len(),
-            View::Heap => s.heap.spans.len(),
-            View::Timeline => self.state.timeline.changes.len(),
-            View::Probes => match &self.state.probes {
-                Load::Ready(v) => v.len(),
-                _ => 0,
-            },
-            View::Extra(_) => 0,
-        }
-    }
-
-    fn cursor_mut(&mut self) -> Option<&mut crate::state::Cursor> {
-        let st = &mut self.state;
-        if st.detail.is_some() {
-            return Some(&mut st.detail_cursor);
-        }
-        Some(match st.view {
-            View::Goroutines => &mut st.goroutines.cursor,
-            View::Ps => &mut st.ps_cursor,
-            View::Ms => &mut st.ms_cursor,
-            View::Channels => &mut st.chans_cursor,
-            View::Heap => &mut st.heap_cursor,
-            View::Timeline => &mut st.timeline_cursor,
-            View::Probes => &mut st.probes_cursor,
-            View::Extra(_) => return None,
-        })
-    }
-
     fn show_view(&mut self, v: View) {
         if let View::Extra(i) = v {
             if i as usize >= self.state.extra_tabs.len() {
@@ -515,66 +480,6 @@ impl App {
             Some(id) => self.state.error(format!("goroutine {id} is not in the current snapshot")),
             None => self.state.say("no goroutine there"),
         }
-    }
-
-    /// The goroutine the selected row names, if any.
-    fn selected_goid(&self) -> Option<u64> {
-        let st = &self.state;
-        let s = &st.snap;
-        match st.view {
-            View::Goroutines => st.selected_goroutine().and_then(|p| s.gs.get(p)).and_then(|g| g.goid),
-            View::Ms => s.ms.get(st.ms_cursor.selected).and_then(|m| m.curg.id()),
-            View::Ps => {
-                s.ps.get(st.ps_cursor.selected)
-                    .and_then(|p| p.runnext.id().or_else(|| p.runq.first().and_then(|l| l.id())))
-            }
-            View::Channels => s
-                .chans
-                .get(st.chans_cursor.selected)
-                .and_then(|c| s.recvq(c).first().or(s.sendq(c).first()))
-                .and_then(|q| q.g.id()),
-            View::Heap => s.heap.spans.get(st.heap_cursor.selected).and_then(|sp| sp.owner.id()),
-            View::Timeline => st.timeline.changes.get(st.timeline_cursor.selected).and_then(|c| match c {
-                crate::state::timeline::Change::Status { goid, .. }
-                | crate::state::timeline::Change::Created { goid, .. }
-                | crate::state::timeline::Change::Exited { goid, .. } => *goid,
-                _ => None,
-            }),
-            _ => None,
-        }
-    }
-
-    /// The OS thread of the selected row: an M, the M of a goroutine or a P.
-    fn selected_tid(&self) -> Result<u64, String> {
-        let st = &self.state;
-        let s = &st.snap;
-        let m = if let Some(goid) = st.detail {
-            let g = st.derived.g_by_goid.get(&goid).map(|&i| &s.gs[i]).ok_or("the goroutine is gone")?;
-            crate::state::m_of(s, g)
-                .ok_or_else(|| format!("goroutine {goid} is not on a thread (it is {})", crate::fmt::g_label(s, g)))?
-        } else {
-            match st.view {
-                View::Ms => s.ms.get(st.ms_cursor.selected).ok_or("no thread selected")?,
-                View::Goroutines => {
-                    let g = st.selected_goroutine().and_then(|p| s.gs.get(p)).ok_or("no goroutine selected")?;
-                    crate::state::m_of(s, g).ok_or_else(|| {
-                        format!(
-                            "{} is not on a thread (it is {}); pick a running goroutine or use the Ms view (3)",
-                            crate::fmt::gname(g.goid),
-                            crate::fmt::g_label(s, g)
-                        )
-                    })?
-                }
-                View::Ps => {
-                    let p = s.ps.get(st.ps_cursor.selected).ok_or("no P selected")?;
-                    p.m.index().and_then(|i| s.m(i)).ok_or("this P has no M")?
-                }
-                _ => return Err("select a thread first: Ms view (3), or a running goroutine".into()),
-            }
-        };
-        m.tid
-            .filter(|&t| t != 0)
-            .ok_or_else(|| format!("M{} has no thread id (not started yet)", crate::fmt::opt(m.id)))
     }
 
     fn with_control(&mut self, f: impl FnOnce(&grt_inspector::control::Controller, &App) -> Result<String, String>) {
@@ -686,19 +591,11 @@ impl App {
         if !matches!(a, Action::Say(_)) {
             self.state.message = None;
         }
-        let page = 20;
+        if self.state.apply(&a) {
+            return;
+        }
         match a {
             Action::Quit => self.quit = true,
-            Action::Help => self.state.help = !self.state.help,
-            Action::Back => {
-                if self.state.help {
-                    self.state.help = false;
-                } else if self.state.detail.is_some() {
-                    self.state.detail = None;
-                } else if !self.state.goroutines.filter.is_empty() && self.state.view == View::Goroutines {
-                    self.state.goroutines.filter.clear();
-                }
-            }
             Action::Open => match self.state.view {
                 View::Probes => {
                     if let Load::Ready(list) = &self.state.probes {
@@ -710,7 +607,7 @@ impl App {
                     }
                 }
                 _ => {
-                    let g = self.selected_goid();
+                    let g = self.state.selected_goid();
                     self.open_goroutine(g);
                 }
             },
@@ -723,78 +620,25 @@ impl App {
                 self.show_view(tabs[j]);
             }
             Action::ShowView(v) => self.show_view(v),
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Home | Action::End => {
-                let len = if self.state.detail.is_some() { usize::MAX / 2 } else { self.list_len() };
-                if let Some(c) = self.cursor_mut() {
-                    match a {
-                        Action::Up => c.up(1),
-                        Action::Down => c.down(1, len),
-                        Action::PageUp => c.up(page),
-                        Action::PageDown => c.down(page, len),
-                        Action::Home => c.home(),
-                        _ => {
-                            if len < usize::MAX / 2 {
-                                c.end(len)
-                            } else {
-                                c.down(10_000, len)
-                            }
-                        }
-                    }
-                }
-                if self.state.detail.is_some() {
-                    // The detail view clamps its scroll when drawn; keep
-                    // the stored value near the text's end.
-                    let c = &mut self.state.detail_cursor;
-                    c.selected = c.selected.min(2000);
-                }
-            }
-            Action::StartFilter => {
-                self.show_view(View::Goroutines);
-                self.state.filter_edit = Some(self.state.goroutines.filter.clone());
-            }
-            Action::FilterChar(ch) => {
-                if let Some(f) = &mut self.state.filter_edit {
-                    f.push(ch);
-                    self.state.goroutines.filter = f.clone();
-                }
-            }
-            Action::FilterBackspace => {
-                if let Some(f) = &mut self.state.filter_edit {
-                    f.pop();
-                    self.state.goroutines.filter = f.clone();
-                }
-            }
-            Action::FilterApply => self.state.filter_edit = None,
-            Action::FilterCancel => {
-                self.state.filter_edit = None;
-                self.state.goroutines.filter.clear();
-            }
-            Action::SortNext | Action::SortReverse | Action::ToggleGroup => {
-                if self.state.view != View::Goroutines {
-                    self.state.say("sorting and grouping apply to the Goroutines view (1)");
-                    return;
-                }
-                let gl = &mut self.state.goroutines;
-                match a {
-                    Action::SortNext => gl.sort = gl.sort.next(),
-                    Action::SortReverse => gl.desc = !gl.desc,
-                    _ => {
-                        gl.grouped = !gl.grouped;
-                        gl.cursor.home();
-                        self.state.stacks_asked = None;
-                    }
-                }
-            }
-            Action::TogglePause => {
-                self.state.paused = !self.state.paused;
-                let m = if self.state.paused {
-                    "display paused: p resumes (the target keeps running)"
-                } else {
-                    "live again"
-                };
-                self.state.say(m);
-            }
-            Action::FreezeSelected | Action::ThawSelected | Action::RunToProbe => match self.selected_tid() {
+            // What only changes the screen was applied by the state above.
+            Action::Help
+            | Action::Back
+            | Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Home
+            | Action::End
+            | Action::StartFilter
+            | Action::FilterChar(_)
+            | Action::FilterBackspace
+            | Action::FilterApply
+            | Action::FilterCancel
+            | Action::SortNext
+            | Action::SortReverse
+            | Action::ToggleGroup
+            | Action::TogglePause => {}
+            Action::FreezeSelected | Action::ThawSelected | Action::RunToProbe => match self.state.selected_tid() {
                 Err(e) => self.state.error(e),
                 Ok(tid) => match a {
                     Action::FreezeSelected => self.freeze(tid),

@@ -78,3 +78,34 @@ fn io_wait_groups_are_titled_by_the_programs_own_frame() {
     assert!(screen.contains("src/server.rs:1"), "{screen}");
     assert!(!screen.contains("TcpStream"), "{screen}");
 }
+
+#[test]
+fn navigation_filter_and_sort_apply_to_the_state_alone() {
+    let mut st = state_of(synth_snapshot(Scenario::default()), "fixture");
+    st.prepare();
+    let n = st.goroutines.len();
+    assert!(st.apply(&Action::End));
+    assert_eq!(st.goroutines.cursor.selected, n - 1);
+    assert!(st.apply(&Action::Up) && st.apply(&Action::Home));
+    assert_eq!(st.goroutines.cursor.selected, 0);
+    // Typing a filter narrows the list; Esc (Back) clears it.
+    assert!(st.apply(&Action::StartFilter));
+    for c in "g1".chars() {
+        assert!(st.apply(&Action::FilterChar(c)));
+    }
+    assert!(st.apply(&Action::FilterApply));
+    st.prepare();
+    assert_eq!(st.goroutines.len(), 1, "g1 names one goroutine");
+    assert!(st.apply(&Action::Back));
+    st.prepare();
+    assert_eq!(st.goroutines.len(), n);
+    assert!(st.apply(&Action::SortReverse));
+    st.prepare();
+    let first = st.snap.gs[st.goroutines.rows[0] as usize].goid;
+    let max = st.snap.gs.iter().filter_map(|g| g.goid).max();
+    assert_eq!(first, max, "reversed: the highest id first");
+    assert_eq!(st.selected_goid(), Some(1), "the selection follows its goroutine");
+    // Control and views that load data are the app's.
+    assert!(!st.apply(&Action::FreezeAll));
+    assert!(!st.apply(&Action::ShowView(grt_tui::state::View::Probes)));
+}

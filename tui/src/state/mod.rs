@@ -4,13 +4,15 @@
 //! cached result, the stack cache, the timeline, what the controller did
 //! to the target's threads, the probe list, and the status line.
 //!
-//! The app mutates this through [`AppState::set_snapshot`] and the action
-//! handlers; the views read it through `&AppState`. Derived data that is
+//! The app mutates this through [`AppState::set_snapshot`], the actions
+//! that only change what the screen shows ([`AppState::apply`], in `nav`)
+//! and its own action handlers; the views read it through `&AppState`. Derived data that is
 //! costly for a big target (the goroutine list's order, groups) is
 //! recomputed in [`AppState::prepare`] only when one of its inputs changed.
 
 pub mod detail;
 pub mod goroutines;
+mod nav;
 pub mod stacks;
 pub mod timeline;
 
