@@ -85,7 +85,7 @@ impl GInfo {
 
 impl<'a> Decoder<'a> {
     pub(super) fn section(&self, kind: SectionKind) -> SectionRecords<'a> {
-        self.secs.get(kind as usize).copied().unwrap_or_default()
+        self.sections.get(kind as usize).copied().unwrap_or_default()
     }
 
     /// Records (bytes) of a section in the image.
@@ -95,7 +95,7 @@ impl<'a> Decoder<'a> {
 
     #[inline]
     pub(super) fn record(&self, kind: SectionKind, index: u64) -> Option<RecordBytes<'a>> {
-        let s = self.secs.get(kind as usize)?;
+        let s = self.sections.get(kind as usize)?;
         if index >= s.len {
             return None;
         }
@@ -110,7 +110,7 @@ impl<'a> Decoder<'a> {
         if addr == 0 {
             return Ok(None);
         }
-        let s = self.secs.get(kind as usize).ok_or(())?;
+        let s = self.sections.get(kind as usize).ok_or(())?;
         let rel = addr.checked_sub(s.start.ok_or(())?).ok_or(())?;
         let (q, r) = s.divmod(rel);
         if q >= s.len || r != 0 {

@@ -51,6 +51,21 @@ fn names_of(l: &Layout, name: &str) -> Vec<Text> {
     l.enum_list(name).map(|v| v.iter().map(|s| Text::name(s)).collect()).unwrap_or_default()
 }
 
+/// Slots of `Decoder::sections`, indexed by section kind number: one per
+/// number up to the largest kind this inspector knows (kind numbers are
+/// ABI and never reused, so they are not bounded by `MAX_SECTIONS`; a
+/// fixed 16 would silently hide a 16th kind's records).
+const KIND_SLOTS: usize = {
+    let (mut max, mut i) = (0, 0);
+    while i < SectionKind::ALL.len() {
+        if SectionKind::ALL[i] as usize > max {
+            max = SectionKind::ALL[i] as usize;
+        }
+        i += 1;
+    }
+    max + 1
+};
+
 /// A lock field in a record: its name and offset.
 #[derive(Clone, Debug)]
 struct EmbeddedLock {
@@ -96,7 +111,7 @@ struct Decoder<'a> {
     /// Per sudog record: already found on a channel queue.
     queued: Vec<bool>,
     /// The image's sections by kind.
-    secs: [SectionRecords<'a>; 16],
+    sections: [SectionRecords<'a>; KIND_SLOTS],
     /// Per G record (dead ones too), filled by the G pass: its goid, stack
     /// bounds and status, so links to Gs need no random read of the record.
     gcache: Arc<Vec<GInfo>>,
@@ -199,7 +214,7 @@ impl<'a> Decoder<'a> {
             sched_locks: Vec::new(),
             heap_locks: Vec::new(),
             queued: Vec::new(),
-            secs: [SectionRecords::default(); 16],
+            sections: [SectionRecords::default(); KIND_SLOTS],
             gcache: Arc::default(),
             chan_ids: Vec::new(),
             held_chans: Vec::new(),
@@ -214,7 +229,7 @@ impl<'a> Decoder<'a> {
         for seg in &img.segments {
             let i = &seg.info;
             let start = img.header.base.checked_add(i.offset);
-            if let Some(slot) = cx.secs.get_mut(i.kind as usize) {
+            if let Some(slot) = cx.sections.get_mut(i.kind as usize) {
                 let stride = i.stride.max(1);
                 // Record indices are u32 in links (see `Link`).
                 let len = i.len.min(u32::MAX as u64);

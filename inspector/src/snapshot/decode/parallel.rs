@@ -371,7 +371,7 @@ impl<'a> Decoder<'a> {
             heap_locks: self.heap_locks.clone(),
             // Only the channel pass (the caller's) marks queued sudogs.
             queued: Vec::new(),
-            secs: self.secs,
+            sections: self.sections,
             gcache: Arc::default(),
             chan_ids: Vec::new(),
             held_chans: Vec::new(),
