@@ -65,10 +65,11 @@ pub struct RecordTable {
     pub record: Text,
     pub columns: Vec<Column>,
     /// The records in use, in record order (at most
-    /// [`RecordTable::MAX_RECORDS`]).
+    /// [`RecordTable::MAX_RECORDS`], and at most `MAX_TABLE_VALUES`
+    /// elements in all).
     pub rows: Vec<GenericRecord>,
-    /// Records in use past `MAX_RECORDS`, counted only; columns past
-    /// `MAX_VALUES` elements per record, likewise.
+    /// Records in use past those limits, counted only; and the elements
+    /// per record past `MAX_VALUES`, likewise.
     pub records_dropped: u64,
     pub values_dropped: u64,
 }
@@ -79,6 +80,10 @@ impl RecordTable {
     pub const MAX_RECORDS: usize = 4096;
     /// Elements decoded per record (arrays included).
     pub const MAX_VALUES: usize = 4096;
+    /// Elements decoded per table: records past it are counted only (a
+    /// hostile table's records at `MAX_VALUES` each would otherwise take
+    /// hundreds of MB).
+    pub const MAX_TABLE_VALUES: usize = 1 << 20;
 
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)

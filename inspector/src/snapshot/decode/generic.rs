@@ -62,7 +62,12 @@ fn flatten(
             if depth >= MAX_DEPTH {
                 continue;
             }
-            for i in 0..fr.count {
+            // A hostile descriptor may claim billions of empty records:
+            // stop with the budget, and at the budget's count in any case.
+            for i in 0..fr.count.min(RecordTable::MAX_VALUES) {
+                if *budget == 0 {
+                    break;
+                }
                 let p = if fr.count == 1 { format!("{name}.") } else { format!("{name}[{i}].") };
                 let at = i.checked_mul(fr.elem_size).and_then(|d| off.checked_add(d));
                 match at {
@@ -112,8 +117,9 @@ impl<'a> Decoder<'a> {
         let mut budget = RecordTable::MAX_VALUES;
         let values_dropped = flatten(l, rec, "", 0, 0, &mut budget, &mut cols);
         let n = self.section_len(kind);
-        let take = n.min(RecordTable::MAX_RECORDS as u64);
         let nvalues = RecordTable::MAX_VALUES - budget;
+        let fit = (RecordTable::MAX_TABLE_VALUES / nvalues.max(1)).min(RecordTable::MAX_RECORDS);
+        let take = n.min(fit as u64);
         let mut rows = Vec::with_capacity(take as usize);
         for i in 0..take {
             let Some(r) = self.record(kind, i) else { break };

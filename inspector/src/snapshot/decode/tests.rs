@@ -242,3 +242,20 @@ fn untyped_sections_decode_generically() {
     assert_eq!(back.record_table("p"), snap.record_table("p"));
     assert!(back.record_table("p").is_some());
 }
+
+/// The generic pass is for small kinds: a section with more records than
+/// `MAX_RECORDS` decodes that many and counts the rest.
+#[test]
+fn generic_records_are_bounded() {
+    let bytes = crate::synth::parked_scenario(4200).finish();
+    let img = crate::synth::image(&bytes).unwrap();
+    let n = img.len(SectionKind::G);
+    assert!(n > RecordTable::MAX_RECORDS as u64, "{n} goroutine records");
+    let mut dec = Decoder::new(&img, &DecodeOptions::default(), 1, ViewBuffers::default());
+    let gs = dec.record_table(SectionKind::G).unwrap();
+    assert_eq!(gs.rows.len(), RecordTable::MAX_RECORDS);
+    assert_eq!(gs.records_dropped, n - RecordTable::MAX_RECORDS as u64);
+    assert_eq!(gs.values_dropped, 0);
+    let per_row: usize = gs.columns.iter().map(|c| c.count as usize).sum();
+    assert!(gs.rows.iter().all(|r| r.values.len() == per_row));
+}
