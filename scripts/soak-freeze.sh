@@ -5,9 +5,10 @@
 # cycles run and the failures (see inspector/examples/freezesoak.rs).
 #
 # Usage: scripts/soak-freeze.sh [cycles (100)] [min_ms (0)] [max_ms (2000)] [freezesoak options...]
-#   options: --target NAME (a runtime example; demo), --judge N (check
-#   heartbeats after every N cycles; 1), --sigstop (SIGSTOP/SIGCONT instead
-#   of ptrace, the control). FREEZESOAK_SEED=<seed> replays a run.
+#   options: --target NAME (a runtime example; demo), --only all|one
+#   (freeze only every thread, or only one), --judge N (check heartbeats
+#   after every N cycles; 1), --sigstop (SIGSTOP/SIGCONT instead of ptrace,
+#   the control). FREEZESOAK_SEED=<seed> replays a run.
 # Debug builds by default (the runtime's debug checks on); PROFILE=release
 # for release builds. Exits 1 if any cycle failed.
 set -euo pipefail

@@ -13,8 +13,9 @@
 //! every cycle it must be alive. A failed target is reported (the panic
 //! message, times relative to the thaw) and replaced by a fresh one.
 //!
-//! Usage: freezesoak [--judge N (1)] [--target NAME (demo)] [--sigstop]
-//!                   [cycles (50)] [min_ms (0)] [max_ms (2000)]
+//! Usage: freezesoak [--judge N (1)] [--target NAME (demo)] [--only all|one]
+//!                   [--sigstop] [cycles (50)] [min_ms (0)] [max_ms (2000)]
+//! `--only` freezes only every thread, or only one thread, each cycle.
 //! `--sigstop` stops the whole process with SIGSTOP/SIGCONT instead of
 //! ptrace: the control that tells a ptrace-specific fault from one of any
 //! whole-process stop. Environment: `FREEZESOAK_SEED` replays a run (the
@@ -162,12 +163,14 @@ enum How {
 
 fn main() {
     let (mut judge, mut name, mut sigstop, mut nums) = (1u64, "demo".to_string(), false, Vec::new());
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--judge" => judge = args.next().and_then(|v| v.parse().ok()).filter(|&n| n > 0).expect("--judge N"),
             "--target" => name = args.next().expect("--target NAME"),
             "--sigstop" => sigstop = true,
+            "--only" => only = Some(args.next().filter(|v| v == "all" || v == "one").expect("--only all|one")),
             _ => nums.push(a.parse::<u64>().unwrap_or_else(|_| panic!("bad argument {a:?}"))),
         }
     }
@@ -227,7 +230,7 @@ fn main() {
         let how = match s.as_ref() {
             None if !sigstop => How::All, // not attached: the verdict says why
             None => How::Signal,
-            Some(_) if rng.below(2) == 0 => How::All,
+            Some(_) if only.as_deref().map_or(rng.below(2) == 0, |o| o == "all") => How::All,
             Some(s) => {
                 let tids = s.tids();
                 How::One(tids[rng.below(tids.len() as u64) as usize])
