@@ -245,7 +245,11 @@ fn main() {
             }
             (How::One(tid), Some(s)) => {
                 one += 1;
-                s.freeze(tid).map_err(|e| e.to_string())
+                match s.freeze(tid) {
+                    // The thread ended since it was picked: nothing to hold.
+                    Err(grt_inspector::control::Error::NoSuchThread { .. }) => Ok(()),
+                    r => r.map_err(|e| e.to_string()),
+                }
             }
             _ => send_signal(target.pid, libc::SIGSTOP),
         };
