@@ -152,3 +152,24 @@ impl<T: TableRecord> Link<T> for AtomicPtr<T> {
         unsafe { RecPtr::from_raw(self.swap(v.as_ptr(), order)) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{table, testing::setup};
+    use grt_table::header::SectionKind;
+
+    #[test]
+    fn typed_loads_and_stores_round_trip() {
+        let _t = setup();
+        let t = table();
+        let (a, b) = (t.alloc::<G>(SectionKind::G).unwrap(), t.alloc::<G>(SectionKind::G).unwrap());
+        assert!(RecPtr::<G>::NULL.is_null() && RecPtr::<G>::NULL.opt().is_none());
+        let pa = RecPtr::from_ref(a);
+        assert!(core::ptr::eq(pa.get(), a) && pa != RecPtr::from_ref(b));
+        a.schedlink.set_rec(RecPtr::from_ref(b));
+        assert!(core::ptr::eq(a.schedlink.rec().get(), b));
+        let old = a.schedlink.swap_rec(RecPtr::NULL, Relaxed);
+        assert!(core::ptr::eq(old.get(), b) && a.schedlink.rec().is_null());
+    }
+}

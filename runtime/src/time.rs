@@ -165,8 +165,3 @@ pub fn after(d: Duration) -> Chan<Instant> {
     add_timer(when, Fire::Send(c.clone()));
     c
 }
-
-/// Number of pending timers.
-pub fn ntimers() -> u32 {
-    sched().ntimers.load(Relaxed)
-}
