@@ -1,12 +1,15 @@
 //! Development aid: `racerun <script.race> buggy|fixed` runs a race
 //! headless through the engine (grt-tui race ... --headless does the same).
-use grt_inspector::race::{engine::Engine, script};
+use grt_inspector::race::{
+    engine::{self, Engine},
+    script,
+};
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let text = std::fs::read_to_string(&a[1]).unwrap();
     let sc = script::parse(&a[1], &text).unwrap_or_else(|e| panic!("{e}"));
     let v = if a[2] == "buggy" { script::Variant::Buggy } else { script::Variant::Fixed };
-    let bin = grt_inspector::targets::example(&sc.target).unwrap();
+    let bin = engine::target_program(&sc).unwrap_or_else(|e| panic!("{e}"));
     let mut e = Engine::launch(sc, v, &bin).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)

@@ -284,6 +284,12 @@ impl Probes {
     }
 }
 
+/// The program a script's `target` line names, found or built by
+/// `targets::example`; an error is at the target line.
+pub fn target_program(script: &Script) -> Result<std::path::PathBuf, EngineError> {
+    crate::targets::example(&script.target).map_err(|e| EngineError::At(script.error_at(script.target_line, e)))
+}
+
 /// How a wait ended (see `Engine::wait_for`).
 enum Waited<T> {
     /// What the wait was for happened; with what it found.

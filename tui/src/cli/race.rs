@@ -2,7 +2,7 @@
 //! documented race's script against its target, buggy or fixed, and report
 //! whether the runtime did what the script expects.
 
-use grt_inspector::race::engine::Engine;
+use grt_inspector::race::engine::{self, Engine};
 use grt_inspector::race::script::{self, Script, Variant};
 use grt_inspector::targets;
 use std::path::PathBuf;
@@ -53,7 +53,7 @@ fn indent(s: &str, by: &str) -> String {
 /// Runs all steps without a screen; exits 0 only if the outcome was expected.
 pub fn headless(name: &str, variant: Variant, transcript: Option<PathBuf>) -> Result<bool, String> {
     let sc = find(name)?;
-    let bin = targets::example(&sc.target).map_err(|e| format!("{}:{}: {e}", sc.file, sc.target_line))?;
+    let bin = engine::target_program(&sc).map_err(|e| e.to_string())?;
     let n = sc.steps.len();
     super::out(&format!("race {} ({}): {}\nseed {}\n\n", sc.name, variant.name(), sc.title, sc.seed));
     let mut eng = Engine::launch(sc, variant, &bin).map_err(|e| e.to_string())?;
@@ -112,7 +112,7 @@ pub fn interactive(name: &str, variant: Variant, refresh_hz: u32) -> Result<(), 
         return Err("the interactive race view needs a terminal; use --headless for text output".into());
     }
     let sc = find(name)?;
-    let bin = targets::example(&sc.target).map_err(|e| format!("{}:{}: {e}", sc.file, sc.target_line))?;
+    let bin = engine::target_program(&sc).map_err(|e| e.to_string())?;
     let eng = Engine::launch(sc, variant, &bin).map_err(|e| e.to_string())?;
     let src = grt_inspector::find::open_table(eng.pid()).map_err(|e| e.to_string())?;
     let opts = grt_tui::app::Options { refresh_hz, ..Default::default() };
