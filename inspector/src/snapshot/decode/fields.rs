@@ -1,8 +1,8 @@
 //! Field sets: which fields of each record kind the decoder reads,
 //! resolved once per image from the table's descriptors (`fieldset!`), or
 //! the ones compiled into this inspector (`COMPILED`, derived at compile
-//! time from the records' own descriptors); and `R`, the inlined reader of
-//! one record's fields.
+//! time from the records' own descriptors); and the inlined reader of one
+//! record's fields (`FieldAt`, `RecordBytes`).
 
 use crate::snapshot::Text;
 use grt_table::desc::Kind;

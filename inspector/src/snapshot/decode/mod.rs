@@ -7,7 +7,8 @@
 //! - `links`: sections, records, pointer translation and chain walks.
 //! - `parallel`: [`Snapshot::decode`] and its two-thread machinery.
 //! - the passes: `sched` (header, sched), `ms` (Ms, Ps), `goroutines`,
-//!   `channels` (channels, their queues, sudogs), `locks`, `heap`.
+//!   `channels` (channels, their queues, sudogs), `locks`, `heap`, and
+//!   `generic` (every record section with no typed pass, by descriptor).
 
 mod channels;
 mod fields;

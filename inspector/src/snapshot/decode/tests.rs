@@ -1,6 +1,6 @@
 //! Decoder tests that need its internals: two threads decode as one, a
 //! recycled snapshot decodes as a fresh one, the compiled field sets match
-//! the table's, the fast division.
+//! the table's, the fast division, the generic pass.
 
 use super::fields::*;
 use super::links::*;
