@@ -226,10 +226,6 @@ impl WaitQ<'_> {
 
 static CHAN_IDS: AtomicU64 = AtomicU64::new(0);
 
-/// Set once a channel operation ran on a thread the runtime does not own:
-/// such threads can wake goroutines, so deadlock detection stands down.
-pub static FOREIGN_WAKERS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
 fn alloc_hchan() -> &'static Hchan {
     let s = sched();
     if !s.hchanfree.load(Relaxed).is_null() {
@@ -629,9 +625,6 @@ impl<T: Send> Chan<T> {
 
     /// Sends without blocking.
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
-        if !in_goroutine() {
-            FOREIGN_WAKERS.store(true, Relaxed);
-        }
         let v = ManuallyDrop::new(v);
         match chansend(self.c, &*v as *const T as *const u8, false) {
             Sent::Yes => Ok(()),
@@ -656,9 +649,6 @@ impl<T: Send> Chan<T> {
 
     /// Receives without blocking.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        if !in_goroutine() {
-            FOREIGN_WAKERS.store(true, Relaxed);
-        }
         let mut slot = MaybeUninit::<T>::uninit();
         match chanrecv(self.c, slot.as_mut_ptr() as *mut u8, false) {
             // SAFETY: as in recv.

@@ -168,10 +168,12 @@ pub fn goroutine_panicked(payload: Box<dyn core::any::Any + Send>) -> ! {
 
 /// Detects a deadlock: no M is running and every goroutine waits on
 /// something only another goroutine could do (Go's checkdead). Called with
-/// sched.lock held each time an M goes idle.
+/// sched.lock held each time an M goes idle, and by sysmon while a report
+/// is deferred for foreign threads. The rule, with foreign threads, is
+/// written down in foreign.rs.
 pub fn checkdead() {
     let s = sched();
-    if s.throwing.load(Relaxed) != 0 || crate::chan::FOREIGN_WAKERS.load(Relaxed) {
+    if s.throwing.load(Relaxed) != 0 {
         return;
     }
     if !crate::proc::MAIN_STARTED.load(Relaxed) {
@@ -197,6 +199,10 @@ pub fn checkdead() {
         return;
     }
     if s.ntimers.load(Relaxed) > 0 || s.netpoll_waiters.load(Relaxed) > 0 {
+        return;
+    }
+    if crate::foreign::foreign_threads_may_wake() {
+        crate::foreign::DEFERRED.store(true, Relaxed);
         return;
     }
     crate::lock::unlock(&s.lock);

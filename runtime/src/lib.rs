@@ -43,6 +43,7 @@ mod asm;
 mod bugs;
 mod chan;
 mod fatal;
+mod foreign;
 mod lock;
 mod lockrank;
 mod mgc;

@@ -43,6 +43,12 @@ const ALTSTACK_SIZE: usize = 256 * 1024;
 
 /// The signal thread's tid (0 until it runs).
 static SIGTHREAD_TID: AtomicI32 = AtomicI32::new(0);
+/// The signal thread's tid, 0 before it runs (deadlock detection counts it
+/// as a runtime thread).
+pub(crate) fn signal_thread_tid() -> i32 {
+    SIGTHREAD_TID.load(Relaxed)
+}
+
 /// A posted fatal request: 1 while pending.
 static REQ_PENDING: AtomicU32 = AtomicU32::new(0);
 static REQ_PC: AtomicU64 = AtomicU64::new(0);

@@ -4,7 +4,8 @@
 //!   if the P has work or nobody else is spinning, after 10ms otherwise;
 //! - asks goroutines that ran 10ms without scheduling to yield;
 //! - polls the network if nobody has for 10ms, injecting what is ready;
-//! - starts an M when timers are overdue and no P is looking at them.
+//! - starts an M when timers are overdue and no P is looking at them;
+//! - re-runs a deadlock check deferred for foreign threads (foreign.rs).
 
 use crate::lock::{lock, unlock};
 use crate::os;
@@ -26,6 +27,7 @@ pub fn sysmon() -> ! {
     unlock(&s.lock);
     let mut idle = 0u32;
     let mut delay = 0u64;
+    let mut last_recheck = 0i64;
     loop {
         if idle == 0 {
             delay = 20;
@@ -55,6 +57,15 @@ pub fn sysmon() -> ! {
         let t0 = s.timer0when.load(Relaxed);
         if t0 != 0 && t0 + 1_000_000 < now && s.npidle.load(SeqCst) > 0 && s.nmspinning.load(SeqCst) == 0 {
             proc::wakep();
+        }
+        // A deadlock report deferred for live foreign threads: look again
+        // (a thread that exits or blocks does not make an M go idle).
+        if crate::foreign::DEFERRED.load(Relaxed) && now - last_recheck >= crate::foreign::RECHECK_NS {
+            last_recheck = now;
+            crate::foreign::DEFERRED.store(false, Relaxed);
+            lock(&s.lock);
+            crate::fatal::checkdead();
+            unlock(&s.lock);
         }
         if retake(now) != 0 {
             idle = 0;

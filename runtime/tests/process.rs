@@ -207,6 +207,50 @@ fn deadlock_is_detected() {
 }
 
 #[test]
+fn deadlock_is_detected_after_a_timer_fired() {
+    // Go: fatal error: all goroutines are asleep - deadlock! (issue 11, bug 2)
+    for procs in ["1", "2"] {
+        let o = run(&["deadlock_after_timer"], &[("GRT_MAXPROCS", procs)], Duration::from_secs(20));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.starts_with("fatal error: all goroutines are asleep - deadlock!"), "{e}");
+        assert!(e.contains("goroutine 1 [chan receive]:"), "{e}");
+    }
+}
+
+#[test]
+fn deadlock_is_reported_when_the_last_timer_fires() {
+    // A pending timer could still wake someone: not a deadlock until it
+    // has fired, then one (as Go reports it, at the timer).
+    let t = std::time::Instant::now();
+    let o = run(&["deadlock_pending_timer", "2000"], &[], Duration::from_secs(20));
+    let took = t.elapsed();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.starts_with("fatal error: all goroutines are asleep - deadlock!"), "{e}");
+    assert!(took >= Duration::from_millis(2000), "reported after {took:?}, before the timer fired");
+    assert!(took < Duration::from_secs(6), "reported only after {took:?}");
+}
+
+#[test]
+fn a_live_foreign_thread_defers_the_deadlock_report() {
+    let o = run(&["foreign_late_send", "500"], &[], Duration::from_secs(20));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "got Some(7)\n", "{e}");
+}
+
+#[test]
+fn deadlock_is_reported_once_the_foreign_thread_exits() {
+    let t = std::time::Instant::now();
+    let o = run(&["foreign_exits", "300"], &[], Duration::from_secs(20));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.starts_with("fatal error: all goroutines are asleep - deadlock!"), "{e}");
+    assert!(t.elapsed() >= Duration::from_millis(300), "reported while the thread lived: {:?}", t.elapsed());
+}
+
+#[test]
 fn panic_escaping_a_goroutine_ends_the_program() {
     let o = run(&["panic"], &[], Duration::from_secs(30));
     let e = stderr(&o);

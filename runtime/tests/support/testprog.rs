@@ -48,6 +48,37 @@ fn main() {
                 grt::internal::PROBE_REPAIRS.load(std::sync::atomic::Ordering::Relaxed)
             );
         }
+        "deadlock_after_timer" => {
+            // A timer that has fired must not switch deadlock detection off.
+            grt::time::after(Duration::from_millis(10)).recv();
+            Chan::<i32>::new(0).recv();
+        }
+        "deadlock_pending_timer" => {
+            // Not a deadlock while the timer is pending; one once it fired.
+            let _t = grt::time::after(Duration::from_millis(arg as u64));
+            Chan::<i32>::new(0).recv();
+        }
+        "foreign_late_send" => {
+            // A live std::thread may still wake main: no deadlock report.
+            let c = Chan::<i32>::new(1);
+            let c2 = c.clone();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(arg as u64));
+                c2.try_send(7).unwrap();
+            });
+            println!("got {:?}", c.recv());
+            t.join().unwrap();
+        }
+        "foreign_exits" => {
+            // Once the only thread that could wake main is gone, it is one.
+            let c = Chan::<i32>::new(0);
+            let c2 = c.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(arg as u64));
+                drop(c2);
+            });
+            c.recv();
+        }
         other => {
             eprintln!("testprog: unknown command {other:?}");
             std::process::exit(64);
