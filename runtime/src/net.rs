@@ -4,8 +4,17 @@
 //! Sockets are non-blocking std sockets registered with the poller; an
 //! operation tries the system call, and on `WouldBlock` waits for the
 //! edge-triggered readiness event and tries again.
+//!
+//! A poll descriptor has one waiter slot per direction (Go's rg and wg), so
+//! at most one goroutine per direction may wait in the poller. Sockets are
+//! `Sync` and several goroutines may read (or write, or accept) at once, so
+//! each direction has a goroutine-parking lock held across the system call
+//! and the wait, as Go's `fdMutex` read and write locks: the others queue
+//! on it ("semacquire" in dumps) and each is served in turn.
 
 use crate::netpoll::{self, PollDesc};
+use crate::sync::{Mutex, MutexGuard};
+use grt_table::waitreason;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
@@ -14,6 +23,13 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 pub struct TcpListener {
     inner: std::net::TcpListener,
     pd: &'static PollDesc,
+    /// Held by the one goroutine accepting (waiting in the poller).
+    alock: Mutex<()>,
+}
+
+/// Takes a direction's lock (see the module comment).
+fn io_lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+    m.lock_waiting_as(waitreason::SEMACQUIRE)
 }
 
 impl TcpListener {
@@ -22,7 +38,7 @@ impl TcpListener {
         let inner = std::net::TcpListener::bind(addr)?;
         inner.set_nonblocking(true)?;
         let pd = netpoll::open(inner.as_raw_fd())?;
-        Ok(TcpListener { inner, pd })
+        Ok(TcpListener { inner, pd, alock: Mutex::new(()) })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -32,6 +48,7 @@ impl TcpListener {
     /// Accepts a connection, parking until one arrives.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         crate::proc::preempt_check();
+        let _held = io_lock(&self.alock);
         loop {
             match self.inner.accept() {
                 Ok((s, addr)) => return Ok((TcpStream::from_std(s)?, addr)),
@@ -53,13 +70,20 @@ impl Drop for TcpListener {
 pub struct TcpStream {
     inner: std::net::TcpStream,
     pd: &'static PollDesc,
+    /// Held by the one goroutine reading, and the one writing.
+    rlock: Mutex<()>,
+    wlock: Mutex<()>,
 }
 
 impl TcpStream {
     fn from_std(s: std::net::TcpStream) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
         let pd = netpoll::open(s.as_raw_fd())?;
-        Ok(TcpStream { inner: s, pd })
+        Ok(TcpStream::with_pd(s, pd))
+    }
+
+    fn with_pd(inner: std::net::TcpStream, pd: &'static PollDesc) -> TcpStream {
+        TcpStream { inner, pd, rlock: Mutex::new(()), wlock: Mutex::new(()) }
     }
 
     /// Connects to `addr`, parking while the connection is being set up.
@@ -87,7 +111,7 @@ impl TcpStream {
         // SAFETY: storage holds a valid sockaddr of length len.
         let r = unsafe { libc::connect(fd, &storage as *const _ as *const libc::sockaddr, len) };
         let pd = netpoll::open(fd)?;
-        let s = TcpStream { inner: std, pd };
+        let s = TcpStream::with_pd(std, pd);
         if r != 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EINPROGRESS) {
@@ -120,6 +144,47 @@ impl TcpStream {
     /// Reads some bytes, parking until at least one is available (0 = EOF).
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         crate::proc::preempt_check();
+        let _held = io_lock(&self.rlock);
+        self.read_locked(buf)
+    }
+
+    /// Writes some bytes, parking while the socket buffer is full.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        crate::proc::preempt_check();
+        let _held = io_lock(&self.wlock);
+        self.write_locked(buf)
+    }
+
+    /// Fills `buf`, holding the read lock throughout: concurrent readers
+    /// never split one `read_exact`'s bytes.
+    pub fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
+        crate::proc::preempt_check();
+        let _held = io_lock(&self.rlock);
+        while !buf.is_empty() {
+            match self.read_locked(buf)? {
+                0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "unexpected EOF")),
+                n => buf = &mut buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes all of `buf`, holding the write lock throughout (as a Go
+    /// `Write`): concurrent writers' buffers are never interleaved.
+    pub fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        crate::proc::preempt_check();
+        let _held = io_lock(&self.wlock);
+        while !buf.is_empty() {
+            match self.write_locked(buf)? {
+                0 => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// One read; the caller holds `rlock`, so it is the only reader waiting.
+    fn read_locked(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match (&self.inner).read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.pd.wait(false)?,
@@ -129,9 +194,8 @@ impl TcpStream {
         }
     }
 
-    /// Writes some bytes, parking while the socket buffer is full.
-    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        crate::proc::preempt_check();
+    /// One write; the caller holds `wlock`.
+    fn write_locked(&self, buf: &[u8]) -> io::Result<usize> {
         loop {
             match (&self.inner).write(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.pd.wait(true)?,
@@ -139,26 +203,6 @@ impl TcpStream {
                 r => return r,
             }
         }
-    }
-
-    pub fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read(buf)? {
-                0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "unexpected EOF")),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
-    }
-
-    pub fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf)? {
-                0 => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
     }
 
     /// The raw fd (still owned by the stream).

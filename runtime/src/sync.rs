@@ -47,11 +47,25 @@ impl<T: ?Sized> Mutex<T> {
         MutexGuard { m: self }
     }
 
+    /// Locks; a waiter parks with wait reason `reason` (the runtime's own
+    /// users, such as net.rs's per-direction socket locks, name theirs).
+    pub(crate) fn lock_waiting_as(&self, reason: u32) -> MutexGuard<'_, T> {
+        if self.state.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
+            self.lock_slow_as(reason);
+        }
+        MutexGuard { m: self }
+    }
+
     #[cold]
     fn lock_slow(&self) {
+        self.lock_slow_as(waitreason::SYNC_MUTEX_LOCK)
+    }
+
+    #[cold]
+    fn lock_slow_as(&self, reason: u32) {
         crate::proc::preempt_check();
         while self.state.swap(2, Acquire) != 0 {
-            self.sema.acquire(waitreason::SYNC_MUTEX_LOCK);
+            self.sema.acquire(reason);
         }
     }
 

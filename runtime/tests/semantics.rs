@@ -33,6 +33,7 @@ const TESTS: &[Test] = &[
     ("mutex_and_waitgroup", mutex_and_waitgroup),
     ("sleep_duration_and_many_sleepers", sleep_duration_and_many_sleepers),
     ("netpoll_echo", netpoll_echo),
+    ("netpoll_concurrent_readers_writers_acceptors", netpoll_concurrent_readers_writers_acceptors),
     ("syscall_hands_off_p", syscall_hands_off_p),
     ("stw_and_foreachp_under_syscalls", stw_and_foreachp_under_syscalls),
     ("gomaxprocs_changes_at_run_time", gomaxprocs_changes_at_run_time),
@@ -457,6 +458,84 @@ fn netpoll_echo() {
     }
     wg.wait();
     assert_eq!(bytes.load(Ordering::Relaxed), pairs * 100 * 100);
+}
+
+/// Several goroutines reading, writing or accepting on one socket at once
+/// (TcpStream and TcpListener are Sync) are each served, as in Go, where
+/// fdMutex lets one waiter at a time into the poller (issue 11, bug 3).
+fn netpoll_concurrent_readers_writers_acceptors() {
+    const N: usize = 4;
+    let ln = Arc::new(grt::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = ln.local_addr().unwrap();
+    // N goroutines park in accept on the same listener.
+    let accepted = Chan::new(N);
+    for _ in 0..N {
+        let (ln, accepted) = (ln.clone(), accepted.clone());
+        grt::go(move || accepted.send(ln.accept().unwrap().0));
+    }
+    grt::time::sleep(Duration::from_millis(20)); // let them all park
+    let mut clients: Vec<_> = (0..N).map(|_| grt::net::TcpStream::connect(addr).unwrap()).collect();
+    let mut servers: Vec<_> = (0..N).map(|_| accepted.recv().unwrap()).collect();
+
+    // N goroutines park reading the same stream; the peer then writes.
+    let total = 256 * 1024;
+    let reader = Arc::new(clients.pop().unwrap());
+    let got = Arc::new(AtomicUsize::new(0));
+    let wg = Arc::new(WaitGroup::new());
+    for _ in 0..N {
+        wg.add(1);
+        let (reader, got, wg) = (reader.clone(), got.clone(), wg.clone());
+        grt::go(move || {
+            let mut buf = [0u8; 1000];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        got.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+            wg.done();
+        });
+    }
+    grt::time::sleep(Duration::from_millis(20));
+    // The server side of the last connection (accept order is not connect
+    // order: find it by address).
+    let peer = reader.local_addr().unwrap();
+    let k = servers.iter().position(|s| s.peer_addr().unwrap() == peer).unwrap();
+    let writer_side = servers.swap_remove(k);
+    writer_side.write_all(&vec![7u8; total]).unwrap();
+    writer_side.shutdown(std::net::Shutdown::Write).unwrap();
+    wg.wait();
+    assert_eq!(got.load(Ordering::Relaxed), total);
+
+    // N goroutines write the same stream faster than the peer reads: each
+    // parks on a full socket buffer.
+    let per = 1 << 20;
+    let reader = clients.pop().unwrap();
+    let peer = reader.local_addr().unwrap();
+    let k = servers.iter().position(|s| s.peer_addr().unwrap() == peer).unwrap();
+    let w = Arc::new(servers.swap_remove(k));
+    for i in 0..N {
+        wg.add(1);
+        let (w, wg) = (w.clone(), wg.clone());
+        grt::go(move || {
+            w.write_all(&vec![i as u8; per]).unwrap();
+            wg.done();
+        });
+    }
+    grt::time::sleep(Duration::from_millis(50)); // the buffers fill up
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    while n < N * per {
+        match reader.read(&mut buf).unwrap() {
+            0 => panic!("EOF after {n} bytes"),
+            k => n += k,
+        }
+    }
+    wg.wait();
+    assert_eq!(n, N * per);
 }
 
 /// With one P, a goroutine blocked in a long system call must not stop the
