@@ -60,6 +60,15 @@ fn profile_dir() -> Result<(PathBuf, bool), String> {
     Ok((dir, in_target))
 }
 
+/// Whether `name` can name an example: letters, digits, `_` and `-`, not
+/// starting with `-`. Never a path (a race script's `target ../../bin/x`
+/// must not reach outside the examples), nor an option to cargo.
+pub fn is_example_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// The path of the runtime example `name`, built by cargo if anything it
 /// depends on changed (see the module comment). Cargo's progress goes to
 /// stderr.
@@ -72,6 +81,9 @@ pub fn example(name: &str) -> Result<PathBuf, String> {
 /// same rule as [`example`]. Each example is asked of cargo once per
 /// process.
 pub fn example_of(package: &str, name: &str) -> Result<PathBuf, String> {
+    if !is_example_name(name) {
+        return Err(format!("{name:?} is not an example's name (letters, digits, _ and -), so not a program to run"));
+    }
     static BUILT: Mutex<Option<HashMap<(String, String), PathBuf>>> = Mutex::new(None);
     // Held while cargo runs: threads asking for examples wait for one
     // another instead of queueing on cargo's lock.
@@ -188,5 +200,17 @@ mod tests {
         assert_eq!(executable(out, "demo"), Some(PathBuf::from("/t/debug/examples/demo")));
         assert_eq!(executable(out, "grt"), None, "a library is not an example");
         assert_eq!(executable(out, "nosuch"), None);
+    }
+
+    #[test]
+    fn an_example_name_is_never_a_path() {
+        for ok in ["demo", "ctl_target", "insp-fake", "foreachp2"] {
+            assert!(is_example_name(ok), "{ok}");
+        }
+        for bad in ["", "../../../../../bin/sleep", "/bin/sleep", "a/b", "..", ".", "-v", "--release", "x.rs", "a b"] {
+            assert!(!is_example_name(bad), "{bad:?}");
+            let e = example(bad).unwrap_err();
+            assert!(e.contains("is not an example's name"), "{bad:?}: {e}");
+        }
     }
 }

@@ -372,3 +372,49 @@ fn an_actor_that_never_reaches_its_probe_is_named_at_its_line() {
     assert!(err.contains(&at), "{err}");
     assert!(!target_running("foreachp"), "the target was killed");
 }
+
+/// Numbers past what they are for are errors at their line, before any
+/// target starts: no panic (a timeout past Instant's range), no wrap (a
+/// minute count that wraps to zero), no false pass (a numgc count that
+/// wraps the sum it is compared with).
+#[test]
+fn numbers_out_of_range_are_errors_at_their_line() {
+    for (from, to, says) in [
+        ("timeout 10s", "timeout 18446744073709551615s", "duration 18446744073709551615s is out of range"),
+        ("timeout 10s", "timeout 4611686018427387904m", "duration 4611686018427387904m is out of range"),
+        ("  thaw gc\n", "  pause 18446744073709551615s\n", "duration 18446744073709551615s is out of range"),
+        (
+            "expect fixed ",
+            "expect fixed numgc +18446744073709551615\nexpect fixed ",
+            "numgc +18446744073709551615 is out of range: at most +4294967296",
+        ),
+        ("expect fixed ", "expect fixed exit 256\nexpect fixed ", "exit status 256 is out of range"),
+    ] {
+        let text = mutated(from, to);
+        let d = scratch("bignum", &text);
+        let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--headless"]));
+        assert_eq!(o.status.code(), Some(1), "{to}: {err}");
+        let line = line_of(&text, to.trim().lines().next().unwrap());
+        assert!(err.contains(&format!("foreachp-stopwait.race:{line}: {says}")), "{to}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!target_running("foreachp"), "no target was left behind");
+}
+
+/// A target is a runtime example's name: a path is an error at the target
+/// line, and nothing is started.
+#[test]
+fn a_target_outside_the_examples_is_an_error() {
+    for t in ["../../../../../bin/sleep", "/bin/sleep"] {
+        let text = mutated("target  foreachp 2", &format!("target  {t} 37"));
+        let d = scratch("path-target", &text);
+        let (o, out, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--headless"]));
+        assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+        let at = format!(
+            "foreachp-stopwait.race:{}: bad target {t:?}: a target is a runtime example's name",
+            line_of(&text, t)
+        );
+        assert!(err.contains(&at), "{err}");
+        assert!(!target_running("sleep"), "{t} was started");
+    }
+}

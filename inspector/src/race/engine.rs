@@ -25,7 +25,7 @@
 //! stale instances, `hold` rules, expectation probes) and the script's own
 //! (actors, variables, held threads, the step reached).
 
-use super::script::{Action, Cond, Expect, Located, Script, ScriptError, TableCond, Value, Variant, Who};
+use super::script::{Action, Cond, Expect, Located, Script, ScriptError, TableCond, Value, Variant, Who, MAX_DURATION};
 use super::table;
 use crate::control::{Controller, Event, ExitStatus, OnHit, ProbeHit, ProbeId};
 use crate::find;
@@ -290,6 +290,22 @@ pub fn target_program(script: &Script) -> Result<std::path::PathBuf, EngineError
     crate::targets::example(&script.target).map_err(|e| EngineError::At(script.error_at(script.target_line, e)))
 }
 
+/// The instant `d` from now. Script durations are at most
+/// [`MAX_DURATION`] (the parser checks), but a `Script` can be built by
+/// hand: a sum `Instant` cannot hold waits as long as the longest a script
+/// may ask for, never panics nor wraps.
+fn deadline_in(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).or_else(|| now.checked_add(MAX_DURATION)).unwrap_or(now)
+}
+
+/// Whether `numgc` reached `start + n`, compared exactly: a count that went
+/// backwards (a table being rewritten) has not grown, and no sum can wrap
+/// into a false pass.
+fn numgc_grew(start: u64, now: u64, n: u64) -> bool {
+    now.checked_sub(start).is_some_and(|grew| grew >= n)
+}
+
 /// How a wait ended (see `Engine::wait_for`).
 enum Waited<T> {
     /// What the wait was for happened; with what it found.
@@ -465,11 +481,11 @@ impl Engine {
 
     /// Lets the target run for `d`, handling events (ends early if it exits).
     fn pause(&mut self, d: Duration, log: &mut Vec<String>) {
-        let _ = self.wait_until(Instant::now() + d, d, log, |_| Ok(None::<()>));
+        let _ = self.wait_until(deadline_in(d), d, log, |_| Ok(None::<()>));
     }
 
     fn wait_ready(&mut self) -> Result<(), EngineError> {
-        let deadline = Instant::now() + self.script.timeout;
+        let deadline = deadline_in(self.script.timeout);
         let ready = self.wait_until(deadline, Duration::from_millis(5), &mut Vec::new(), |e| {
             let src = find::open_table(e.target.pid).ok();
             Ok(src.filter(|s| s.snapshot(false).is_ok_and(|s| s.header.ready && !s.ms.is_empty())).map(|_| ()))
@@ -687,7 +703,7 @@ impl Engine {
             Action::Wait(conds) => self.wait_table(conds, line, log)?,
             Action::BindRunner { actor, goid } => {
                 let goid = self.value(goid).ok_or_else(|| self.at(line, "variable not set"))?;
-                let deadline = Instant::now() + self.script.timeout;
+                let deadline = deadline_in(self.script.timeout);
                 let found = self.wait_until(deadline, Duration::from_millis(1), log, |e| {
                     if e.target.exit.is_some() {
                         return Ok(None);
@@ -772,7 +788,7 @@ impl Engine {
     /// `wait until ...`: lets the threads the script does not hold run
     /// until the table shows every condition.
     fn wait_table(&mut self, conds: &[TableCond], line: usize, log: &mut Vec<String>) -> Result<(), EngineError> {
-        let deadline = Instant::now() + self.script.timeout;
+        let deadline = deadline_in(self.script.timeout);
         let desc = conds.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" and ");
         // Why the conditions did not hold at the last look.
         let mut last = String::new();
@@ -856,7 +872,7 @@ impl Engine {
             return Ok(hit);
         }
         self.release_queued(probe);
-        let deadline = Instant::now() + self.script.timeout;
+        let deadline = deadline_in(self.script.timeout);
         // Liveness: a hit queued for a later step may hold a thread
         // that holds what this step's thread needs (a lock). Those
         // hits are optional (another instance will come), so after a
@@ -1306,7 +1322,7 @@ impl Engine {
     /// After the last step: observes this variant's expectations.
     pub fn finish(&mut self) -> Outcome {
         let exps: Vec<Located<Expect>> = self.script.expectations(self.variant).cloned().collect();
-        let deadline = Instant::now() + self.script.timeout;
+        let deadline = deadline_in(self.script.timeout);
         let mut checks = Vec::new();
         let mut log = Vec::new();
         for e in &exps {
@@ -1405,7 +1421,7 @@ impl Engine {
                     log,
                     |e| {
                         last.set(e.snapshot().and_then(|s| s.sched.numgc).or(last.get()));
-                        Ok(last.get().filter(|&c| c >= start + n))
+                        Ok(last.get().filter(|&c| numgc_grew(start, c, *n)))
                     },
                     |_, c| format!("numgc went from {start} (before the last step) to {c}"),
                     |_, _| {
@@ -1458,7 +1474,7 @@ impl Engine {
         let mut last_top = String::new();
         let mut next_sample = start;
         // Ends early (Met) when the thread cannot be frozen.
-        let _ = self.wait_until(start + for_, EVERY, log, |e| {
+        let _ = self.wait_until(deadline_in(for_), EVERY, log, |e| {
             if Instant::now() < next_sample {
                 return Ok(None);
             }
@@ -1548,5 +1564,28 @@ mod tests {
             "cannot control the target: x"
         );
         assert_eq!(EngineError::Done.to_string(), "no more steps");
+    }
+
+    #[test]
+    fn deadlines_never_overflow() {
+        let now = Instant::now();
+        let d = deadline_in(Duration::from_secs(5));
+        assert!(d >= now + Duration::from_secs(5) && d < now + Duration::from_secs(60));
+        // Past what Instant holds: the longest a script may wait, no panic.
+        let far = deadline_in(Duration::MAX);
+        assert!(far >= now + MAX_DURATION && far < now + MAX_DURATION + Duration::from_secs(60), "{far:?}");
+    }
+
+    #[test]
+    fn numgc_growth_is_compared_without_wrapping() {
+        assert!(numgc_grew(7, 10, 3));
+        assert!(numgc_grew(7, 11, 3));
+        assert!(!numgc_grew(7, 9, 3));
+        // start + n would wrap to 6 and pass: it must not.
+        assert!(!numgc_grew(7, 7, u64::MAX));
+        assert!(!numgc_grew(7, u64::MAX, u64::MAX));
+        assert!(numgc_grew(0, u64::MAX, u64::MAX));
+        // A count that went backwards has not grown.
+        assert!(!numgc_grew(7, 3, 0));
     }
 }

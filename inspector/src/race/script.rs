@@ -59,6 +59,23 @@
 //! - `spin <actor> in <function> for <duration>`: the actor's thread stays
 //!   in a function (by its symbolized stack) for longer than the duration.
 //! - `cycle`: the wait-for analysis of the table finds a cycle.
+//!
+//! Numbers are checked as the script is parsed, each against what it is
+//! for, and one out of range is an error at its line (never a wrap, a
+//! panic or a wait that cannot end):
+//! - durations (`timeout`, `pause`, `spin ... for`): a whole number and a
+//!   unit (`us`, `ms`, `s`, `m`), at most a day ([`MAX_DURATION`]);
+//!   a `timeout` is at least 1ms;
+//! - `numgc +<n>`: at most 2^32 ([`MAX_NUMGC`]); met once sched.numgc has
+//!   grown by at least n, compared without any sum that could wrap;
+//! - `exit <code>`: 0 to 255, what a process can exit with;
+//! - probe arguments, goroutine ids and record indexes (`where argN ==`,
+//!   `goroutine <n>`, `g[<n>]`): decimal or `0x` hex, up to 2^64-1, as the
+//!   runtime passes them;
+//! - values in `wait until` conditions: -2^63 to 2^63-1.
+//!
+//! A `target` is a runtime example's name (`runtime/examples/<name>.rs`):
+//! letters, digits, `_` and `-`, never a path.
 
 use std::fmt;
 use std::time::Duration;
@@ -357,17 +374,35 @@ impl Script {
     }
 }
 
-/// Parses a duration like `10s`, `250ms`, `3us`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = num.parse().ok()?;
-    Some(match unit {
-        "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "us" => Duration::from_micros(n),
-        "m" => Duration::from_secs(60 * n),
-        _ => return None,
-    })
+/// The longest duration a script may give: a day. Every deadline the
+/// engine computes from one is then far from `Instant`'s limits.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The largest `numgc +<n>`: 2^32 cycles (a race waits for a few).
+pub const MAX_NUMGC: u64 = 1 << 32;
+
+/// Parses a duration like `10s`, `250ms`, `3us`, `2m`, at most
+/// [`MAX_DURATION`].
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("bad duration {s:?}: a whole number and a unit, like 10s, 250ms, 3us or 2m");
+    let i = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = s.split_at(i);
+    let us_per: u64 = match unit {
+        "us" => 1,
+        "ms" => 1_000,
+        "s" => 1_000_000,
+        "m" => 60_000_000,
+        _ => return Err(bad()),
+    };
+    if num.is_empty() {
+        return Err(bad());
+    }
+    // Too many digits for a u64, or a product that overflows: out of range
+    // as surely as a value past the limit.
+    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(us_per)).map(Duration::from_micros) {
+        Some(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("duration {s} is out of range: at most a day (1440m, 86400s)")),
+    }
 }
 
 /// Splits a line into words, keeping "quoted strings" whole (quotes removed).
@@ -481,6 +516,16 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             "upstream" => sc.upstream = rest.to_string(),
             "target" => {
                 need(1, "an example name")?;
+                if !crate::targets::is_example_name(&w[0]) {
+                    return Err(err(
+                        ln,
+                        format!(
+                            "bad target {:?}: a target is a runtime example's name (runtime/examples/<name>.rs), \
+                             not a path",
+                            w[0]
+                        ),
+                    ));
+                }
                 sc.target = w[0].clone();
                 sc.target_line = ln;
                 sc.args = w[1..].to_vec();
@@ -499,7 +544,10 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             }
             "timeout" => {
                 need(1, "a duration like 10s")?;
-                sc.timeout = parse_duration(&w[0]).ok_or_else(|| err(ln, format!("bad duration {:?}", w[0])))?;
+                sc.timeout = parse_duration(&w[0]).map_err(|m| err(ln, m))?;
+                if sc.timeout < Duration::from_millis(1) {
+                    return Err(err(ln, format!("timeout {} would end every wait at once: at least 1ms", w[0])));
+                }
             }
             "step" => {
                 if rest.is_empty() {
@@ -573,7 +621,7 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
             _ => Err("usage: thaw <actor>|all".into()),
         },
         "pause" => match w {
-            [d] => Ok(Action::Pause(parse_duration(d).ok_or_else(|| format!("bad duration {d:?}"))?)),
+            [d] => Ok(Action::Pause(parse_duration(d)?)),
             _ => Err("usage: pause <duration>".into()),
         },
         "wait" => {
@@ -591,6 +639,8 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
                     TableValue::Var(var.to_string())
                 } else if let Some(n) = parse_signed(v) {
                     TableValue::Int(n)
+                } else if looks_numeric(v) {
+                    return Err(format!("number {v} is out of range: a table value is {} to {}", i64::MIN, i64::MAX));
                 } else {
                     TableValue::Name(v.clone())
                 };
@@ -610,7 +660,7 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
             {
                 let goid = match g.strip_prefix('$') {
                     Some(v) => Value::Var(v.to_string()),
-                    None => Value::Int(parse_int(g).ok_or_else(|| format!("bad goroutine id {g:?}"))?),
+                    None => Value::Int(parse_u64(g, "goroutine id")?),
                 };
                 Ok(Action::BindRunner { actor: name.clone(), goid })
             }
@@ -633,7 +683,7 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
                     let v = &w[i + 3];
                     let value = match v.strip_prefix('$') {
                         Some(var) => Value::Var(var.to_string()),
-                        None => Value::Int(parse_int(v).ok_or_else(|| format!("bad number {v:?}"))?),
+                        None => Value::Int(parse_u64(v, "number")?),
                     };
                     conds.push(Cond { arg, value });
                     i += 4;
@@ -674,7 +724,7 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
                         let value = if let Some(var) = v.strip_prefix('$') {
                             Value::Var(var.to_string())
                         } else {
-                            Value::Int(parse_int(v).ok_or_else(|| format!("bad number {v:?}"))?)
+                            Value::Int(parse_u64(v, "number")?)
                         };
                         conds.push(Cond { arg, value });
                         i += 4;
@@ -699,7 +749,8 @@ fn parse_action(kw: &str, w: &[String]) -> Result<Action, String> {
 
 fn parse_signed(s: &str) -> Option<i64> {
     match s.strip_prefix('-') {
-        Some(r) => parse_int(r).and_then(|n| i64::try_from(n).ok()).map(|n| -n),
+        // i64::MIN's magnitude is one past i64::MAX.
+        Some(r) => parse_int(r).and_then(|n| 0i64.checked_sub_unsigned(n)),
         None => parse_int(s).and_then(|n| i64::try_from(n).ok()),
     }
 }
@@ -713,7 +764,7 @@ fn parse_field(s: &str) -> Result<FieldExpr, String> {
             let inner = rest.strip_suffix(']').ok_or_else(|| format!("bad field {s:?}: unclosed ["))?;
             let v = match inner.strip_prefix('$') {
                 Some(v) if is_ident(v) => Value::Var(v.to_string()),
-                _ => Value::Int(parse_int(inner).ok_or_else(|| format!("bad index {inner:?} in {s:?}"))?),
+                _ => Value::Int(parse_u64(inner, "index").map_err(|m| format!("{m} in {s:?}"))?),
             };
             (n, Some(v))
         }
@@ -738,6 +789,27 @@ fn parse_int(s: &str) -> Option<u64> {
     match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok(),
         None => s.parse().ok(),
+    }
+}
+
+/// Whether `s` is written as a number (decimal or `0x` hex), in range or not.
+fn looks_numeric(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    match s.strip_prefix("0x") {
+        Some(h) => !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()),
+        None => !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()),
+    }
+}
+
+/// A probe argument, goroutine id or record index: a u64, or an error
+/// that says whether it is out of range or no number at all.
+fn parse_u64(s: &str, what: &str) -> Result<u64, String> {
+    match parse_int(s) {
+        Some(n) => Ok(n),
+        None if looks_numeric(s) && !s.starts_with('-') => {
+            Err(format!("{what} {s} is out of range: at most {} (2^64-1)", u64::MAX))
+        }
+        None => Err(format!("bad {what} {s:?}")),
     }
 }
 
@@ -766,15 +838,24 @@ fn parse_expect(w: &[String]) -> Result<Expect, String> {
             _ => Err("usage: probe <name> by <actor>".into()),
         },
         "exit" => match w {
-            [_, c] => Ok(Expect::Exit(c.parse().map_err(|_| format!("bad exit status {c:?}"))?)),
+            [_, c] => match c.parse::<i32>() {
+                Ok(code) if (0..=255).contains(&code) => Ok(Expect::Exit(code)),
+                _ if looks_numeric(c) => Err(format!("exit status {c} is out of range: 0 to 255")),
+                _ => Err(format!("bad exit status {c:?}")),
+            },
             _ => Err("usage: exit <status>".into()),
         },
         "numgc" => match w {
-            [_, n] => Ok(Expect::NumGc(
-                n.strip_prefix('+')
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| format!("usage: numgc +<n>, not {n:?}"))?,
-            )),
+            [_, n] => {
+                let digits = n
+                    .strip_prefix('+')
+                    .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+                    .ok_or_else(|| format!("usage: numgc +<n>, not {n:?}"))?;
+                match digits.parse::<u64>() {
+                    Ok(k) if k <= MAX_NUMGC => Ok(Expect::NumGc(k)),
+                    _ => Err(format!("numgc {n} is out of range: at most +{MAX_NUMGC} (2^32)")),
+                }
+            }
             _ => Err("usage: numgc +<n>".into()),
         },
         "output" => match w {
@@ -782,11 +863,9 @@ fn parse_expect(w: &[String]) -> Result<Expect, String> {
             _ => Err("usage: output \"text\"".into()),
         },
         "spin" => match w {
-            [_, a, inn, f, fr, d] if inn == "in" && fr == "for" => Ok(Expect::Spin {
-                actor: a.clone(),
-                function: f.clone(),
-                for_: parse_duration(d).ok_or_else(|| format!("bad duration {d:?}"))?,
-            }),
+            [_, a, inn, f, fr, d] if inn == "in" && fr == "for" => {
+                Ok(Expect::Spin { actor: a.clone(), function: f.clone(), for_: parse_duration(d)? })
+            }
             _ => Err("usage: spin <actor> in <function> for <duration>".into()),
         },
         "cycle" if w.len() == 1 => Ok(Expect::Cycle),
@@ -966,6 +1045,90 @@ expect fixed numgc +3
         assert_eq!(parse("t.race", &bad).unwrap_err().line, 8);
         let e = parse("x.race", "race a\ntarget t\nbug b\n").unwrap_err();
         assert!(e.to_string().starts_with("x.race:1: a race needs at least one step"), "{e}");
+    }
+
+    /// The error `OK` gives with line `from` replaced by `to`: at that line.
+    fn error_with(from: &str, to: &str) -> String {
+        assert!(OK.contains(from), "{from:?}");
+        let text = OK.replacen(from, to, 1);
+        let e = parse("t.race", &text).expect_err(to);
+        let line = text.lines().position(|l| l.contains(to.trim())).unwrap() + 1;
+        assert_eq!(e.line, line, "{e}");
+        e.msg
+    }
+
+    #[test]
+    fn durations_are_range_checked() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("86400s"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("1440m"), Ok(MAX_DURATION));
+        for big in ["86401s", "1441m", "18446744073709551615s", "4611686018427387904m", "99999999999999999999us"] {
+            let e = parse_duration(big).unwrap_err();
+            assert!(e.contains("out of range: at most a day"), "{big}: {e}");
+        }
+        for bad in ["s", "10", "10h", "-1s", "1.5s", ""] {
+            assert!(parse_duration(bad).unwrap_err().starts_with("bad duration"), "{bad}");
+        }
+        // In a script: each use names the line.
+        assert!(error_with("timeout 5s", "timeout 18446744073709551615s").contains("out of range"));
+        assert!(error_with("timeout 5s", "timeout 4611686018427387904m").contains("out of range"));
+        assert!(error_with("timeout 5s", "timeout 0ms").contains("at least 1ms"));
+        assert!(error_with("  thaw all", "  pause 18446744073709551615s").contains("out of range"));
+        let spin = "expect fixed spin gc in foo for 18446744073709551615s";
+        assert!(error_with("expect fixed numgc +3", spin).contains("out of range"));
+        let s = parse("t.race", &OK.replacen("  thaw all", "  pause 1440m", 1)).unwrap();
+        assert_eq!(s.steps[1].actions[1].item, Action::Pause(MAX_DURATION));
+    }
+
+    #[test]
+    fn counts_and_values_are_range_checked() {
+        let numgc = |n: &str| error_with("expect fixed numgc +3", &format!("expect fixed numgc {n}"));
+        assert!(numgc("+18446744073709551615").contains("out of range: at most +4294967296"));
+        assert!(numgc("+4294967297").contains("out of range"));
+        assert!(numgc("+99999999999999999999999").contains("out of range"));
+        assert!(numgc("3").starts_with("usage: numgc +<n>"));
+        assert!(numgc("+-3").starts_with("usage: numgc +<n>"));
+        let s = parse("t.race", &OK.replacen("numgc +3", "numgc +4294967296", 1)).unwrap();
+        assert!(s.expectations(Variant::Fixed).any(|e| e.item == Expect::NumGc(MAX_NUMGC)));
+
+        let exit = |c: &str| error_with("expect fixed numgc +3", &format!("expect fixed exit {c}"));
+        assert!(exit("256").contains("out of range: 0 to 255"));
+        assert!(exit("-1").contains("out of range"));
+        assert!(exit("99999999999").contains("out of range"));
+        assert!(exit("x").starts_with("bad exit status"));
+
+        let arg = error_with("arg2 == 0x10", "arg2 == 18446744073709551616");
+        assert!(arg.contains("number 18446744073709551616 is out of range"), "{arg}");
+        let arg = error_with("arg2 == 0x10", "arg2 == 0x10000000000000000");
+        assert!(arg.contains("out of range"), "{arg}");
+        let s = parse("t.race", &OK.replacen("arg2 == 0x10", "arg2 == 18446744073709551615", 1)).unwrap();
+        match &s.steps[1].actions[0].item {
+            Action::Run { conds, .. } => assert_eq!(conds[1].value, Value::Int(u64::MAX)),
+            a => panic!("{a:?}"),
+        }
+        let g = error_with("  thaw all", "  actor x = thread running goroutine 99999999999999999999");
+        assert!(g.contains("goroutine id 99999999999999999999 is out of range"), "{g}");
+        let w = error_with("  thaw all", "  wait until sched.numgc >= 9223372036854775808");
+        assert!(w.contains("out of range: a table value is"), "{w}");
+        let w = error_with("  thaw all", "  wait until g[18446744073709551616].status == 1");
+        assert!(w.contains("index 18446744073709551616 is out of range"), "{w}");
+        let s = parse("t.race", &OK.replacen("  thaw all", "  wait until sched.stopwait > -9223372036854775808", 1))
+            .unwrap();
+        match &s.steps[1].actions[1].item {
+            Action::Wait(c) => assert_eq!(c[0].value, TableValue::Int(i64::MIN)),
+            a => panic!("{a:?}"),
+        }
+    }
+
+    #[test]
+    fn a_target_is_an_example_name_not_a_path() {
+        for t in ["../../../../../bin/sleep", "/bin/sleep", "a/b", "..", "-v", "x.rs", "~x"] {
+            let m = error_with("target foreachp 3", &format!("target {t} 30"));
+            assert!(m.contains("a target is a runtime example's name"), "{t}: {m}");
+        }
+        let s = parse("t.race", &OK.replacen("target foreachp 3", "target ctl_target-2 ../x", 1)).unwrap();
+        assert_eq!((s.target.as_str(), s.args.as_slice()), ("ctl_target-2", &["../x".to_string()][..]));
     }
 
     #[test]
