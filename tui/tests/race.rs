@@ -373,6 +373,65 @@ fn an_actor_that_never_reaches_its_probe_is_named_at_its_line() {
     assert!(!target_running("foreachp"), "the target was killed");
 }
 
+/// A small race that ends on its own: two steps on a foreachp that runs
+/// 20000 GC cycles (about 2s) and exits.
+const QUICK: &str = r#"
+race    quick
+title   a short race
+seed    none
+target  foreachp 2 20000
+env     GRT_MAXPROCS=2
+bug     foreachp-stopwait
+timeout 20s
+
+step The collector stops the world
+  run any to stw_gcwaiting as gc
+
+step Everything runs
+  thaw all
+
+expect buggy output "gc cycles"
+expect fixed numgc +3
+expect fixed exit 0
+"#;
+
+/// One broken file in the races directory (a parse error, a file that is
+/// not text) hides no other race: `race list` lists the good ones, names
+/// each broken file with its error on stderr and succeeds; a good race
+/// runs; the broken one, asked for by name, is its error.
+#[test]
+fn a_broken_script_hides_no_other_race() {
+    let d = scratch("broken-beside", QUICK);
+    let broken = "race broken\ntitle t\ntarget foreachp\nbug b\nstep s\n  walk to nowhere\n";
+    std::fs::write(d.0.join("broken.race"), broken).unwrap();
+    std::fs::write(d.0.join("binary.race"), b"race \xff\xfe\n").unwrap();
+    std::fs::copy(races_dir().join("foreachp-stopwait.race"), d.0.join("foreachp-stopwait.race")).unwrap();
+
+    let (o, out, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "list"]));
+    assert!(o.status.success(), "{out}\n{err}");
+    let listed: Vec<&str> =
+        out.lines().filter(|l| !l.starts_with(' ')).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(listed, ["foreachp-stopwait", "quick"], "{out}");
+    let at = format!("{}:6: unknown keyword \"walk\"", d.0.join("broken.race").display());
+    assert!(err.contains(&at), "{err}");
+    assert!(err.contains(&format!("cannot read {}", d.0.join("binary.race").display())), "{err}");
+
+    let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "broken", "--headless"]));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&at), "{err}");
+    let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "nosuch", "--headless"]));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("no race named \"nosuch\"; races: foreachp-stopwait, quick (not loaded: "), "{err}");
+
+    let _one = one_race_at_a_time();
+    let (o, out, err) =
+        run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "quick", "--variant", "fixed", "--headless"]));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("expected (fixed): numgc +3\n  MET: numgc went from "), "{out}");
+    assert!(out.contains("outcome: as expected"), "{out}");
+    assert!(!target_running("foreachp"), "the target was left running");
+}
+
 /// Numbers past what they are for are errors at their line, before any
 /// target starts: no panic (a timeout past Instant's range), no wrap (a
 /// minute count that wraps to zero), no false pass (a numgc count that

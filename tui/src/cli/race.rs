@@ -7,24 +7,49 @@ use grt_inspector::race::script::{self, Script, Variant};
 use grt_inspector::targets;
 use std::path::PathBuf;
 
+/// The races directory, read: the scripts that parse, and every file that
+/// does not (unreadable, or a parse error), with its error. One broken file
+/// does not hide the others.
+pub struct Races {
+    pub scripts: Vec<Script>,
+    /// (path, error): the error names the file and, for a parse error, the
+    /// line (`file:line: message`).
+    pub broken: Vec<(PathBuf, String)>,
+}
+
 /// Loads and parses every script in the races directory.
-pub fn scripts() -> Result<Vec<Script>, String> {
+pub fn races() -> Result<Races, String> {
     let dir = targets::races_dir()?;
-    let mut v = Vec::new();
     let rd = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> =
         rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "race")).collect();
     paths.sort();
+    let mut r = Races { scripts: Vec::new(), broken: Vec::new() };
     for p in paths {
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-        v.push(script::parse(&p.display().to_string(), &text).map_err(|e| e.to_string())?);
+        let parsed = std::fs::read_to_string(&p)
+            .map_err(|e| format!("cannot read {}: {e}", p.display()))
+            .and_then(|text| script::parse(&p.display().to_string(), &text).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(s) => r.scripts.push(s),
+            Err(e) => r.broken.push((p, e)),
+        }
     }
-    Ok(v)
+    Ok(r)
 }
 
+/// Says on stderr which scripts could not be loaded, and why.
+fn warn_broken(broken: &[(PathBuf, String)]) {
+    for (_, e) in broken {
+        eprintln!("grt-tui: warning: skipped a race script that does not load: {e}");
+    }
+}
+
+/// `race list`: every race that loads; each file that does not is named
+/// on stderr with its error (the list still succeeds).
 pub fn list() -> Result<(), String> {
+    let r = races()?;
     let mut o = String::new();
-    for s in scripts()? {
+    for s in &r.scripts {
         o.push_str(&format!(
             "{:<22} {}\n{:<22} seed {}{}\n",
             s.name,
@@ -35,15 +60,28 @@ pub fn list() -> Result<(), String> {
         ));
     }
     super::out(&o);
+    warn_broken(&r.broken);
     Ok(())
 }
 
+/// The race named `name`. Other scripts' errors do not matter; if the
+/// file that would hold it (`<name>.race`) does not load, its error is
+/// the answer.
 pub fn find(name: &str) -> Result<Script, String> {
-    let all = scripts()?;
-    let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
-    all.into_iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| format!("no race named {name:?}; races: {}", names.join(", ")))
+    let Races { scripts, broken } = races()?;
+    if let Some(s) = scripts.iter().position(|s| s.name == name) {
+        return Ok(scripts.into_iter().nth(s).unwrap());
+    }
+    if let Some((_, e)) = broken.iter().find(|(p, _)| p.file_stem().is_some_and(|s| s == name)) {
+        return Err(e.clone());
+    }
+    let names: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
+    let mut msg = format!("no race named {name:?}; races: {}", names.join(", "));
+    if !broken.is_empty() {
+        let files: Vec<String> = broken.iter().map(|(p, _)| p.display().to_string()).collect();
+        msg.push_str(&format!(" (not loaded: {}; `grt-tui race list` says why)", files.join(", ")));
+    }
+    Err(msg)
 }
 
 fn indent(s: &str, by: &str) -> String {
