@@ -561,6 +561,7 @@ impl<T: Send> Chan<T> {
     /// Makes a channel with a buffer of `cap` elements (0 = unbuffered).
     #[track_caller]
     pub fn new(cap: usize) -> Chan<T> {
+        crate::need_runtime("Chan::new");
         let site = intern_location(core::panic::Location::caller());
         let elemtype = intern_type(core::any::type_name::<T>());
         let c = alloc_hchan();

@@ -9,6 +9,7 @@
 use crate::os::{self, write_err};
 use crate::proc::getg;
 use crate::status::{sched, table, table_ready};
+use core::sync::atomic::AtomicI64;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use grt_table::header::SectionKind;
 use grt_table::{G_RUNNABLE, G_RUNNING, G_SCAN, G_SYSCALL, G_WAITING};
@@ -23,17 +24,43 @@ pub fn throw(msg: &str) -> ! {
     fatal_dump_and_exit(2)
 }
 
-/// First thread into a fatal error wins; any later one parks forever so
-/// the report is not interleaved.
+/// First thread into a fatal error wins and freezes the world (every other
+/// thread stops where it is, see `signal::freeze_the_world`) before it
+/// prints anything; any later one freezes too, so the report is never
+/// interleaved with another report or with the program's own output.
 fn fatal_begin() {
     if table_ready() && sched().throwing.swap(1, SeqCst) != 0 {
-        loop {
-            os::usleep(1_000_000);
-        }
+        freeze_self();
     }
     let mp = crate::proc::getm();
     if !mp.is_null() {
         mp.get().throwing.store(1, Relaxed);
+    }
+    crate::signal::freeze_the_world();
+}
+
+/// Whether a fatal error is being reported (Go's `panicking`/`sched.throwing`).
+pub fn throwing() -> bool {
+    table_ready() && sched().throwing.load(Relaxed) != 0
+}
+
+/// Stops the calling thread for good: a fatal error is being reported by
+/// another thread, which ends the process.
+pub fn freeze_self() -> ! {
+    loop {
+        os::usleep(1_000_000);
+    }
+}
+
+/// Called by every M in `schedule` (Go's check of `freezing` there): once a
+/// fatal error has begun, no other goroutine may run.
+#[inline]
+pub fn freeze_if_throwing() {
+    if throwing() {
+        let mp = crate::proc::getm();
+        if mp.is_null() || mp.get().throwing.load(Relaxed) == 0 {
+            freeze_self();
+        }
     }
 }
 
@@ -49,7 +76,7 @@ pub fn fatal_dump_and_exit(code: i32) -> ! {
         sp: regs.sp(),
         bp: regs.bp().unwrap_or(0),
         goid: current_goid(),
-        stack_copy: take_panic_stack(),
+        stack_copy: None,
     };
     crate::signal::dump_and_exit(crashed, code)
 }
@@ -74,20 +101,78 @@ pub fn exit(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-thread_local! {
-    /// The message and location of the last panic on this thread, captured
-    /// by the panic hook for the Go-style report.
-    static LAST_PANIC: core::cell::RefCell<Option<(String, String)>> = const { core::cell::RefCell::new(None) };
-    /// The panicking goroutine's registers and a copy of its live stack,
-    /// taken in the hook before unwinding (for the dump if it is fatal).
-    static PANIC_STACK: core::cell::RefCell<Option<(u64, u64, u64, grt_symbols::SnapshotMemory)>> = const { core::cell::RefCell::new(None) };
-}
+// --- panics ------------------------------------------------------------------
+//
+// Panic state belongs to the goroutine, not the thread (a goroutine that
+// parks while unwinding resumes on another thread, where other goroutines
+// catch their own panics meanwhile). Each goroutine's bottom frame
+// (`goroutine_main`) holds a `PanicState`; `G.panicrec` points at it while
+// the body runs. Only the goroutine itself touches it: the panic hook (on
+// the panicking goroutine), `last_panic` and `goroutine_main`; the scheduler
+// orders its accesses across threads. Nothing else reads the address.
+
+/// Panics whose hook ran on a goroutine and that are not known to be over:
+/// neither escaped (that is fatal) nor recovered as far as the runtime can
+/// tell (its goroutine returned normally, or `last_panic` took it). `main`
+/// returning waits briefly while this is non-zero (Go's `runningPanicDefers`).
+pub static PANICS_IN_FLIGHT: AtomicI64 = AtomicI64::new(0);
+
+/// Most panic records a goroutine keeps (the newest ones): the escaping
+/// panic and one caught inside a destructor while it unwound. Each holds a
+/// copy of the live stack, so a goroutine that recovers many panics keeps
+/// only these.
+const PANIC_RECORDS: usize = 2;
 
 /// Most stack bytes copied at a panic site.
 const PANIC_STACK_COPY: u64 = 256 * 1024;
 
-fn take_panic_stack() -> Option<grt_symbols::SnapshotMemory> {
-    PANIC_STACK.with(|c| c.borrow_mut().take()).map(|(_, _, _, m)| m)
+/// What the hook captured about one panic.
+struct PanicRecord {
+    msg: String,
+    loc: String,
+    /// Registers at the hook and a copy of the live stack above them,
+    /// taken before unwinding overwrote it (for the dump if it is fatal).
+    stack: Option<(u64, u64, u64, grt_symbols::SnapshotMemory)>,
+}
+
+/// One goroutine's panic state, in its bottom frame.
+pub struct PanicState {
+    /// Newest last.
+    recs: core::cell::RefCell<Vec<PanicRecord>>,
+    /// Of this goroutine's panics, how many count in PANICS_IN_FLIGHT.
+    in_flight: core::cell::Cell<i64>,
+}
+
+impl PanicState {
+    pub fn new() -> PanicState {
+        PanicState { recs: core::cell::RefCell::new(Vec::new()), in_flight: core::cell::Cell::new(0) }
+    }
+
+    /// The goroutine's body returned: every panic it saw was recovered.
+    pub fn retire(&self) {
+        PANICS_IN_FLIGHT.fetch_sub(self.in_flight.replace(0), SeqCst);
+    }
+}
+
+/// The current goroutine's panic state (None on g0 and foreign threads).
+fn my_panic_state() -> Option<&'static PanicState> {
+    let gp = getg();
+    let addr = gp.opt()?.panicrec.get();
+    // SAFETY: panicrec is set by goroutine_main of this very goroutine to a
+    // PanicState in its bottom frame, which outlives every call made by the
+    // body, and cleared before that frame goes away. Only this goroutine
+    // reads it, so the shared reference is not used concurrently.
+    (addr != 0).then(|| unsafe { &*(addr as *const PanicState) })
+}
+
+fn payload_message(p: &(dyn core::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
 }
 
 /// Installs the panic hook: panics on goroutines are reported Go-style when
@@ -96,61 +181,71 @@ pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let gp = getg();
-        if gp.is_null() {
+        let Some(ps) = my_panic_state() else {
             default(info);
             return;
-        }
-        let regs = grt_symbols::capture_registers!();
-        let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = info.payload().downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "(non-string panic payload)".to_string()
         };
+        let regs = grt_symbols::capture_registers!();
+        let msg = payload_message(info.payload());
         let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-        LAST_PANIC.with(|c| *c.borrow_mut() = Some((msg, loc)));
         // Copy the live part of the stack now: unwinding will overwrite it.
         let hi = gp.get().stack_hi.get();
         let sp = regs.sp();
-        if sp < hi && hi - sp <= (1 << 30) {
+        let stack = (sp < hi && hi - sp <= (1 << 30)).then(|| {
             let len = (hi - sp).min(PANIC_STACK_COPY) as usize;
             let mut m = grt_symbols::SnapshotMemory::new();
             // SAFETY: [sp, sp+len) is the live part of this goroutine's own
             // stack (sp below hi, within its range), readable memory.
             let bytes = unsafe { core::slice::from_raw_parts(sp as *const u8, len) }.to_vec();
             m.add_region(sp, bytes);
-            PANIC_STACK.with(|c| *c.borrow_mut() = Some((regs.pc(), sp, regs.bp().unwrap_or(0), m)));
+            (regs.pc(), sp, regs.bp().unwrap_or(0), m)
+        });
+        PANICS_IN_FLIGHT.fetch_add(1, SeqCst);
+        ps.in_flight.set(ps.in_flight.get() + 1);
+        let mut recs = ps.recs.borrow_mut();
+        if recs.len() == PANIC_RECORDS {
+            recs.remove(0);
         }
+        recs.push(PanicRecord { msg, loc, stack });
     }));
 }
 
-/// The message and location of the last panic on this thread (for test
-/// harnesses that recover panics).
+/// The message and location of the current goroutine's last panic, taken
+/// (for test harnesses that recover panics; recovering is what taking it
+/// says). None outside goroutines.
 pub fn last_panic() -> Option<(String, String)> {
-    LAST_PANIC.with(|c| c.borrow_mut().take())
+    let ps = my_panic_state()?;
+    let r = ps.recs.borrow_mut().pop()?;
+    if ps.in_flight.get() > 0 {
+        ps.in_flight.set(ps.in_flight.get() - 1);
+        PANICS_IN_FLIGHT.fetch_sub(1, SeqCst);
+    }
+    Some((r.msg, r.loc))
 }
 
-/// A panic escaped a goroutine: print "panic: ..." and the goroutines
-/// (the panicking one from its stack at the panic site), exit 2.
-pub fn goroutine_panicked(payload: Box<dyn core::any::Any + Send>) -> ! {
-    let (msg, loc) = last_panic().unwrap_or_else(|| {
-        let m = if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "(non-string panic payload)".to_string()
-        };
-        (m, String::new())
-    });
+/// A panic escaped a goroutine: freeze the world, print "panic: ..." and
+/// the goroutines (the panicking one from its stack at the panic site),
+/// exit 2. The record is the newest of this goroutine's whose message is
+/// the escaping payload's: a panic caught inside a destructor during the
+/// unwinding is newer but not this one.
+pub fn goroutine_panicked(payload: Box<dyn core::any::Any + Send>, ps: &PanicState) -> ! {
+    let msg = payload_message(&*payload);
+    let rec = {
+        let mut recs = ps.recs.borrow_mut();
+        let i = recs.iter().rposition(|r| r.msg == msg);
+        i.map(|i| recs.remove(i))
+    };
+    let (loc, stack) = match rec {
+        Some(r) => (r.loc, r.stack),
+        None => (String::new(), None),
+    };
     fatal_begin();
     crate::eprint_raw!("panic: {}\n", msg);
     if !loc.is_empty() {
         crate::eprint_raw!("\tat {}\n", loc);
     }
     write_err(b"\n");
-    let crashed = match PANIC_STACK.with(|c| c.borrow_mut().take()) {
+    let crashed = match stack {
         Some((pc, sp, bp, m)) => crate::traceback::Crashed { pc, sp, bp, goid: current_goid(), stack_copy: Some(m) },
         None => {
             let regs = grt_symbols::capture_registers!();

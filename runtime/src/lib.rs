@@ -220,9 +220,43 @@ fn schedinit(cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// goroutine 1 returned: exit the process with status 0.
+/// Panics with one line naming `api` (as `grt::Chan::new`) unless
+/// `grt::run` has started the runtime: the one check every API that needs
+/// the runtime makes first, so none dereferences a table that does not
+/// exist yet.
+#[track_caller]
+#[inline]
+pub(crate) fn need_runtime(api: &str) {
+    if !status::table_ready() {
+        runtime_not_started(api)
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn runtime_not_started(api: &str) -> ! {
+    panic!("grt::{api} called outside grt::run (start the program with grt::run)")
+}
+
+/// How long `main` returning waits for panics still unwinding in other
+/// goroutines (Go's bounded wait on `runningPanicDefers` in `main`).
+const PANIC_WAIT_NS: i64 = 100_000_000;
+
+/// goroutine 1 returned: exit the process with status 0, unless a fatal
+/// error is being reported (then this goroutine freezes and the report
+/// ends the process with status 2, as Go's `main` waits while
+/// `panicking`). A panic another goroutine began and has not finished
+/// unwinding is waited for a moment first: if it escapes, it is fatal.
 pub(crate) fn exit_main() -> ! {
     use std::io::Write;
+    let t0 = os::nanotime();
+    while fatal::PANICS_IN_FLIGHT.load(SeqCst) > 0 && !fatal::throwing() && os::nanotime() - t0 < PANIC_WAIT_NS {
+        time::sleep(core::time::Duration::from_micros(200));
+    }
+    if fatal::throwing() {
+        fatal::freeze_self();
+    }
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     let h = status::table().header();
@@ -234,17 +268,28 @@ pub(crate) fn exit_main() -> ! {
 
 /// Sets GOMAXPROCS to `n` and returns the previous value; `n < 1` only
 /// queries. Changing it stops the world briefly.
+#[track_caller]
 pub fn gomaxprocs(n: i32) -> i32 {
+    need_runtime("gomaxprocs");
     stw::set_gomaxprocs(n)
 }
 
-/// Yields the processor to other goroutines (Go's runtime.Gosched).
+/// Yields the processor to other goroutines (Go's runtime.Gosched); on a
+/// thread that is not a goroutine, yields the thread.
 pub fn yield_now() {
-    proc::gosched();
+    if proc::in_goroutine() {
+        proc::gosched();
+    } else {
+        std::thread::yield_now();
+    }
 }
 
-/// The number of goroutines that exist (Go's runtime.NumGoroutine).
+/// The number of goroutines that exist (Go's runtime.NumGoroutine); 0
+/// before `run`.
 pub fn num_goroutine() -> i64 {
+    if !status::table_ready() {
+        return 0;
+    }
     status::sched().ngoroutines.load(Relaxed)
 }
 
@@ -260,5 +305,8 @@ pub fn goid() -> u64 {
 
 /// Completed GC cycles.
 pub fn numgc() -> u64 {
+    if !status::table_ready() {
+        return 0;
+    }
     status::sched().numgc.load(Relaxed)
 }

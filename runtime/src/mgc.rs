@@ -22,7 +22,9 @@ use grt_table::{gcphase, P};
 /// running; every P flushes its caches at a safe point via forEachP), mark
 /// termination (stop the world), then sweep (the heap's sweepgen advances
 /// by 2). Must be called on a goroutine.
+#[track_caller]
 pub fn gc() {
+    crate::need_runtime("gc");
     let _ = curg();
     acquire_worldsema();
     let s = sched();

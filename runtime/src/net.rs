@@ -34,7 +34,9 @@ fn io_lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
 
 impl TcpListener {
     /// Binds to `addr` (port 0 picks a free port).
+    #[track_caller]
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        crate::need_runtime("net::TcpListener::bind");
         let inner = std::net::TcpListener::bind(addr)?;
         inner.set_nonblocking(true)?;
         let pd = netpoll::open(inner.as_raw_fd())?;
@@ -87,7 +89,9 @@ impl TcpStream {
     }
 
     /// Connects to `addr`, parking while the connection is being set up.
+    #[track_caller]
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        crate::need_runtime("net::TcpStream::connect");
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no addresses to connect to");
         for a in addr.to_socket_addrs()? {
             match Self::connect_one(a) {

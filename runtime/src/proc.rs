@@ -426,7 +426,8 @@ unsafe fn run_thunk<F: FnOnce()>(p: *mut u8) {
 /// Starts a goroutine running `f`: Go's `go f()`. The caller's file:line
 /// and code address are recorded as the goroutine's creation site.
 ///
-/// Panics if called outside the runtime (not from a goroutine), or if the
+/// Panics if called outside the runtime (before `grt::run`, or from a
+/// thread that is not a goroutine), or if the
 /// goroutine could not get a stack (see the message for the remedy).
 #[track_caller]
 #[inline(always)]
@@ -434,6 +435,7 @@ pub fn go<F>(f: F)
 where
     F: FnOnce() + Send + 'static,
 {
+    crate::need_runtime("go");
     let pc = crate::asm::current_pc();
     let site = crate::status::intern_location(core::panic::Location::caller());
     go_with_site(f, pc, site);
@@ -446,7 +448,7 @@ where
 {
     let mp = getm();
     if mp.is_null() || mp.get().p.load(Relaxed).is_null() {
-        panic!("grt::go called outside the grt runtime (start the program with grt::run)");
+        panic!("grt::go called from a thread that is not a goroutine (start the program with grt::run)");
     }
     if let Err(e) = stack::reserve() {
         panic!("{e}");
@@ -473,6 +475,7 @@ pub(crate) fn newproc(data: *mut u8, run: u64, gopc: u64, site: u32) {
     newg.waitsince.store(0, Relaxed);
     newg.preempt.store(0, Relaxed);
     newg.stack_lowest_sp.set(0);
+    newg.panicrec.set(0);
     newg.sched.sp.set(0);
     newg.sched.pc.set(grt_gostart as *const () as u64);
     newg.sched.bp.set(0);
@@ -525,11 +528,19 @@ pub(crate) extern "C" fn goroutine_main() -> ! {
     // SAFETY: `run` is the run_thunk::<F> matching the Thunk<F> at `data`,
     // both stored by newproc; entry_* were cleared so this runs once.
     let run: unsafe fn(*mut u8) = unsafe { core::mem::transmute::<usize, unsafe fn(*mut u8)>(run as usize) };
+    // The goroutine's panic state lives here, in its bottom frame, for as
+    // long as the body runs (see fatal.rs): it follows the goroutine from
+    // thread to thread.
+    let ps = crate::fatal::PanicState::new();
+    gp.panicrec.set(&ps as *const crate::fatal::PanicState as u64);
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { run(data) }));
     if let Err(payload) = res {
-        crate::fatal::goroutine_panicked(payload);
+        crate::fatal::goroutine_panicked(payload, &ps);
     }
-    if curg().goid.load(Relaxed) == 1 {
+    gp.panicrec.set(0);
+    ps.retire();
+    drop(ps); // this frame is abandoned, never returned from
+    if gp.goid.load(Relaxed) == 1 {
         crate::exit_main();
     }
     goexit1()
@@ -1178,6 +1189,7 @@ pub fn schedule() -> ! {
         crate::fatal::throw("schedule: holding locks");
     }
     setg(RecPtr::NULL);
+    crate::fatal::freeze_if_throwing();
     let (gp, inherit) = find_runnable();
     if mp.spinning.load(Relaxed) != 0 {
         resetspinning();

@@ -92,7 +92,13 @@ impl<T> Drop for SendCase<'_, T> {
 
 /// Parks forever (Go's `select {}`).
 pub fn block_forever() -> ! {
-    let _ = curg();
+    crate::need_runtime("select!");
+    if !crate::proc::in_goroutine() {
+        // A plain thread: it blocks for good.
+        loop {
+            std::thread::park();
+        }
+    }
     loop {
         gopark(None, 0, waitreason::SELECT_NO_CASES);
     }

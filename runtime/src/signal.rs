@@ -11,6 +11,17 @@
 //! allocating could deadlock on a lock the thread holds) and never need a
 //! runtime lock that a wedged thread may hold.
 //!
+//! Freezing the world (Go's `freezetheworld`): the thread that begins a
+//! fatal report first sends SIGURG to every other thread of the process
+//! (listed from /proc/self/task; the signal thread excepted), whose handler
+//! parks the thread for good while a report is under way, and waits a
+//! moment for them to stop. So no goroutine runs and nothing of the
+//! program is printed between the report's first line and the exit, even a
+//! goroutine that never calls the runtime, a plain thread, or `main`
+//! returning. A frozen thread may hold a lock the dump needs (malloc's):
+//! the reporting thread gives the dump 10 seconds without progress, then
+//! exits 2 anyway.
+//!
 //! Handlers run on a per-M alternate signal stack (`minit`). A fault that
 //! is not a goroutine stack overflow goes to whatever handler was installed
 //! before the runtime (Rust's own stack-overflow reporter), so behaviour
@@ -26,7 +37,7 @@
 
 use crate::os::write_err;
 use crate::proc::getg;
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64};
 use std::sync::OnceLock;
 
@@ -56,6 +67,17 @@ static REQ_SP: AtomicU64 = AtomicU64::new(0);
 static REQ_BP: AtomicU64 = AtomicU64::new(0);
 static REQ_GOID: AtomicU64 = AtomicU64::new(0);
 static REQ_CODE: AtomicI32 = AtomicI32::new(2);
+/// Whether a fatal report froze the world: SIGURG then stops a thread.
+static FREEZING: AtomicU32 = AtomicU32::new(0);
+/// The thread writing the report (never frozen).
+static REPORTER_TID: AtomicI32 = AtomicI32::new(0);
+/// Threads stopped by the freeze so far.
+static FROZEN: AtomicU32 = AtomicU32::new(0);
+/// Goroutine blocks the dump has written (the reporter's watchdog watches it).
+pub static DUMP_PROGRESS: AtomicU64 = AtomicU64::new(0);
+/// The signal that freezes a thread (Go uses it for preemption; it is
+/// ignored by default, so a program does not expect it).
+const SIGFREEZE: i32 = libc::SIGURG;
 /// The stack copy of a fatal panic (posted from normal context only).
 static REQ_STACK: std::sync::Mutex<Option<grt_symbols::SnapshotMemory>> = std::sync::Mutex::new(None);
 
@@ -111,6 +133,7 @@ fn signal_thread() {
         if crate::status::table_ready() && crate::status::sched().throwing.swap(1, Relaxed) != 0 {
             continue; // a fatal error is already being reported
         }
+        freeze_the_world();
         crate::eprint_raw!("SIGQUIT: quit\nPC=0x0 m=-1 sigcode={}\n", info.si_code);
         if std::env::var_os("GRT_SCHEDDETAIL").is_some() {
             crate::traceback::schedtrace(true);
@@ -150,8 +173,116 @@ fn post(pc: u64, sp: u64, bp: u64, goid: u64, code: i32) -> ! {
     unsafe {
         libc::syscall(libc::SYS_tgkill, libc::getpid(), SIGTHREAD_TID.load(Relaxed), libc::SIGQUIT);
     }
+    // Wait for the signal thread to end the process. If its dump makes no
+    // progress for this long, a frozen thread holds a lock it needs: end
+    // the process ourselves, with the status the report promised.
+    const STALL_NS: i64 = 10_000_000_000;
+    let mut seen = DUMP_PROGRESS.load(Relaxed);
+    let mut since = crate::os::nanotime();
     loop {
-        // SAFETY: waits for the process to end; nothing else to do here.
+        crate::os::usleep(10_000);
+        let now = crate::os::nanotime();
+        let p = DUMP_PROGRESS.load(Relaxed);
+        if p != seen {
+            (seen, since) = (p, now);
+        } else if now - since > STALL_NS {
+            write_err(
+                b"\nfatal error: the goroutine dump stalled for 10s (a frozen thread holds a lock it needs); exiting\n",
+            );
+            crate::fatal::exit(code);
+        }
+    }
+}
+
+/// Stops every other thread of the process (but the signal thread) before
+/// a fatal report is printed: each gets SIGURG, whose handler parks it for
+/// good. Waits until they have stopped (at most half a second: a thread
+/// that blocks SIGURG or sits in an uninterruptible sleep is not waited
+/// for). Two passes, for threads started during the first. Async-signal-
+/// safe: raw system calls and atomics only.
+pub fn freeze_the_world() {
+    let me = crate::os::gettid() as i32;
+    REPORTER_TID.store(me, SeqCst);
+    FREEZING.store(1, SeqCst);
+    for limit_ms in [500, 50] {
+        let n = signal_other_threads(me);
+        let t0 = crate::os::nanotime();
+        while FROZEN.load(SeqCst) < n && crate::os::nanotime() - t0 < limit_ms * 1_000_000 {
+            crate::os::usleep(100);
+        }
+    }
+}
+
+/// Sends SIGFREEZE to every thread of the process except `me` and the
+/// signal thread; returns how many it reached.
+fn signal_other_threads(me: i32) -> u32 {
+    let path = b"/proc/self/task\0";
+    // SAFETY: open on a constant NUL-terminated path.
+    let fd = unsafe {
+        libc::open(path.as_ptr() as *const libc::c_char, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+    };
+    if fd < 0 {
+        return 0;
+    }
+    let sigthread = SIGTHREAD_TID.load(Relaxed);
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let mut sent = 0;
+    #[repr(C, align(8))]
+    struct Buf([u8; 4096]);
+    let mut buf = Buf([0; 4096]);
+    loop {
+        // SAFETY: getdents64 fills at most buf.len() bytes of our buffer.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.0.as_mut_ptr(), buf.0.len()) };
+        if n <= 0 {
+            break;
+        }
+        let mut off = 0usize;
+        while off + 19 < n as usize {
+            // linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+            let reclen = u16::from_ne_bytes([buf.0[off + 16], buf.0[off + 17]]) as usize;
+            if reclen == 0 {
+                break;
+            }
+            let name = &buf.0[off + 19..(off + reclen).min(n as usize)];
+            let mut tid: i32 = 0;
+            let mut digits = 0;
+            for &c in name.iter().take_while(|&&c| c != 0) {
+                if !c.is_ascii_digit() {
+                    digits = 0;
+                    break;
+                }
+                tid = tid.saturating_mul(10).saturating_add((c - b'0') as i32);
+                digits += 1;
+            }
+            if digits > 0 && tid != me && tid != sigthread {
+                // SAFETY: tgkill to a thread of our own process.
+                if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, SIGFREEZE) } == 0 {
+                    sent += 1;
+                }
+            }
+            off += reclen;
+        }
+    }
+    // SAFETY: closes the fd opened above.
+    unsafe { libc::close(fd) };
+    sent
+}
+
+/// SIGURG: while a fatal report is under way, stop this thread for good
+/// (SIGURG stays blocked inside the handler, so a second one waits).
+/// Otherwise it is not ours: ignore it, as the default action does.
+extern "C" fn on_freeze(_sig: i32, _info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    if FREEZING.load(SeqCst) == 0 {
+        return;
+    }
+    let me = crate::os::gettid() as i32;
+    if me == REPORTER_TID.load(SeqCst) || me == SIGTHREAD_TID.load(Relaxed) {
+        return;
+    }
+    FROZEN.fetch_add(1, SeqCst);
+    loop {
+        // SAFETY: waits for the process to end.
         unsafe { libc::pause() };
     }
 }
@@ -166,6 +297,7 @@ pub fn init() {
         OLD_BUS.store(install(libc::SIGBUS, on_fault as *const () as usize), Relaxed);
         install(libc::SIGQUIT, on_quit as *const () as usize);
         install(libc::SIGTRAP, on_trap as *const () as usize);
+        install(SIGFREEZE, on_freeze as *const () as usize);
     }
 }
 
@@ -201,6 +333,7 @@ extern "C" fn on_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_v
     if !gp.is_null() {
         let g = gp.get();
         if crate::stack::in_guard(g, addr) {
+            begin_fatal_in_handler();
             let sp = ucontext_reg(ctx, libc::REG_RSP);
             crate::eprint_raw!(
                 "runtime: goroutine stack exceeds {}-byte limit\nruntime: sp={:#x} stack=[{:#x}, {:#x}]\n",
@@ -211,9 +344,6 @@ extern "C" fn on_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_v
             );
             crate::eprint_raw!("fatal error: stack overflow\n\n");
             crate::probe!(stack_overflow, g.goid.load(Relaxed), addr);
-            if crate::status::table_ready() {
-                crate::status::sched().throwing.store(1, Relaxed);
-            }
             let (pc, bp) = (ucontext_reg(ctx, libc::REG_RIP), ucontext_reg(ctx, libc::REG_RBP));
             if SIGTHREAD_TID.load(Relaxed) != 0 {
                 post(pc, sp, bp, g.goid.load(Relaxed), 2);
@@ -225,6 +355,18 @@ extern "C" fn on_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_v
     // for thread stacks), or let the default action kill the process.
     let old = if sig == libc::SIGBUS { OLD_BUS.load(Relaxed) } else { OLD_SEGV.load(Relaxed) };
     chain(sig, info, ctx, old);
+}
+
+/// A fatal signal in a handler: the first fatal error freezes the world
+/// and reports; a thread that comes second stops here for good.
+fn begin_fatal_in_handler() {
+    if crate::status::table_ready() && crate::status::sched().throwing.swap(1, SeqCst) != 0 {
+        loop {
+            // SAFETY: waits for the reporting thread to end the process.
+            unsafe { libc::pause() };
+        }
+    }
+    freeze_the_world();
 }
 
 fn chain(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void, old: *mut libc::sigaction) {
@@ -286,10 +428,8 @@ extern "C" fn on_trap(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_vo
     let code = unsafe { (*info).si_code };
     let mp = crate::proc::getm();
     let mid = if mp.is_null() { -1 } else { mp.get().id.load(Relaxed) };
+    begin_fatal_in_handler();
     crate::eprint_raw!("SIGTRAP: trace trap\nPC={:#x} m={} sigcode={}\n\n", rip, mid, code);
-    if crate::status::table_ready() {
-        crate::status::sched().throwing.store(1, Relaxed);
-    }
     let gp = getg();
     let goid = if gp.is_null() { 0 } else { gp.get().goid.load(Relaxed) };
     if SIGTHREAD_TID.load(Relaxed) != 0 {

@@ -26,6 +26,9 @@ use grt_table::{mstate, G, G_RUNNABLE, G_RUNNING, G_SYSCALL, P_GCSTOP, P_IDLE, P
 /// while it runs: other goroutines keep running on the P meanwhile. Use it
 /// around every blocking system call a goroutine makes.
 pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
+    if !crate::proc::in_goroutine() {
+        return f(); // not a goroutine: no P to hand off
+    }
     entersyscall();
     let r = f();
     exitsyscall();
@@ -35,6 +38,9 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
 /// Like [`syscall`] for a call known to block for long: the P is handed
 /// off at once instead of after sysmon notices (Go's entersyscallblock).
 pub fn syscall_blocking<R>(f: impl FnOnce() -> R) -> R {
+    if !crate::proc::in_goroutine() {
+        return f(); // not a goroutine: no P to hand off
+    }
     entersyscallblock();
     let r = f();
     exitsyscall();

@@ -140,6 +140,11 @@ pub(crate) fn wake_netpoller(when: i64) {
 
 /// Parks the goroutine for `d` ("sleep" in dumps).
 pub fn sleep(d: Duration) {
+    if !crate::proc::in_goroutine() {
+        // Not a goroutine (before `run`, or a plain thread): the thread sleeps.
+        std::thread::sleep(d);
+        return;
+    }
     if d.is_zero() {
         crate::proc::gosched();
         return;
@@ -160,6 +165,7 @@ fn sleep_commit(gp: &'static grt_table::G, when: usize) -> bool {
 /// A channel that receives the time once, `d` from now (Go's time.After).
 #[track_caller]
 pub fn after(d: Duration) -> Chan<Instant> {
+    crate::need_runtime("time::after");
     let c = Chan::new(1);
     let when = nanotime().saturating_add(d.as_nanos().min(i64::MAX as u128) as i64);
     add_timer(when, Fire::Send(c.clone()));

@@ -149,6 +149,7 @@ pub fn dump_all(crashed: &Crashed) {
         return;
     }
     let syms = ProcessSymbols::load_self().ok();
+    crate::signal::DUMP_PROGRESS.fetch_add(1, Relaxed);
     let mem = SelfMemory::current();
     let t = table();
     let now = nanotime();
@@ -167,6 +168,7 @@ pub fn dump_all(crashed: &Crashed) {
         let _ = tb::write_goroutine(&mut out, &b, 1);
         out.push('\n');
         write_err(out.as_bytes());
+        crate::signal::DUMP_PROGRESS.fetch_add(1, Relaxed);
     }
 }
 

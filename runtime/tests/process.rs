@@ -200,7 +200,7 @@ fn deadlock_is_detected() {
         assert!(
             e.contains("goroutine 1 [chan receive]:\ngrt::proc::gopark(...)\n\t")
                 && e.contains("grt::chan::Chan<T>::recv(...)\n\t")
-                && e.contains("testprog.rs:17"),
+                && e.contains("testprog.rs:20"),
             "{e}"
         );
     }
@@ -259,7 +259,7 @@ fn panic_escaping_a_goroutine_ends_the_program() {
     // The panicking goroutine is shown at the panic site, not after unwinding.
     assert!(e.contains("[running]:\ncore::panicking::panic_fmt(...)\n"), "{e}");
     assert!(
-        e.contains("grt_testprog::main::{{closure}}::{{closure}}(...)\n\t") && e.contains("testprog.rs:21 +0x"),
+        e.contains("grt_testprog::main::{{closure}}::{{closure}}(...)\n\t") && e.contains("testprog.rs:24 +0x"),
         "{e}"
     );
     assert!(e.contains("created by grt_testprog::main::{{closure}} in goroutine 1\n\t"), "{e}");
@@ -368,4 +368,104 @@ fn runtime_repairs_a_probe_left_armed_by_a_dead_tracer() {
     assert!(repairs >= 1, "{line}");
     let st = kid.0.wait().unwrap();
     assert_eq!(st.code(), Some(0));
+}
+
+/// Runs a child with stdout and stderr on one file (one open file
+/// description, so the file holds both in the order they were written).
+fn spawn_merged(args: &[&str], name: &str) -> (Kid, std::path::PathBuf) {
+    let path =
+        std::env::temp_dir().join(format!("grt-{name}-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let f = std::fs::File::create(&path).unwrap();
+    let mut c = Command::new(PROG);
+    c.args(args).stdin(Stdio::null()).stdout(f.try_clone().unwrap()).stderr(f);
+    (Kid(c.spawn().expect("spawn grt-testprog")), path)
+}
+
+fn wait_kid(kid: &mut Kid, limit: Duration) -> std::process::ExitStatus {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(st) = kid.0.try_wait().unwrap() {
+            return st;
+        }
+        assert!(t.elapsed() < limit, "child did not finish in {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Issue 11, bug 1: a panic that escapes a goroutine ends the process with
+/// status 2 even when main returns while the report is being written.
+#[test]
+fn escaped_panic_exits_2_even_if_main_returns_meanwhile() {
+    for ms in ["20", "1", "20", "1", "20"] {
+        let o = run(&["panic_main_returns", ms], &[], Duration::from_secs(30));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "sleep {ms}ms: stdout {:?}\n{e}", String::from_utf8_lossy(&o.stdout));
+        assert!(e.starts_with("panic: boom\n"), "{e}");
+        assert!(e.contains("grt_testprog::main::{{closure}}::{{closure}}(...)\n\t"), "{e}");
+    }
+}
+
+/// Issue 11, bug 1: nothing else of the program prints once a fatal report
+/// has begun (an escaped panic, or SIGQUIT): the world is frozen first.
+#[test]
+fn fatal_report_freezes_the_world_first() {
+    for (mode, header) in [("1", "panic: boom among tickers\n"), ("0", "SIGQUIT: quit\n")] {
+        let (mut kid, path) = spawn_merged(&["ticker", mode], "ticker");
+        if mode == "0" {
+            let t = std::time::Instant::now();
+            while !std::fs::read_to_string(&path).unwrap().contains("tick from a busy goroutine") {
+                assert!(t.elapsed() < Duration::from_secs(20), "no tick line");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            // SAFETY: signals our own child.
+            unsafe { libc::kill(kid.0.id() as i32, libc::SIGQUIT) };
+        }
+        let st = wait_kid(&mut kid, Duration::from_secs(30));
+        let out = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(st.code(), Some(2), "{out}");
+        let at = out.find(header).unwrap_or_else(|| panic!("no {header:?} in the output"));
+        let report = &out[at..];
+        assert!(!report.contains("tick from"), "program output inside the report:\n{report}");
+        assert!(report.contains("goroutine 1 [sleep]:"), "{report}");
+    }
+}
+
+/// Issue 11, bug 4: panic state belongs to the goroutine. The escaping
+/// panic parks in a destructor while other goroutines catch their own
+/// panics; the report names the escaping one, with its location and stack.
+#[test]
+fn panic_report_names_the_escaping_panic() {
+    for procs in ["1", "2"] {
+        for _ in 0..2 {
+            let o = run(&["wrongpanic"], &[("GRT_MAXPROCS", procs)], Duration::from_secs(30));
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{e}");
+            let head: String = e.lines().take(2).collect::<Vec<_>>().join("\n");
+            assert!(head.starts_with("panic: the escaping panic\n\tat ") && head.contains("testprog.rs:"), "{e}");
+            let mine = e.split("\n\n").find(|b| b.contains("[running]:")).expect("no running goroutine block");
+            assert!(mine.contains("grt_testprog::panics_with_parking_guard(...)\n\t"), "{mine}");
+            assert!(!mine.contains("catcher"), "{mine}");
+        }
+    }
+}
+
+/// Issue 11, bug 6: every API used before `grt::run` either works or says
+/// so in one line naming it (no null dereference, no SIGSEGV).
+#[test]
+fn apis_before_run_work_or_say_so() {
+    for api in ["chan", "after", "gomaxprocs", "gc", "select", "bind", "connect", "go"] {
+        let o = run(&["prerun", api], &[], Duration::from_secs(30));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(101), "{api}: {:?}\n{e}", o.status);
+        let lines: Vec<&str> = e.lines().filter(|l| l.contains("called outside grt::run")).collect();
+        assert_eq!(lines.len(), 1, "{api}: {e}");
+        assert!(lines[0].starts_with("grt::") && lines[0].ends_with("(start the program with grt::run)"), "{api}: {e}");
+    }
+    for api in ["sleep", "yield", "syscall", "numbers", "waitgroup", "mutex"] {
+        let o = run(&["prerun", api], &[], Duration::from_secs(30));
+        assert_eq!(o.status.code(), Some(0), "{api}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n", "{api}");
+    }
 }

@@ -280,6 +280,11 @@ crate::records! {
         /// The M that holds the Gscan bit (nil while the bit is clear): set
         /// after castogscanstatus wins, cleared before casfrom_Gscanstatus.
         pub scanm: AtomicPtr<M>,
+        /// The goroutine's panic state (Go's `_panic`): the address of a
+        /// runtime-private record in the bottom frame of its own stack,
+        /// touched only by the goroutine itself; 0 when it is not running
+        /// its body. An address for the runtime, not a table record.
+        pub panicrec: Addr,
     }
 
     /// A goroutine waiting on a channel or semaphore (Go's `sudog`).

@@ -9,6 +9,9 @@ use std::time::Duration;
 fn main() {
     let cmd = std::env::args().nth(1).unwrap_or_default();
     let arg: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+    if cmd == "prerun" {
+        return prerun(&std::env::args().nth(2).unwrap_or_default());
+    }
     grt::run(move || match cmd.as_str() {
         "parked" => parked(arg),
         "overflow" => overflow(),
@@ -31,6 +34,13 @@ fn main() {
             });
             grt::time::sleep(Duration::from_secs(3600));
         }
+        "panic_main_returns" => {
+            grt::go(|| panic!("boom"));
+            grt::time::sleep(Duration::from_millis(arg as u64));
+            println!("main returned normally");
+        }
+        "ticker" => ticker(arg == 1),
+        "wrongpanic" => wrongpanic(),
         "maxstacks" => maxstacks(),
         "exit3" => std::process::exit(3),
         "ok" => println!("ok"),
@@ -169,4 +179,95 @@ fn maxstacks() {
     println!("still alive: {}", t == 64 << 20);
     std::io::stdout().flush().unwrap();
     std::process::exit(0);
+}
+
+/// Calls one API before `grt::run` (bug 6 of issue 11): it must either work
+/// (prints "ok") or panic with one line naming it.
+fn prerun(api: &str) {
+    match api {
+        "chan" => drop(Chan::<i32>::new(0)),
+        "after" => drop(grt::time::after(Duration::from_millis(1))),
+        "gomaxprocs" => drop(grt::gomaxprocs(2)),
+        "gc" => grt::gc(),
+        "select" => grt::select! {},
+        "bind" => drop(grt::net::TcpListener::bind("127.0.0.1:0")),
+        "connect" => drop(grt::net::TcpStream::connect("127.0.0.1:9")),
+        "go" => grt::go(|| {}),
+        "sleep" => grt::time::sleep(Duration::from_millis(1)),
+        "yield" => grt::yield_now(),
+        "syscall" => assert_eq!(grt::syscall(|| 7), 7),
+        "numbers" => assert_eq!((grt::num_goroutine(), grt::numgc(), grt::goid()), (0, 0, 0)),
+        "waitgroup" => {
+            let wg = grt::sync::WaitGroup::new();
+            wg.add(1);
+            wg.done();
+            wg.wait();
+        }
+        "mutex" => *grt::sync::Mutex::new(1).lock() += 1,
+        other => {
+            eprintln!("testprog: unknown api {other:?}");
+            std::process::exit(64);
+        }
+    }
+    println!("ok");
+}
+
+/// Goroutines and a plain thread printing "tick" lines to stdout (one
+/// calling the runtime between lines, one never calling it); with `panic`,
+/// a goroutine panics after a while, else the test sends SIGQUIT. Nothing
+/// may be printed once the fatal report has begun.
+fn ticker(panic: bool) {
+    grt::go(|| loop {
+        println!("tick from a yielding goroutine");
+        grt::yield_now();
+    });
+    grt::go(|| loop {
+        println!("tick from a busy goroutine");
+        std::hint::black_box(0u64);
+    });
+    std::thread::spawn(|| loop {
+        println!("tick from a thread");
+    });
+    grt::time::sleep(Duration::from_millis(50));
+    if panic {
+        grt::go(|| panic!("boom among tickers"));
+    }
+    grt::time::sleep(Duration::from_secs(3600));
+}
+
+/// Parks in its destructor, so a goroutine unwinding through it resumes
+/// later (often on another thread).
+struct ParksOnDrop;
+
+impl Drop for ParksOnDrop {
+    fn drop(&mut self) {
+        grt::time::sleep(Duration::from_millis(30));
+    }
+}
+
+#[inline(never)]
+fn panics_with_parking_guard() {
+    let _g = ParksOnDrop;
+    panic!("the escaping panic");
+}
+
+#[inline(never)]
+fn catcher(i: usize) {
+    loop {
+        let r = std::panic::catch_unwind(|| panic!("caught panic {i}"));
+        assert!(r.is_err());
+        grt::yield_now();
+    }
+}
+
+/// Bug 4 of issue 11: one goroutine's panic escapes while it parks in a
+/// destructor and others catch their own panics meanwhile; the report must
+/// name the escaping one.
+fn wrongpanic() {
+    for i in 0..4 {
+        grt::go(move || catcher(i));
+    }
+    grt::time::sleep(Duration::from_millis(10));
+    grt::go(panics_with_parking_guard);
+    grt::time::sleep(Duration::from_secs(3600));
 }
