@@ -399,7 +399,14 @@ fn escaped_panic_exits_2_even_if_main_returns_meanwhile() {
     for ms in ["20", "1", "20", "1", "20"] {
         let o = run(&["panic_main_returns", ms], &[], Duration::from_secs(30));
         let e = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "sleep {ms}ms: stdout {:?}\n{e}", String::from_utf8_lossy(&o.stdout));
+        let out = String::from_utf8_lossy(&o.stdout);
+        if ms == "1" && o.status.code() == Some(0) && e.is_empty() {
+            // On a loaded machine the goroutine may not have run within
+            // 1 ms; then main returning ends the program, as in Go. What
+            // must never happen is a report that began and exit 0.
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(2), "sleep {ms}ms: stdout {out:?}\n{e}");
         assert!(e.starts_with("panic: boom\n"), "{e}");
         assert!(e.contains("grt_testprog::main::{{closure}}::{{closure}}(...)\n\t"), "{e}");
     }
