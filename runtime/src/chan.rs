@@ -22,9 +22,10 @@
 //! value that was never taken (a send cancelled by close or not chosen by
 //! select) stays with its sender and is dropped there.
 
+use crate::foreign;
 use crate::lock::{lock, lock_init, unlock};
 use crate::lockrank::Rank;
-use crate::proc::{curg, curm, gopark, goready, in_goroutine, GList};
+use crate::proc::{curg, curm, gopark, goready, GList};
 use crate::recptr::{Link, RecPtr};
 use crate::status::{intern_location, intern_type, sched, table};
 use core::marker::PhantomData;
@@ -38,8 +39,12 @@ use grt_table::{waitreason, Hchan, Lock, Sudog, G, P, P_SUDOG_CACHE};
 // --- sudogs ----------------------------------------------------------------
 
 /// Takes a sudog from the current P's cache (refilled from the central
-/// cache, or newly allocated in the table).
+/// cache, or newly allocated in the table); on a foreign thread, from the
+/// central cache (foreign.rs).
 pub fn acquire_sudog() -> &'static Sudog {
+    if foreign::is_foreign() {
+        return foreign::acquire_sudog();
+    }
     let mp = curm();
     let pp = mp.p.rec().get();
     if pp.nsudog.load(Relaxed) == 0 {
@@ -95,7 +100,12 @@ pub fn release_sudog(sg: &'static Sudog) {
     sg.success.store(0, Relaxed);
     sg.sema.set(0);
     sg.enqueued.store(0, Relaxed);
+    sg.note.store(0, Relaxed);
     sg.inuse.store(0, Relaxed);
+    if foreign::is_foreign() {
+        foreign::release_sudog(sg);
+        return;
+    }
     let mp = curm();
     let pp = mp.p.rec().get();
     if pp.nsudog.load(Relaxed) as usize == P_SUDOG_CACHE {
@@ -350,6 +360,9 @@ pub(crate) fn chansend(c: &'static Hchan, ep: *const u8, block: bool) -> Sent {
         return Sent::WouldBlock;
     }
     // Block on the channel: someone receiving will complete the operation.
+    if foreign::is_foreign() {
+        return if thread_wait(c, ep as *mut u8, false) { Sent::Yes } else { Sent::Closed };
+    }
     let gp = curg();
     let mysg = acquire_sudog();
     mysg.elem.set(ep as u64);
@@ -382,6 +395,30 @@ pub(crate) fn chansend(c: &'static Hchan, ep: *const u8, block: bool) -> Sent {
     Sent::Yes
 }
 
+/// Blocks a foreign thread on `c` (locked) as a thread waiter on its
+/// receive or send queue, `ep` its value slot; reports success (false: woken
+/// by close).
+fn thread_wait(c: &'static Hchan, ep: *mut u8, recv: bool) -> bool {
+    let mysg = acquire_sudog();
+    mysg.elem.set(ep as u64);
+    mysg.waitlink.store(null_mut(), Relaxed);
+    mysg.g.store(null_mut(), Relaxed);
+    mysg.is_select.store(0, Relaxed);
+    mysg.c.store(c as *const Hchan as *mut Hchan, Relaxed);
+    mysg.enqueued.store(crate::os::coarse_nanotime(), Relaxed);
+    if recv {
+        recvq(c).enqueue(mysg);
+    } else {
+        sendq(c).enqueue(mysg);
+    }
+    foreign::block(mysg, || unlock(&c.lock));
+    let success = mysg.success.load(Relaxed) != 0;
+    mysg.c.store(null_mut(), Relaxed);
+    mysg.elem.set(0);
+    release_sudog(mysg);
+    success
+}
+
 /// Completes a send to a waiting receiver `sg` (c locked; `unlockf`
 /// unlocks it before the receiver is readied).
 pub(crate) fn send(c: &Hchan, sg: &Sudog, ep: *const u8, unlockf: &dyn Fn()) {
@@ -390,11 +427,18 @@ pub(crate) fn send(c: &Hchan, sg: &Sudog, ep: *const u8, unlockf: &dyn Fn()) {
         typedmemmove(c, elem as *mut u8, ep);
         sg.elem.set(0);
     }
-    let gp = sg.g.rec().get();
     unlockf();
-    gp.param.store(sg as *const Sudog as u64, Relaxed);
-    sg.success.store(1, Relaxed);
-    goready(gp);
+    ready_sudog(sg, true);
+}
+
+/// Readies the waiter of a dequeued `sg` (goroutine or thread), with the
+/// channel unlocked: Go's `gp.param = sg; sg.success = ...; goready(gp)`.
+fn ready_sudog(sg: &Sudog, success: bool) {
+    sg.success.store(success as u32, Relaxed);
+    if let Some(gp) = sg.g.rec().opt() {
+        gp.param.store(sg as *const Sudog as u64, Relaxed);
+    }
+    foreign::ready(sg);
 }
 
 /// Receives into `ep` (Go's chanrecv): returns (selected, received). A
@@ -428,6 +472,9 @@ pub(crate) fn chanrecv(c: &'static Hchan, ep: *mut u8, block: bool) -> (bool, bo
     if !block {
         unlock(&c.lock);
         return (false, false);
+    }
+    if foreign::is_foreign() {
+        return (true, thread_wait(c, ep, true));
     }
     let gp = curg();
     let mysg = acquire_sudog();
@@ -474,11 +521,8 @@ pub(crate) fn recv(c: &Hchan, sg: &Sudog, ep: *mut u8, unlockf: &dyn Fn()) {
         c.sendx.store(nx, Relaxed);
     }
     sg.elem.set(0);
-    let gp = sg.g.rec().get();
     unlockf();
-    gp.param.store(sg as *const Sudog as u64, Relaxed);
-    sg.success.store(1, Relaxed);
-    goready(gp);
+    ready_sudog(sg, true);
 }
 
 /// On g0 after the G is in Gwaiting: release the channel lock.
@@ -500,26 +544,35 @@ pub(crate) fn closechan(c: &'static Hchan) {
     }
     c.closed.store(1, Release);
     let glist = GList::new();
-    // Release all readers: they get nothing.
-    while let Some(sg) = recvq(c).dequeue() {
-        sg.elem.set(0);
-        let gp = sg.g.rec().get();
-        gp.param.store(sg as *const Sudog as u64, Relaxed);
-        sg.success.store(0, Relaxed);
-        glist.push(gp);
-    }
-    // Release all writers: they will panic (their values stay theirs).
-    while let Some(sg) = sendq(c).dequeue() {
-        sg.elem.set(0);
-        let gp = sg.g.rec().get();
-        gp.param.store(sg as *const Sudog as u64, Relaxed);
-        sg.success.store(0, Relaxed);
-        glist.push(gp);
+    // Thread waiters, linked through `waitlink` (which only select uses).
+    let mut threads = RecPtr::<Sudog>::NULL;
+    // Release all readers (they get nothing), then all writers (they will
+    // panic; their values stay theirs).
+    for q in [recvq(c), sendq(c)] {
+        while let Some(sg) = q.dequeue() {
+            sg.elem.set(0);
+            sg.success.store(0, Relaxed);
+            match sg.g.rec().opt() {
+                Some(gp) => {
+                    gp.param.store(sg as *const Sudog as u64, Relaxed);
+                    glist.push(gp);
+                }
+                None => {
+                    sg.waitlink.set_rec(threads);
+                    threads = RecPtr::from_ref(sg);
+                }
+            }
+        }
     }
     unlock(&c.lock);
-    // Ready all Gs now that we've dropped the channel lock.
+    // Ready all Gs and threads now that we've dropped the channel lock.
     while let Some(gp) = glist.pop() {
         goready(gp);
+    }
+    while let Some(sg) = threads.opt() {
+        threads = sg.waitlink.rec();
+        sg.waitlink.store(null_mut(), Relaxed);
+        foreign::wake(sg);
     }
 }
 
@@ -603,16 +656,10 @@ impl<T: Send> Chan<T> {
         self.c
     }
 
-    fn need_goroutine(&self, what: &str) {
-        if !in_goroutine() {
-            panic!("grt: blocking channel {what} outside a goroutine (use try_{what} on other threads)");
-        }
-    }
-
-    /// Sends `v`, parking until a receiver or buffer space takes it.
+    /// Sends `v`, parking until a receiver or buffer space takes it (on a
+    /// thread that is not a goroutine, blocking that thread).
     /// Panics if the channel is closed (as Go does).
     pub fn send(&self, v: T) {
-        self.need_goroutine("send");
         let v = ManuallyDrop::new(v);
         match chansend(self.c, &*v as *const T as *const u8, true) {
             Sent::Yes => {}
@@ -634,10 +681,10 @@ impl<T: Send> Chan<T> {
         }
     }
 
-    /// Receives, parking until a value arrives; `None` once the channel is
-    /// closed and drained.
+    /// Receives, parking until a value arrives (on a thread that is not a
+    /// goroutine, blocking that thread); `None` once the channel is closed
+    /// and drained.
     pub fn recv(&self) -> Option<T> {
-        self.need_goroutine("recv");
         let mut slot = MaybeUninit::<T>::uninit();
         let (_, ok) = chanrecv(self.c, slot.as_mut_ptr() as *mut u8, true);
         if ok {
@@ -702,7 +749,7 @@ impl<T> Drop for Chan<T> {
             return;
         }
         // Last handle: nobody can be blocked on the channel (a blocked
-        // goroutine holds a handle), so the buffer is ours to drain.
+        // goroutine or thread holds a handle), so the buffer is ours to drain.
         let c = self.c;
         let size = c.dataqsiz.load(Relaxed);
         let mut i = c.recvx.load(Relaxed);

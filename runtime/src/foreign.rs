@@ -5,6 +5,20 @@
 //! `Chan`, a `Mutex` or a `WaitGroup` and use it at any time, waking
 //! goroutines. A foreign thread is one with no M (`getm()` null).
 //!
+//! # Thread waiters
+//!
+//! A foreign thread cannot gopark: it has no goroutine to park. When it
+//! must wait on a channel or a semaphore it queues a *thread waiter*, a
+//! sudog whose `g` is nil, exactly where a goroutine's sudog would go, and
+//! sleeps on the sudog's `note` (`block`). Whoever completes its operation
+//! calls `ready`, which readies a goroutine or, for a thread waiter, wakes
+//! the thread (`wake`) instead. The waker follows the goroutine rules: it
+//! fills the sudog under the queue's lock, drops the lock, then wakes, and
+//! never touches the sudog again (the woken thread releases it at once).
+//! Thread waiters take sudogs from, and return them to, the central cache
+//! (`sched.sudog_lock`): they have no P. A thread waiter is never a select
+//! waiter: a blocking `select!` is for goroutines only.
+//!
 //! # Deadlock detection with foreign threads
 //!
 //! `checkdead` (fatal.rs) reports "all goroutines are asleep" only when all
@@ -36,10 +50,15 @@
 //! checkdead every `RECHECK_NS`: a foreign thread that exits or blocks does
 //! not make an M go idle, so nothing else would look again.
 
-use crate::status::table;
+use crate::lock::{lock, notesleep, notewakeup, unlock};
+use crate::proc::{getm, goready};
+use crate::recptr::{Link, RecPtr};
+use crate::status::{sched, table};
+use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicBool, AtomicI32};
 use grt_table::header::SectionKind;
+use grt_table::Sudog;
 
 /// Foreign threads blocked in a grt primitive and not yet woken.
 pub static BLOCKED: AtomicI32 = AtomicI32::new(0);
@@ -49,6 +68,76 @@ pub static DEFERRED: AtomicBool = AtomicBool::new(false);
 
 /// How often sysmon re-runs a deferred checkdead.
 pub const RECHECK_NS: i64 = 100 * 1000 * 1000;
+
+/// Whether the calling thread is not one of the runtime's.
+#[inline]
+pub fn is_foreign() -> bool {
+    getm().is_null()
+}
+
+/// A sudog for a foreign thread: from the central cache, or newly
+/// allocated in the table.
+pub fn acquire_sudog() -> &'static Sudog {
+    let s = sched();
+    let mut sg = RecPtr::<Sudog>::NULL;
+    if !s.sudogcache.load(Relaxed).is_null() {
+        lock(&s.sudog_lock);
+        sg = s.sudogcache.rec();
+        if let Some(x) = sg.opt() {
+            s.sudogcache.store(x.next.load(Relaxed), Relaxed);
+            x.next.store(null_mut(), Relaxed);
+        }
+        unlock(&s.sudog_lock);
+    }
+    let sg = match sg.opt() {
+        Some(x) => x,
+        None => match table().alloc::<Sudog>(SectionKind::Sudog) {
+            Some(x) => x,
+            None => crate::fatal::throw("out of sudog records (raise GRT_MAXG)"),
+        },
+    };
+    sg.note.store(0, Relaxed);
+    sg.inuse.store(1, Relaxed);
+    sg
+}
+
+/// Returns a foreign thread's sudog (fields already cleared by the caller,
+/// `chan::release_sudog`) to the central cache.
+pub fn release_sudog(sg: &'static Sudog) {
+    let s = sched();
+    lock(&s.sudog_lock);
+    sg.next.store(s.sudogcache.load(Relaxed), Relaxed);
+    s.sudogcache.set_rec(RecPtr::from_ref(sg));
+    unlock(&s.sudog_lock);
+}
+
+/// Sleeps the calling foreign thread in `sg`, which the caller has queued
+/// under a lock that `unlockf` releases, until `wake(sg)`. Counted in
+/// `BLOCKED` from before the lock is released.
+pub fn block(sg: &Sudog, unlockf: impl FnOnce()) {
+    if !sg.g.load(Relaxed).is_null() {
+        crate::fatal::throw("foreign::block: sudog of a goroutine");
+    }
+    sg.note.store(0, Relaxed);
+    BLOCKED.fetch_add(1, SeqCst);
+    unlockf();
+    notesleep(&sg.note);
+}
+
+/// Wakes the thread sleeping in `sg` (a thread waiter, dequeued, its lock
+/// dropped). `sg` belongs to that thread again once this returns.
+pub fn wake(sg: &Sudog) {
+    BLOCKED.fetch_sub(1, SeqCst);
+    notewakeup(&sg.note);
+}
+
+/// Readies whoever waits in `sg`: its goroutine, or its thread.
+pub fn ready(sg: &Sudog) {
+    match sg.g.rec().opt() {
+        Some(gp) => goready(gp),
+        None => wake(sg),
+    }
+}
 
 /// Whether some thread other than the runtime's is not blocked in a grt
 /// primitive (rule 4 above). Does not allocate: it runs under sched.lock

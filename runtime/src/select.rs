@@ -225,6 +225,10 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
     }
 
     // Pass 2: enqueue on all channels.
+    if crate::foreign::is_foreign() {
+        selunlock(cases, lockorder);
+        panic!("grt: a blocking select! runs only on a goroutine (on other threads, add a default case)");
+    }
     let gp = curg();
     gp.waiting.store(null_mut(), Relaxed);
     let mut prev = RecPtr::<Sudog>::NULL;

@@ -4,12 +4,16 @@
 //! Waiters queue as sudogs (`sudog.sema` names the semaphore), FIFO, under
 //! the semaphore's own lock (rank `sema`). The lock is released on g0 after
 //! the waiter is in Gwaiting, so a release can never miss it; a releaser
-//! readies the waiter only after dropping the lock.
+//! readies the waiter only after dropping the lock. A thread that is not a
+//! goroutine waits as a thread waiter (foreign.rs): same queue, but it
+//! sleeps on its sudog's note, released by `foreign::block` after it is
+//! counted as blocked.
 
 use crate::chan::{acquire_sudog, release_sudog};
+use crate::foreign;
 use crate::lock::{lock, unlock};
 use crate::lockrank::Rank;
-use crate::proc::{curg, gopark, goready};
+use crate::proc::{curg, gopark};
 use crate::recptr::{Link, RecPtr};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -53,14 +57,16 @@ impl Sema {
         false
     }
 
-    /// Takes one unit, parking the goroutine with `reason` until there is one.
+    /// Takes one unit, parking the goroutine with `reason` until there is
+    /// one (on a thread that is not a goroutine, blocking the thread).
     pub fn acquire(&self, reason: u32) {
         if self.try_acquire() {
             return;
         }
-        let gp = curg();
+        let thread = foreign::is_foreign();
+        let gp = if thread { null_mut() } else { curg() as *const G as *mut G };
         let sg = acquire_sudog();
-        sg.g.store(gp as *const G as *mut G, Relaxed);
+        sg.g.store(gp, Relaxed);
         sg.sema.set(self as *const Sema as u64);
         sg.enqueued.store(crate::os::coarse_nanotime(), Relaxed);
         loop {
@@ -72,7 +78,11 @@ impl Sema {
                 break;
             }
             self.enqueue(sg);
-            gopark(Some(unlock_sema), &self.lock as *const Lock as usize, reason);
+            if thread {
+                foreign::block(sg, || unlock(&self.lock));
+            } else {
+                gopark(Some(unlock_sema), &self.lock as *const Lock as usize, reason);
+            }
             if self.try_acquire() {
                 break;
             }
@@ -99,7 +109,7 @@ impl Sema {
         }
         unlock(&self.lock);
         if let Some(sg) = sg {
-            goready(sg.g.rec().get());
+            foreign::ready(sg);
         }
     }
 

@@ -1,4 +1,5 @@
-//! `Mutex` and `WaitGroup` that park goroutines, not threads.
+//! `Mutex` and `WaitGroup` that park goroutines, not threads (used from a
+//! thread that is not a goroutine, they block that thread: see foreign.rs).
 //!
 //! `Mutex<T>` is a three-state lock word (0 free, 1 locked, 2 locked with
 //! waiters) over a counting semaphore: a waiter marks the word 2 and sleeps

@@ -251,6 +251,56 @@ fn deadlock_is_reported_once_the_foreign_thread_exits() {
 }
 
 #[test]
+fn a_foreign_thread_blocked_in_grt_does_not_defer_the_deadlock_report() {
+    let o = run(&["foreign_blocked"], &[], Duration::from_secs(20));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.starts_with("fatal error: all goroutines are asleep - deadlock!"), "{e}");
+    assert!(!e.contains("panicked"), "the thread's blocking receive failed: {e}");
+}
+
+#[test]
+fn thread_waiters_are_sudogs_on_the_queues_with_no_goroutine() {
+    // A std::thread blocked in a channel receive is on the channel's recvq
+    // as a sudog with g nil; one blocked on a Mutex waits on its semaphore.
+    let mut kid = spawn(&["thread_waiters"], &[]);
+    let (pid, _out) = wait_ready(&mut kid);
+    let count = |img: &Image| {
+        let l = &img.layout;
+        let f = |name: &str| l.field_path("sudog", name).unwrap_or_else(|| panic!("sudog.{name} missing"));
+        let (g, c, sema, inuse, note) = (f("g"), f("c"), f("sema"), f("inuse"), f("note"));
+        let (mut on_chan, mut on_sema) = (0, 0);
+        for i in 0..img.len(SectionKind::Sudog) {
+            let r = img.record(SectionKind::Sudog, i).unwrap();
+            if r.get(inuse) != Some(1) || r.get(g) != Some(0) {
+                continue;
+            }
+            assert_eq!(r.get(note), Some(0), "sudog {i}: a sleeping thread's note is clear");
+            let cp = r.get(c).unwrap();
+            if cp != 0 {
+                let ci = img.ptr_index(SectionKind::Hchan, cp).unwrap().expect("sudog.c is a channel");
+                let q = img.record(SectionKind::Hchan, ci).unwrap().get(l.field_path("hchan", "recvq_first").unwrap());
+                assert_eq!(img.ptr_index(SectionKind::Sudog, q.unwrap()), Ok(Some(i)), "on the channel's recvq");
+                on_chan += 1;
+            } else if r.get(sema) != Some(0) {
+                on_sema += 1;
+            }
+        }
+        (on_chan, on_sema)
+    };
+    // The threads block shortly after "ready" on a loaded machine: poll.
+    let mut got = count(&load_image(pid));
+    for _ in 0..200 {
+        if got == (1, 1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        got = count(&load_image(pid));
+    }
+    assert_eq!(got, (1, 1));
+}
+
+#[test]
 fn panic_escaping_a_goroutine_ends_the_program() {
     let o = run(&["panic"], &[], Duration::from_secs(30));
     let e = stderr(&o);

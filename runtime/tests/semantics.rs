@@ -31,6 +31,7 @@ const TESTS: &[Test] = &[
     ("select_losing_send_value_is_dropped", select_losing_send_value_is_dropped),
     ("no_lost_wakeups_1m_messages", no_lost_wakeups_1m_messages),
     ("mutex_and_waitgroup", mutex_and_waitgroup),
+    ("foreign_threads_block_and_wake", foreign_threads_block_and_wake),
     ("sleep_duration_and_many_sleepers", sleep_duration_and_many_sleepers),
     ("netpoll_echo", netpoll_echo),
     ("netpoll_concurrent_readers_writers_acceptors", netpoll_concurrent_readers_writers_acceptors),
@@ -396,6 +397,129 @@ fn mutex_and_waitgroup() {
     }
     wg.wait();
     assert_eq!(*m.lock(), 50_000);
+}
+
+/// Waits for `done` at most `secs` seconds (a hang would stall the suite).
+fn recv_within<T: Send>(done: &Chan<T>, secs: u64, what: &str) -> T {
+    grt::select! {
+        recv(done) -> v => v.unwrap_or_else(|| panic!("{what}: channel closed")),
+        recv(grt::time::after(Duration::from_secs(secs))) -> _ => panic!("{what}: not done in {secs}s"),
+    }
+}
+
+/// `Mutex`, `Chan` and `WaitGroup` from plain `std::thread`s, under
+/// contention with goroutines: the thread blocks, and goroutines wake it
+/// and are woken by it (issue 11, bug 5).
+fn foreign_threads_block_and_wake() {
+    const THREADS: usize = 3;
+    const GOS: usize = 3;
+    const ITERS: u64 = 3000;
+    // Mutex contended by threads and goroutines, each holding it across a
+    // yield now and then; a WaitGroup counted down from both.
+    let m = Arc::new(Mutex::new(0u64));
+    let wg = Arc::new(WaitGroup::new());
+    let mut threads = Vec::new();
+    for _ in 0..THREADS {
+        wg.add(1);
+        let (m, wg) = (m.clone(), wg.clone());
+        threads.push(std::thread::spawn(move || {
+            for i in 0..ITERS {
+                let mut g = m.lock();
+                *g += 1;
+                if i % 100 == 0 {
+                    std::thread::yield_now();
+                }
+                drop(g);
+            }
+            wg.done();
+        }));
+    }
+    for _ in 0..GOS {
+        wg.add(1);
+        let (m, wg) = (m.clone(), wg.clone());
+        grt::go(move || {
+            for i in 0..ITERS {
+                let mut g = m.lock();
+                *g += 1;
+                if i % 100 == 0 {
+                    grt::yield_now();
+                }
+                drop(g);
+            }
+            wg.done();
+        });
+    }
+    let all = Chan::new(1);
+    let all2 = all.clone();
+    let wg2 = wg.clone();
+    grt::go(move || {
+        wg2.wait();
+        all2.send(());
+    });
+    recv_within(&all, 30, "mutex counting");
+    assert_eq!(*m.lock(), (THREADS + GOS) as u64 * ITERS);
+
+    // Unbuffered channel: a thread sends to a goroutine and receives from
+    // one, both blocking, many times (every rendezvous parks one side).
+    let to_go = Chan::<u64>::new(0);
+    let from_go = Chan::<u64>::new(0);
+    let (tg, fg) = (to_go.clone(), from_go.clone());
+    threads.push(std::thread::spawn(move || {
+        for i in 0..2000u64 {
+            tg.send(i);
+            assert_eq!(fg.recv(), Some(i * 2));
+        }
+        tg.close();
+    }));
+    let sum = Chan::new(1);
+    let sum2 = sum.clone();
+    grt::go(move || {
+        let mut s = 0;
+        while let Some(v) = to_go.recv() {
+            s += v;
+            from_go.send(v * 2);
+        }
+        sum2.send(s);
+    });
+    assert_eq!(recv_within(&sum, 30, "channel ping-pong"), 1999 * 2000 / 2);
+
+    // A thread blocked in recv is woken by close; a thread blocked in
+    // WaitGroup.wait by the last done on a goroutine; a thread blocked
+    // sending on a full buffered channel by a goroutine's receive.
+    let closing = Chan::<u8>::new(0);
+    let gate = Arc::new(WaitGroup::new());
+    gate.add(1);
+    let full = Chan::<u8>::new(1);
+    full.send(1);
+    let report = Chan::<&'static str>::new(3);
+    {
+        let (c, r) = (closing.clone(), report.clone());
+        threads.push(std::thread::spawn(move || {
+            assert_eq!(c.recv(), None);
+            r.send("closed");
+        }));
+        let (g, r) = (gate.clone(), report.clone());
+        threads.push(std::thread::spawn(move || {
+            g.wait();
+            r.send("gate");
+        }));
+        let (f, r) = (full.clone(), report.clone());
+        threads.push(std::thread::spawn(move || {
+            f.send(2);
+            r.send("sent");
+        }));
+    }
+    grt::time::sleep(Duration::from_millis(50)); // let the threads block
+    closing.close();
+    gate.done();
+    assert_eq!(full.recv(), Some(1));
+    assert_eq!(full.recv(), Some(2));
+    let mut got: Vec<_> = (0..3).map(|_| recv_within(&report, 30, "thread wake-ups")).collect();
+    got.sort();
+    assert_eq!(got, ["closed", "gate", "sent"]);
+    for t in threads {
+        grt::syscall(move || t.join()).unwrap();
+    }
 }
 
 fn sleep_duration_and_many_sleepers() {

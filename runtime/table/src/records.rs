@@ -287,13 +287,17 @@ crate::records! {
         pub panicrec: Addr,
     }
 
-    /// A goroutine waiting on a channel or semaphore (Go's `sudog`).
-    /// Fields are protected by the lock of the channel it waits on.
+    /// A goroutine waiting on a channel or semaphore (Go's `sudog`), or a
+    /// thread the runtime does not own (a *thread waiter*: `g` nil, the
+    /// thread sleeps on `note`). Fields are protected by the lock of the
+    /// channel or semaphore it waits on.
     pub struct Sudog as "sudog" {
+        /// The waiting goroutine; nil for a thread waiter.
         pub g: AtomicPtr<G>,
         pub next: AtomicPtr<Sudog>,
         pub prev: AtomicPtr<Sudog>,
-        /// The data slot: a location on g's own stack.
+        /// The data slot: a location on g's own stack (a thread waiter's:
+        /// on that thread's stack).
         pub elem: Addr,
         pub c: AtomicPtr<Hchan>,
         /// Next sudog in g.waiting.
@@ -307,7 +311,9 @@ crate::records! {
         pub sema: Addr,
         /// 1 while in use.
         pub inuse: AtomicU32,
-        pub _pad: AtomicU32,
+        /// A thread waiter's wake-up note (futex word): 0 while it sleeps,
+        /// 1 once woken. Unused for goroutines.
+        pub note: AtomicU32,
     }
 
     /// A channel (Go's `hchan`).

@@ -89,6 +89,36 @@ fn main() {
             });
             c.recv();
         }
+        "foreign_blocked" => {
+            // A thread blocked in a grt receive nobody will satisfy cannot
+            // wake main: a deadlock, reported while the thread still lives.
+            let c = Chan::<i32>::new(0);
+            let c2 = c.clone();
+            std::thread::spawn(move || {
+                c2.recv();
+                println!("thread woke up");
+            });
+            Chan::<i32>::new(0).recv();
+        }
+        "thread_waiters" => {
+            // Threads blocked in a channel receive and on a contended Mutex
+            // (thread waiters in the table), for the inspector.
+            let c = Chan::<i32>::new(0);
+            let m = Arc::new(grt::sync::Mutex::new(()));
+            let held = m.lock();
+            let (c2, m2) = (c.clone(), m.clone());
+            std::thread::spawn(move || {
+                c2.recv();
+            });
+            std::thread::spawn(move || {
+                drop(m2.lock());
+            });
+            grt::time::sleep(Duration::from_millis(100));
+            println!("ready {}", std::process::id());
+            std::io::stdout().flush().unwrap();
+            grt::time::sleep(Duration::from_secs(3600));
+            drop((held, c));
+        }
         other => {
             eprintln!("testprog: unknown command {other:?}");
             std::process::exit(64);
