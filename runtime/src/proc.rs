@@ -158,6 +158,11 @@ pub fn curm() -> &'static M {
     mp.get()
 }
 
+/// Whether the caller runs as a goroutine of this runtime.
+pub fn in_goroutine() -> bool {
+    !getg().is_null()
+}
+
 // --- globals ---------------------------------------------------------------
 
 /// Set once `main` has started (before that, newproc does not wakep).
