@@ -44,6 +44,7 @@ use std::sync::OnceLock;
 /// Handlers that were installed before ours (to chain to).
 static OLD_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(core::ptr::null_mut());
 static OLD_BUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(core::ptr::null_mut());
+static OLD_URG: AtomicPtr<libc::sigaction> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Addresses of this executable's probe sites.
 static PROBE_SITES: OnceLock<Vec<u64>> = OnceLock::new();
@@ -271,9 +272,19 @@ fn signal_other_threads(me: i32) -> u32 {
 
 /// SIGURG: while a fatal report is under way, stop this thread for good
 /// (SIGURG stays blocked inside the handler, so a second one waits).
-/// Otherwise it is not ours: ignore it, as the default action does.
-extern "C" fn on_freeze(_sig: i32, _info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+/// Otherwise it is not ours: pass it to the handler the program installed
+/// before the runtime started, if any (the default action ignores it).
+extern "C" fn on_freeze(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     if FREEZING.load(SeqCst) == 0 {
+        let old = OLD_URG.load(Relaxed);
+        // SAFETY: `old` is null or the action saved at init.
+        let h = if old.is_null() { libc::SIG_DFL } else { unsafe { (*old).sa_sigaction } };
+        if h != libc::SIG_DFL && h != libc::SIG_IGN {
+            // SAFETY: h is the program's own handler for this signal; a
+            // one-argument handler ignores the extra arguments (C ABI).
+            let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { core::mem::transmute(h) };
+            f(sig, info, ctx);
+        }
         return;
     }
     let me = crate::os::gettid() as i32;
@@ -297,7 +308,7 @@ pub fn init() {
         OLD_BUS.store(install(libc::SIGBUS, on_fault as *const () as usize), Relaxed);
         install(libc::SIGQUIT, on_quit as *const () as usize);
         install(libc::SIGTRAP, on_trap as *const () as usize);
-        install(SIGFREEZE, on_freeze as *const () as usize);
+        OLD_URG.store(install(SIGFREEZE, on_freeze as *const () as usize), Relaxed);
     }
 }
 

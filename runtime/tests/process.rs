@@ -520,6 +520,8 @@ fn apis_before_run_work_or_say_so() {
         assert_eq!(lines.len(), 1, "{api}: {e}");
         assert!(lines[0].starts_with("grt::") && lines[0].ends_with("(start the program with grt::run)"), "{api}: {e}");
     }
+    let o = run(&["prerun", "sigurg"], &[], Duration::from_secs(30));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "urgs 1\n", "the program's own SIGURG handler: {}", stderr(&o));
     for api in ["sleep", "yield", "syscall", "numbers", "waitgroup", "mutex"] {
         let o = run(&["prerun", api], &[], Duration::from_secs(30));
         assert_eq!(o.status.code(), Some(0), "{api}: {}", stderr(&o));

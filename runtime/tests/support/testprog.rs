@@ -211,6 +211,8 @@ fn maxstacks() {
     std::process::exit(0);
 }
 
+static URGS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Calls one API before `grt::run` (bug 6 of issue 11): it must either work
 /// (prints "ok") or panic with one line naming it.
 fn prerun(api: &str) {
@@ -234,6 +236,20 @@ fn prerun(api: &str) {
             wg.wait();
         }
         "mutex" => *grt::sync::Mutex::new(1).lock() += 1,
+        "sigurg" => {
+            // A SIGURG handler installed before the runtime still gets
+            // SIGURG (the runtime uses it only to freeze the world).
+            extern "C" fn on_urg(_: i32) {
+                URGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            // SAFETY: installs a handler that only bumps an atomic.
+            unsafe { libc::signal(libc::SIGURG, on_urg as *const () as libc::sighandler_t) };
+            grt::run(|| {
+                // SAFETY: raises a signal at this thread.
+                unsafe { libc::raise(libc::SIGURG) };
+                println!("urgs {}", URGS.load(std::sync::atomic::Ordering::SeqCst));
+            })
+        }
         other => {
             eprintln!("testprog: unknown api {other:?}");
             std::process::exit(64);
