@@ -53,10 +53,11 @@ pub fn freeze_self() -> ! {
 }
 
 /// Called by every M in `schedule` (Go's check of `freezing` there): once a
-/// fatal error has begun, no other goroutine may run.
+/// fatal error has frozen the world, no other goroutine may run (one
+/// relaxed load of a static on the scheduler's path).
 #[inline]
 pub fn freeze_if_throwing() {
-    if throwing() {
+    if crate::signal::freezing() {
         let mp = crate::proc::getm();
         if mp.is_null() || mp.get().throwing.load(Relaxed) == 0 {
             freeze_self();

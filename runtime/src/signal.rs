@@ -195,6 +195,12 @@ fn post(pc: u64, sp: u64, bp: u64, goid: u64, code: i32) -> ! {
     }
 }
 
+/// Whether a fatal report has frozen the world (or is freezing it).
+#[inline]
+pub fn freezing() -> bool {
+    FREEZING.load(Relaxed) != 0
+}
+
 /// Stops every other thread of the process (but the signal thread) before
 /// a fatal report is printed: each gets SIGURG, whose handler parks it for
 /// good. Waits until they have stopped (at most half a second: a thread
