@@ -56,6 +56,9 @@ pub enum Action {
     OpenGoroutine(u64),
     /// Show a message on the status line.
     Say(String),
+    /// End the app with this error (an extension that cannot go on): the
+    /// terminal is restored, the message printed, the exit status non-zero.
+    Fail(String),
     /// Marks threads as held by another module's controller (tid -> mark).
     SetMarks(std::collections::HashMap<u64, crate::state::Mark>),
 }

@@ -77,6 +77,8 @@ pub struct App {
     exit_status: Option<String>,
     dirty: bool,
     quit: bool,
+    /// Why the app ended, if it failed (`Action::Fail`).
+    failure: Option<String>,
     /// Messages to print after the terminal is restored.
     pub farewell: Vec<String>,
 }
@@ -118,6 +120,7 @@ impl App {
             exit_status: None,
             dirty: true,
             quit: false,
+            failure: None,
             farewell: Vec::new(),
         }
     }
@@ -157,6 +160,11 @@ impl App {
 
     pub fn quitting(&self) -> bool {
         self.quit
+    }
+
+    /// Why the app ended, if an extension failed (`Action::Fail`).
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failure.take()
     }
 
     /// The event loop; returns when the person quits.
@@ -596,6 +604,10 @@ impl App {
         }
         match a {
             Action::Quit => self.quit = true,
+            Action::Fail(why) => {
+                self.failure = Some(why);
+                self.quit = true;
+            }
             Action::Open => match self.state.view {
                 View::Probes => {
                     if let Load::Ready(list) = &self.state.probes {
@@ -748,7 +760,7 @@ impl App {
         if let Some(mut c) = self.child.take() {
             c.stop();
             out.push(format!("stopped the demo (pid {}); its output is in {}", c.pid, c.log.display()));
-        } else if self.state.exited.is_none() {
+        } else if self.state.exited.is_none() && !self.state.target.ours {
             out.push(format!("process {pid} keeps running"));
         }
         out

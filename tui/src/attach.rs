@@ -22,6 +22,7 @@ fn need_terminal() -> Result<(), String> {
 }
 
 /// Runs the app in the terminal; prints the farewell after restoring it.
+/// An app that failed (`Action::Fail`) returns its message as the error.
 pub fn run_app(mut app: App) -> Result<(), String> {
     let r = {
         let mut g = TerminalGuard::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
@@ -30,7 +31,8 @@ pub fn run_app(mut app: App) -> Result<(), String> {
     for l in app.shutdown() {
         eprintln!("grt-tui: {l}");
     }
-    r.map_err(|e| format!("terminal error: {e}"))
+    r.map_err(|e| format!("terminal error: {e}"))?;
+    app.take_failure().map_or(Ok(()), Err)
 }
 
 /// `grt-tui attach [pid]`.

@@ -3,25 +3,82 @@
 //! the ptrace session); `n` asks it for the next step, and each finished
 //! step comes back as narration, what the engine did and saw, the
 //! scheduler state, and marks on the threads it holds.
+//!
+//! An engine that cannot go on takes the UI down with its message: a step
+//! that fails (`EngineError`), a panic in the engine's thread (caught with
+//! `terminal::catch_panic`, so the terminal stays the UI's until it
+//! quits), or a thread that ends without a word all become `Action::Fail`;
+//! the app restores the terminal, prints the message and exits non-zero.
+//! The engine is dropped on its own thread either way (detached, the
+//! target killed).
 
 use crate::action::Action;
 use crate::app::Extension;
 use crate::state::{AppState, Mark};
 use crate::view::{Panel, Placement, Theme};
 use crossterm::event::{KeyCode, KeyEvent};
-use grt_inspector::race::engine::{Engine, Outcome, StepRecord};
+use grt_inspector::race::engine::{Engine, EngineError, Outcome, StepRecord};
 use grt_inspector::race::script::Variant;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 use std::collections::HashMap;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 
 enum Msg {
     Step(StepRecord, Vec<(i32, String)>),
     Done(Outcome),
-    Error(String),
+    /// The engine cannot go on (an error or a panic): the whole message.
+    Failed(String),
+}
+
+/// What the engine's thread drives: the race engine (a stand-in in tests).
+trait Stepper: Send + 'static {
+    fn done(&self) -> bool;
+    fn step(&mut self) -> Result<StepRecord, EngineError>;
+    fn held_threads(&self) -> Vec<(i32, String)>;
+    fn finish(&mut self) -> Outcome;
+}
+
+impl Stepper for Engine {
+    fn done(&self) -> bool {
+        Engine::done(self)
+    }
+    fn step(&mut self) -> Result<StepRecord, EngineError> {
+        Engine::step(self)
+    }
+    fn held_threads(&self) -> Vec<(i32, String)> {
+        Engine::held_threads(self)
+    }
+    fn finish(&mut self) -> Outcome {
+        Engine::finish(self)
+    }
+}
+
+/// The engine thread's loop: a step per request, the outcome after the
+/// last. Returns when a step fails (the error sent) or the panel is gone.
+fn drive(mut engine: impl Stepper, cmds: &Receiver<()>, msgs: &Sender<Msg>) {
+    while cmds.recv().is_ok() {
+        if engine.done() {
+            continue;
+        }
+        match engine.step() {
+            Ok(r) => {
+                let held = engine.held_threads();
+                let _ = msgs.send(Msg::Step(r, held));
+                if engine.done() {
+                    let o = engine.finish();
+                    let _ = msgs.send(Msg::Done(o));
+                }
+            }
+            Err(e) => {
+                let _ = msgs.send(Msg::Failed(format!("the race stopped: {e}")));
+                return;
+            }
+        }
+    }
+    // Dropping the engine detaches and kills the target.
 }
 
 /// What the panel shows and the channel to the engine.
@@ -47,32 +104,21 @@ impl RacePanel {
         let title = engine.script.title.clone();
         let variant = engine.variant;
         let titles: Vec<String> = engine.script.steps.iter().map(|s| s.title.clone()).collect();
+        RacePanel::spawn(race, title, variant, titles, engine)
+    }
+
+    fn spawn(race: String, title: String, variant: Variant, titles: Vec<String>, stepper: impl Stepper) -> RacePanel {
         let (tx, cmd_rx) = channel::<()>();
         let (msg_tx, rx) = channel::<Msg>();
         std::thread::Builder::new()
             .name("race-engine".into())
             .spawn(move || {
-                let mut engine = engine;
-                while cmd_rx.recv().is_ok() {
-                    if engine.done() {
-                        continue;
-                    }
-                    match engine.step() {
-                        Ok(r) => {
-                            let held = engine.held_threads();
-                            let _ = msg_tx.send(Msg::Step(r, held));
-                            if engine.done() {
-                                let o = engine.finish();
-                                let _ = msg_tx.send(Msg::Done(o));
-                            }
-                        }
-                        Err(e) => {
-                            let _ = msg_tx.send(Msg::Error(e.to_string()));
-                            break;
-                        }
-                    }
+                let msgs = msg_tx.clone();
+                // A panic unwinds through `drive`, dropping the engine
+                // (detach, kill the target), and comes back as a message.
+                if let Err(p) = crate::terminal::catch_panic(move || drive(stepper, &cmd_rx, &msgs)) {
+                    let _ = msg_tx.send(Msg::Failed(format!("the race engine failed: {p}")));
                 }
-                // Dropping the engine detaches and kills the target.
             })
             .expect("spawn the race engine thread");
         RacePanel {
@@ -153,7 +199,7 @@ impl Panel for RacePanel {
             lines.push(Line::from(Span::styled(v.to_string(), theme.title())));
         }
         if let Some(e) = &self.error {
-            lines.push(Line::from(Span::styled(format!("the run stopped: {e}"), theme.warn())));
+            lines.push(Line::from(Span::styled(e.clone(), theme.warn())));
         }
         // The race, the keys and the step's title always show; below them
         // the end (the newest information) stays visible.
@@ -182,7 +228,21 @@ impl Extension for RacePanel {
 
     fn poll(&mut self, _state: &AppState) -> Vec<Action> {
         let mut out = Vec::new();
-        while let Ok(m) = self.rx.try_recv() {
+        loop {
+            let m = match self.rx.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    // The thread ended: after a failure it reported, or
+                    // without a word (which is a failure too).
+                    if self.error.is_none() {
+                        let e = "the race engine's thread ended without a word".to_string();
+                        self.error = Some(e.clone());
+                        out.push(Action::Fail(e));
+                    }
+                    break;
+                }
+            };
             self.dirty = true;
             match m {
                 Msg::Step(r, held) => {
@@ -201,8 +261,9 @@ impl Extension for RacePanel {
                     }));
                     self.outcome = Some(o);
                 }
-                Msg::Error(e) => {
+                Msg::Failed(e) => {
                     self.busy = false;
+                    out.push(Action::Fail(e.clone()));
                     self.error = Some(e);
                 }
             }
@@ -241,6 +302,109 @@ mod tests {
 
     fn text(v: &[Line]) -> Vec<String> {
         v.iter().map(|l| l.to_string()).collect()
+    }
+
+    use crate::app::App;
+    use crate::state::Target;
+    use crate::view::Theme;
+    use crossterm::event::KeyEvent;
+    use grt_inspector::race::script::ScriptError;
+    use std::time::{Duration, Instant};
+
+    /// A stand-in engine: `steps` steps, the one at index `fail_at` fails
+    /// as `how` says.
+    struct Fake {
+        next: usize,
+        steps: usize,
+        fail_at: usize,
+        how: &'static str,
+    }
+
+    impl Stepper for Fake {
+        fn done(&self) -> bool {
+            self.next >= self.steps
+        }
+        fn step(&mut self) -> Result<StepRecord, EngineError> {
+            let i = self.next;
+            if i == self.fail_at {
+                match self.how {
+                    "panic" => panic!("step {} found the engine in pieces", i + 1),
+                    _ => {
+                        let at =
+                            ScriptError { file: "r.race".into(), line: 12, msg: "no thread reached probe p".into() };
+                        return Err(EngineError::At(at));
+                    }
+                }
+            }
+            self.next += 1;
+            let rec = StepRecord {
+                index: i,
+                title: format!("step {i}"),
+                narration: String::new(),
+                events: vec![],
+                state: vec![],
+            };
+            Ok(rec)
+        }
+        fn held_threads(&self) -> Vec<(i32, String)> {
+            Vec::new()
+        }
+        fn finish(&mut self) -> Outcome {
+            Outcome { variant: Variant::Buggy, met: true, checks: Vec::new(), exit: None }
+        }
+    }
+
+    /// An app (no live target) with the race panel over `fake`, after `n`
+    /// pressed `presses` times: the app, once it quit or 10s passed.
+    fn run_app(fake: Fake, presses: usize) -> App {
+        let titles = (0..fake.steps).map(|i| format!("step {i}")).collect();
+        let panel = RacePanel::spawn("r".into(), "t".into(), Variant::Buggy, titles, fake);
+        let state = AppState::new(Target { pid: 1, command: "fake".into(), ours: false });
+        let mut app = App::offline(state, Theme::from_env());
+        app.add_extension(Box::new(panel));
+        for p in 0..presses {
+            app.key(KeyEvent::from(KeyCode::Char('n')));
+            let t0 = Instant::now();
+            // Until the step is answered (the panel shows the next key).
+            while !app.quitting() && t0.elapsed() < Duration::from_secs(10) {
+                app.pump();
+                std::thread::sleep(Duration::from_millis(5));
+                let answered = |t: &str| t.starts_with(&format!("step {} done", p + 1)) || t.starts_with("the outcome");
+                if app.state.message.as_ref().is_some_and(|m| answered(&m.text)) {
+                    break;
+                }
+            }
+        }
+        let t0 = Instant::now();
+        while !app.quitting() && t0.elapsed() < Duration::from_millis(300) {
+            app.pump();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        app
+    }
+
+    #[test]
+    fn an_engine_that_panics_takes_the_app_down_with_its_message() {
+        let mut app = run_app(Fake { next: 0, steps: 3, fail_at: 1, how: "panic" }, 2);
+        assert!(app.quitting(), "the app goes on after its engine died");
+        let e = app.take_failure().expect("the app failed");
+        assert!(e.starts_with("the race engine failed: panicked at tui/src/race.rs:"), "{e}");
+        assert!(e.ends_with("step 2 found the engine in pieces"), "{e}");
+    }
+
+    #[test]
+    fn an_engine_error_takes_the_app_down_with_its_message() {
+        let mut app = run_app(Fake { next: 0, steps: 3, fail_at: 0, how: "error" }, 1);
+        assert!(app.quitting());
+        assert_eq!(app.take_failure().as_deref(), Some("the race stopped: r.race:12: no thread reached probe p"));
+    }
+
+    #[test]
+    fn a_race_that_runs_to_its_outcome_keeps_the_app() {
+        let mut app = run_app(Fake { next: 0, steps: 2, fail_at: 99, how: "" }, 2);
+        assert!(!app.quitting());
+        assert_eq!(app.take_failure(), None);
+        assert_eq!(app.state.message.as_ref().map(|m| m.text.as_str()), Some("the outcome is as expected"));
     }
 
     #[test]

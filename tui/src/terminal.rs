@@ -2,12 +2,16 @@
 //! [`TerminalGuard::enter`] and left when the guard drops (normal return,
 //! error, or panic unwinding), and by a panic hook that restores the
 //! terminal *before* the panic message prints, so the message is readable.
+//! A panic inside [`catch_panic`] (a worker thread that reports its own
+//! failure to the UI) is the exception: the hook leaves the terminal to the
+//! UI, which then ends cleanly with the message.
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::ExecutableCommand;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
@@ -25,15 +29,50 @@ pub fn restore() {
     }
 }
 
+thread_local! {
+    /// Set on a thread while [`catch_panic`] runs there.
+    static CATCHING: Cell<bool> = const { Cell::new(false) };
+    /// The message of the panic the hook saw while catching.
+    static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            if CATCHING.with(Cell::get) {
+                // Its caller reports it and the UI ends itself: printing
+                // now would scribble on the screen, restoring now would
+                // leave the UI running on a cooked terminal.
+                CAUGHT.with(|c| *c.borrow_mut() = Some(info.to_string().replace('\n', " ")));
+                return;
+            }
             restore();
             prev(info);
         }));
     });
+}
+
+/// Runs `f`, catching a panic in it: `Err` with the panic's message and
+/// place ("panicked at file:line:col: message"). Neither the terminal nor
+/// stderr is touched when it panics: the caller reports the message (the
+/// race engine's thread sends it to the UI, which quits with it).
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    install_panic_hook();
+    let was = CATCHING.with(|c| c.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(was));
+    r.map_err(|payload| {
+        CAUGHT.with(|c| c.borrow_mut().take()).unwrap_or_else(|| {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            format!("panicked: {msg}")
+        })
+    })
 }
 
 /// The terminal in raw mode on the alternate screen; restored on drop.
@@ -64,5 +103,21 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caught_panic_is_its_message_and_place() {
+        assert_eq!(catch_panic(|| 7), Ok(7));
+        let line = line!() + 1;
+        let e = catch_panic(|| -> u8 { panic!("the engine broke: {}", 42) }).unwrap_err();
+        assert!(e.starts_with(&format!("panicked at tui/src/terminal.rs:{line}:")), "{e}");
+        assert!(e.ends_with("the engine broke: 42"), "{e}");
+        // Caught on this thread only while inside: the flag is cleared.
+        assert!(!CATCHING.with(Cell::get));
     }
 }

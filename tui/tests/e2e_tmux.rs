@@ -332,3 +332,58 @@ fn race_stepped_by_hand_shows_each_step_and_the_outcome() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// An interactive race whose step fails takes the UI down cleanly: the
+/// terminal is back to normal (no alternate screen, the cursor shown), the
+/// engine's error is printed with its file and line, and the exit status
+/// is 1; the target is not left behind.
+#[test]
+fn a_race_step_that_fails_ends_the_ui_with_its_message() {
+    if !have_tmux() {
+        return;
+    }
+    let _ = common::example("foreachp");
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/races/foreachp-stopwait.race"))
+            .unwrap();
+    let step2 = "run any to stw_gcwaiting where arg0 == 1 and arg2 == 1";
+    assert!(script.contains(step2) && script.contains("timeout 10s"));
+    let text =
+        script.replacen(step2, "run any to stw_gcwaiting where arg0 == 99", 1).replacen("timeout 10s", "timeout 1s", 1);
+    let line = text.lines().position(|l| l.contains("arg0 == 99")).unwrap() + 1;
+    let dir = std::env::temp_dir().join(format!("grt-e2e-races-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("foreachp-stopwait.race"), &text).unwrap();
+
+    let tui = env!("CARGO_BIN_EXE_grt-tui");
+    let tm = Tmux { socket: format!("grt-tui-e2e-racefail-{}", std::process::id()) };
+    let cmd = format!(
+        "GRT_RACES_DIR={} {tui} race foreachp-stopwait --variant buggy; echo GRT-TUI-EXIT=$?; sleep 60",
+        dir.display()
+    );
+    tm.run(&["new-session", "-d", "-s", "e2e", "-x", "200", "-y", "60", &cmd]);
+    let s = tm.wait_text("[n: step 1/9: Hold sysmon still]");
+    let pid = s
+        .lines()
+        .find_map(|l| {
+            l.split("pid ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse::<i32>().ok())
+        })
+        .expect("the target's pid in the header");
+    tm.keys(&["n"]);
+    tm.wait_text("step 1 done");
+    tm.keys(&["n"]);
+    let s = tm.wait_text("GRT-TUI-EXIT=");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(s.contains("GRT-TUI-EXIT=1"), "{s}");
+    let at = format!("foreachp-stopwait.race:{line}: no thread reached probe stw_gcwaiting");
+    assert!(s.contains("grt-tui: the race stopped: ") && s.contains(&at), "{s}");
+    assert!(!s.contains("keeps running"), "the engine stops the race's target:\n{s}");
+    // The terminal is the shell's again.
+    let o = tm.cmd().args(["display-message", "-p", "-t", "e2e", "#{alternate_on} #{cursor_flag}"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0 1", "alternate screen and cursor:\n{s}");
+    let t0 = Instant::now();
+    while std::fs::metadata(format!("/proc/{pid}")).is_ok() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the race's target {pid} is still there");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

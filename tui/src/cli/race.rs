@@ -155,6 +155,8 @@ pub fn interactive(name: &str, variant: Variant, refresh_hz: u32) -> Result<(), 
     let src = grt_inspector::find::open_table(eng.pid()).map_err(|e| e.to_string())?;
     let opts = grt_tui::app::Options { refresh_hz, ..Default::default() };
     let mut app = grt_tui::app::App::new(src, None, opts);
+    // The engine started the target and stops it when the race ends.
+    app.state.target.ours = true;
     app.disable_control("the race engine controls this process: use n to step");
     app.add_extension(Box::new(grt_tui::race::RacePanel::start(eng)));
     grt_tui::attach::run_app(app)
