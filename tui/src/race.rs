@@ -73,6 +73,9 @@ fn drive(mut engine: impl Stepper, cmds: &Receiver<()>, msgs: &Sender<Msg>) {
                 }
             }
             Err(e) => {
+                // The engine goes first (detached, its target killed): the
+                // UI quits on this message and the process may end soon.
+                drop(engine);
                 let _ = msgs.send(Msg::Failed(format!("the race stopped: {e}")));
                 return;
             }
@@ -139,6 +142,23 @@ impl RacePanel {
 
     fn next_index(&self) -> usize {
         self.last.as_ref().map_or(0, |r| r.index + 1)
+    }
+}
+
+impl Drop for RacePanel {
+    /// Ends the engine's thread and waits until it has dropped the engine
+    /// (every probe restored, the target stopped) before grt-tui exits; a
+    /// few seconds at most, as a step in progress may wait longer.
+    fn drop(&mut self) {
+        // The thread's only command sender: replacing it ends its loop.
+        self.tx = channel().0;
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        // The thread holds the message senders until it ends.
+        while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = self.rx.recv_timeout(left) {
+                break;
+            }
+        }
     }
 }
 
@@ -309,6 +329,8 @@ mod tests {
     use crate::view::Theme;
     use crossterm::event::KeyEvent;
     use grt_inspector::race::script::ScriptError;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     /// A stand-in engine: `steps` steps, the one at index `fail_at` fails
@@ -318,6 +340,20 @@ mod tests {
         steps: usize,
         fail_at: usize,
         how: &'static str,
+        /// Set when it is dropped (a real engine detaches and kills then).
+        dropped: Arc<AtomicBool>,
+    }
+
+    fn fake(steps: usize, fail_at: usize, how: &'static str) -> Fake {
+        Fake { next: 0, steps, fail_at, how, dropped: Arc::default() }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            // As slow as a detach can be.
+            std::thread::sleep(Duration::from_millis(200));
+            self.dropped.store(true, Ordering::SeqCst);
+        }
     }
 
     impl Stepper for Fake {
@@ -385,7 +421,7 @@ mod tests {
 
     #[test]
     fn an_engine_that_panics_takes_the_app_down_with_its_message() {
-        let mut app = run_app(Fake { next: 0, steps: 3, fail_at: 1, how: "panic" }, 2);
+        let mut app = run_app(fake(3, 1, "panic"), 2);
         assert!(app.quitting(), "the app goes on after its engine died");
         let e = app.take_failure().expect("the app failed");
         assert!(e.starts_with("the race engine failed: panicked at tui/src/race.rs:"), "{e}");
@@ -394,17 +430,36 @@ mod tests {
 
     #[test]
     fn an_engine_error_takes_the_app_down_with_its_message() {
-        let mut app = run_app(Fake { next: 0, steps: 3, fail_at: 0, how: "error" }, 1);
+        let mut app = run_app(fake(3, 0, "error"), 1);
         assert!(app.quitting());
         assert_eq!(app.take_failure().as_deref(), Some("the race stopped: r.race:12: no thread reached probe p"));
     }
 
     #[test]
     fn a_race_that_runs_to_its_outcome_keeps_the_app() {
-        let mut app = run_app(Fake { next: 0, steps: 2, fail_at: 99, how: "" }, 2);
+        let mut app = run_app(fake(2, 99, ""), 2);
         assert!(!app.quitting());
         assert_eq!(app.take_failure(), None);
         assert_eq!(app.state.message.as_ref().map(|m| m.text.as_str()), Some("the outcome is as expected"));
+    }
+
+    #[test]
+    fn a_failed_engine_is_dropped_before_the_app_hears_of_it() {
+        let f = fake(3, 0, "error");
+        let dropped = f.dropped.clone();
+        let app = run_app(f, 1);
+        assert!(app.quitting());
+        assert!(dropped.load(Ordering::SeqCst), "the UI would quit with the target still running");
+    }
+
+    #[test]
+    fn quitting_waits_for_the_engine_to_be_dropped() {
+        let f = fake(3, 99, "");
+        let dropped = f.dropped.clone();
+        let app = run_app(f, 1);
+        assert!(!app.quitting() && !dropped.load(Ordering::SeqCst));
+        drop(app);
+        assert!(dropped.load(Ordering::SeqCst), "grt-tui would exit before the engine detached");
     }
 
     #[test]
