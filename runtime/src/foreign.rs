@@ -60,7 +60,8 @@ use core::sync::atomic::{AtomicBool, AtomicI32};
 use grt_table::header::SectionKind;
 use grt_table::Sudog;
 
-/// Foreign threads blocked in a grt primitive and not yet woken.
+/// Foreign threads blocked in a grt primitive and not yet woken (and those
+/// in `select! {}`, blocked for good: `select::block_forever`).
 pub static BLOCKED: AtomicI32 = AtomicI32::new(0);
 
 /// Set when checkdead found a deadlock but for live foreign threads.

@@ -94,7 +94,11 @@ impl<T> Drop for SendCase<'_, T> {
 pub fn block_forever() -> ! {
     crate::need_runtime("select!");
     if !crate::proc::in_goroutine() {
-        // A plain thread: it blocks for good.
+        // A plain thread: it blocks for good, and can wake nobody again
+        // (deadlock detection counts it as blocked in grt, foreign.rs).
+        if crate::foreign::is_foreign() {
+            crate::foreign::BLOCKED.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+        }
         loop {
             std::thread::park();
         }

@@ -260,6 +260,14 @@ fn a_foreign_thread_blocked_in_grt_does_not_defer_the_deadlock_report() {
 }
 
 #[test]
+fn a_foreign_thread_in_an_empty_select_does_not_defer_the_deadlock_report() {
+    let o = run(&["foreign_select_forever"], &[], Duration::from_secs(20));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.starts_with("fatal error: all goroutines are asleep - deadlock!"), "{e}");
+}
+
+#[test]
 fn thread_waiters_are_sudogs_on_the_queues_with_no_goroutine() {
     // A std::thread blocked in a channel receive is on the channel's recvq
     // as a sudog with g nil; one blocked on a Mutex waits on its semaphore.

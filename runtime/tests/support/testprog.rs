@@ -119,6 +119,12 @@ fn main() {
             grt::time::sleep(Duration::from_secs(3600));
             drop((held, c));
         }
+        "foreign_select_forever" => {
+            // A thread in `select! {}` can never wake anyone again.
+            std::thread::spawn(|| grt::select! {});
+            grt::time::sleep(Duration::from_millis(50));
+            Chan::<i32>::new(0).recv();
+        }
         other => {
             eprintln!("testprog: unknown command {other:?}");
             std::process::exit(64);
