@@ -64,6 +64,11 @@ impl Sema {
             return;
         }
         let thread = foreign::is_foreign();
+        if thread && !crate::status::table_ready() {
+            // Before grt::run there are no sudogs to queue on: poll.
+            self.acquire_polling();
+            return;
+        }
         let gp = if thread { null_mut() } else { curg() as *const G as *mut G };
         let sg = acquire_sudog();
         sg.g.store(gp, Relaxed);
@@ -90,6 +95,22 @@ impl Sema {
         sg.sema.set(0);
         sg.g.store(null_mut(), Relaxed);
         release_sudog(sg);
+    }
+
+    /// Takes one unit on a thread that cannot queue (the runtime has not
+    /// started): retries with short sleeps. Correct at any time, since a
+    /// release always adds its unit to `count` first; only slower.
+    #[cold]
+    fn acquire_polling(&self) {
+        let mut spins = 0u32;
+        while !self.try_acquire() {
+            if spins < 100 {
+                spins += 1;
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        }
     }
 
     /// Returns one unit, readying the first waiter if there is one.

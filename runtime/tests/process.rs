@@ -530,7 +530,7 @@ fn apis_before_run_work_or_say_so() {
     }
     let o = run(&["prerun", "sigurg"], &[], Duration::from_secs(30));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "urgs 1\n", "the program's own SIGURG handler: {}", stderr(&o));
-    for api in ["sleep", "yield", "syscall", "numbers", "waitgroup", "mutex"] {
+    for api in ["sleep", "yield", "syscall", "numbers", "waitgroup", "mutex", "mutex_contended"] {
         let o = run(&["prerun", api], &[], Duration::from_secs(30));
         assert_eq!(o.status.code(), Some(0), "{api}: {}", stderr(&o));
         assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n", "{api}");

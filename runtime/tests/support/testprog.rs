@@ -256,6 +256,31 @@ fn prerun(api: &str) {
                 println!("urgs {}", URGS.load(std::sync::atomic::Ordering::SeqCst));
             })
         }
+        "mutex_contended" => {
+            // Plain threads contending (no runtime: they cannot queue as
+            // thread waiters, and must still exclude each other).
+            let m = Arc::new(grt::sync::Mutex::new(0u64));
+            let wg = Arc::new(grt::sync::WaitGroup::new());
+            let ts: Vec<_> = (0..4)
+                .map(|_| {
+                    let (m, wg) = (m.clone(), wg.clone());
+                    wg.add(1);
+                    std::thread::spawn(move || {
+                        for i in 0..2000 {
+                            let mut g = m.lock();
+                            *g += 1;
+                            if i % 100 == 0 {
+                                std::thread::yield_now();
+                            }
+                        }
+                        wg.done();
+                    })
+                })
+                .collect();
+            wg.wait();
+            assert_eq!(*m.lock(), 8000);
+            ts.into_iter().for_each(|t| t.join().unwrap());
+        }
         other => {
             eprintln!("testprog: unknown api {other:?}");
             std::process::exit(64);
