@@ -312,12 +312,14 @@ fn ticker(panic: bool) {
     grt::time::sleep(Duration::from_secs(3600));
 }
 
-/// Parks in its destructor, so a goroutine unwinding through it resumes
-/// later (often on another thread).
+/// Catches a panic of its own and parks in its destructor, so a goroutine
+/// unwinding through it has a newer (recovered) panic and resumes later,
+/// often on another thread.
 struct ParksOnDrop;
 
 impl Drop for ParksOnDrop {
     fn drop(&mut self) {
+        assert!(std::panic::catch_unwind(|| panic!("caught in a destructor")).is_err());
         grt::time::sleep(Duration::from_millis(30));
     }
 }
