@@ -3,22 +3,48 @@
 //!
 //! # Thread states
 //!
-//! Each seized thread is either *running* (including a group-stop we
-//! answered with `PTRACE_LISTEN`, and a thread we interrupted whose stop
-//! has not been collected yet), *held* in a ptrace-stop we collected
-//! (`Thread::stopped` is `Some`), or gone (removed once reaped). Whether a
-//! held thread is resumed when its stop is collected is decided by
-//! `want_frozen` (set by freeze/interrupt, cleared by thaw; new threads
-//! take the session's `default_frozen`, set by freeze_all and cleared by
-//! thaw_all) except for two kinds: probe hits are held until thawed (or
-//! resumed at once for `OnHit::Report`), and exit stops are always
-//! resumed.
+//! A seized thread's ptrace state is one `Run` (what the kernel has it
+//! doing, as far as we know); what the session wants of it is one `Want`
+//! (run or hold); the two are independent. Gone threads are removed once
+//! reaped.
 //!
-//! A `PTRACE_INTERRUPT` is answered by exactly one interrupt stop, but a
-//! thread may stop for another reason first (a probe, a signal, a clone);
-//! the interrupt then stays pending in the kernel and its stop comes right
-//! after the thread is resumed. `interrupt_pending` remembers that, so such
-//! a late stop resumes the thread silently when it should run.
+//! ```text
+//!              seized by us                 seized by the kernel (clone)
+//!                   |                                  |
+//!                   v                                  v
+//!   +--------> Running <------------+              Starting
+//!   |   (CONT)      | stop collected |                 | its first stop
+//!   |               v                |                 | (an EVENT_STOP)
+//!   |   Held{why, inject} <----------+-----------------+
+//!   |      |        |      \___ SINGLESTEP ___> Stepping --(any stop)--> Held
+//!   +------+        | LISTEN (group-stop, no signal to inject)
+//!                   v
+//!               Listening --(any stop: interrupt, SIGCONT)--> Held
+//!
+//!   Running / Stepping / Listening --EVENT_EXIT, or INTERRUPT says ESRCH--> Exiting --reap--> gone
+//! ```
+//!
+//! A collected stop moves the thread to `Held`; `hold_or_resume` then
+//! resumes it at once unless its `Want` is to hold it. `Want` is set by
+//! freeze/interrupt, cleared by thaw; new threads take the session's
+//! `default_frozen`, set by freeze_all and cleared by thaw_all. Two kinds
+//! of stop ignore `Want`: probe hits are held until thawed (or resumed at
+//! once for `OnHit::Report`), and exit stops are always resumed.
+//!
+//! `PTRACE_INTERRUPT` goes only to a `Running`, `Stepping` or `Listening`
+//! thread: a held one is stopped already, an exiting one never stops
+//! again, and a starting one stops anyway. It is answered by exactly one
+//! interrupt stop, but a thread may stop for another reason first (a
+//! probe, a signal, a clone); the interrupt then stays pending in the
+//! kernel and its stop comes right after the thread is resumed. Such a
+//! late stop is an interrupt stop like any other: it holds the thread if
+//! it should be held and else resumes it silently.
+//!
+//! The group-stop a thread is in (`Thread::group_stop`) outlives the
+//! states: it is set by a group-stop and cleared by the next interrupt
+//! stop that is not one (a listening thread is told so when SIGCONT ends
+//! the group-stop), and only names the signal shown for `Held{Group}` and
+//! `Listening`.
 
 use super::args::{parse_arg_spec, ArgSpec, Regs};
 use super::error::{Error, ExitStatus, Result};
@@ -195,26 +221,81 @@ enum Stop {
     Trap,
 }
 
+/// What the kernel has a thread doing, as far as the session knows (the
+/// diagram is in the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Run {
+    /// Resumed with `PTRACE_CONT`, or never stopped since we seized it
+    /// (an interrupt sent to it may be pending).
+    #[default]
+    Running,
+    /// Seized by the kernel at its creation; its first stop (an
+    /// `EVENT_STOP`, always its first) is not collected yet.
+    Starting,
+    /// Resumed with `PTRACE_SINGLESTEP`: its next stop ends the step.
+    Stepping,
+    /// In a group-stop, answered with `PTRACE_LISTEN`.
+    Listening,
+    /// In a ptrace-stop we collected and hold; `inject` is the signal it
+    /// receives when resumed.
+    Held { why: Stop, inject: i32 },
+    /// Past its exit stop (or found dying): only its reap is left, it
+    /// never stops again.
+    Exiting,
+}
+
+/// What the session wants of a thread whose stop it collects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Want {
+    /// Resume it.
+    #[default]
+    Run,
+    /// Hold it; `announce`: report its next interrupt stop as
+    /// `Event::ThreadStopped` (an asynchronous `interrupt`).
+    Hold { announce: bool },
+}
+
+impl Want {
+    fn holds(self) -> bool {
+        matches!(self, Want::Hold { .. })
+    }
+
+    /// `Hold`, keeping a pending announcement.
+    fn hold(self) -> Want {
+        match self {
+            Want::Run => Want::Hold { announce: false },
+            held => held,
+        }
+    }
+
+    fn from_frozen(frozen: bool) -> Want {
+        if frozen {
+            Want::Hold { announce: false }
+        } else {
+            Want::Run
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Thread {
-    stopped: Option<Stop>,
-    want_frozen: bool,
-    interrupt_pending: bool,
-    /// Report the next interrupt stop as `ThreadStopped`.
-    announce_stop: bool,
-    /// Seized automatically at creation; its first stop is not collected.
-    first_stop_pending: bool,
+    run: Run,
+    want: Want,
     /// A `NewThread` event was emitted for it.
     announced: bool,
-    stepping: bool,
     /// The stop signal while a group-stop is in effect.
     group_stop: Option<i32>,
-    /// Answered with `PTRACE_LISTEN`.
-    listening: bool,
-    /// Signal to deliver when resumed.
-    inject: i32,
-    /// Past its exit stop: it will be reaped, never stop again.
-    exiting: bool,
+}
+
+impl Thread {
+    fn held(&self) -> bool {
+        matches!(self.run, Run::Held { .. })
+    }
+
+    /// Neither held nor exiting: a stop of it is still to come.
+    fn may_stop(&self) -> bool {
+        !matches!(self.run, Run::Held { .. } | Run::Exiting)
+    }
 }
 
 struct Armed {
@@ -363,7 +444,7 @@ impl Session {
                 Err(libc::EPERM) => match sys::tracer_of(pid, tid) {
                     // Seized by the kernel when a seized thread created it.
                     Ok(t) if t == tracer || t == me => {
-                        self.threads.insert(tid, Thread { first_stop_pending: true, ..Thread::default() });
+                        self.threads.insert(tid, Thread { run: Run::Starting, ..Thread::default() });
                         new += 1;
                     }
                     Ok(t) if t != 0 => return Err(Error::AlreadyTraced { pid, tracer: t }),
@@ -588,10 +669,10 @@ impl Session {
     fn handle_status(&mut self, tid: i32, status: sys::WaitStatus) -> Result<()> {
         if trace_enabled() {
             eprintln!(
-                "grt-ctl: pid {} tid {tid} status {status:?} known={} stopped={:?}",
+                "grt-ctl: pid {} tid {tid} status {status:?} known={} run={:?}",
                 self.pid,
                 self.threads.contains_key(&tid),
-                self.threads.get(&tid).map(|t| t.stopped)
+                self.threads.get(&tid).map(|t| t.run)
             );
         }
         let (sig, event) = match status {
@@ -605,22 +686,22 @@ impl Session {
         if !self.threads.contains_key(&tid) {
             // A new thread whose first stop came before its creator's
             // clone stop.
-            let want_frozen = self.default_frozen;
-            self.threads
-                .insert(tid, Thread { first_stop_pending: true, announced: true, want_frozen, ..Thread::default() });
+            let want = Want::from_frozen(self.default_frozen);
+            self.threads.insert(tid, Thread { run: Run::Starting, announced: true, want, ..Thread::default() });
             self.events.push_back(Event::NewThread { tid, parent: None });
         }
         let t = self.threads.get_mut(&tid).expect("thread just inserted");
-        t.listening = false;
-        let was_stepping = std::mem::take(&mut t.stepping);
+        // It was running (in one of the ways a thread runs) until this
+        // stop; `hold_or_resume` says where it goes from here.
+        let was = std::mem::replace(&mut t.run, Run::Running);
+        let was_stepping = was == Run::Stepping;
         match event {
             Some(libc::PTRACE_EVENT_STOP) => {
                 let group = is_group_stop_signal(sig);
-                if std::mem::take(&mut t.first_stop_pending) {
+                if was == Run::Starting {
                     t.group_stop = group.then_some(sig);
                     return self.hold_or_resume(tid, if group { Stop::Group } else { Stop::New });
                 }
-                t.interrupt_pending = false;
                 if group {
                     if t.group_stop.replace(sig).is_none() {
                         self.events.push_back(Event::GroupStop { tid, signal: sig });
@@ -630,7 +711,8 @@ impl Session {
                     // An interrupt stop, or a listening thread told that
                     // the group-stop ended (SIGCONT).
                     t.group_stop = None;
-                    if std::mem::take(&mut t.announce_stop) && t.want_frozen {
+                    if t.want == (Want::Hold { announce: true }) {
+                        t.want = Want::Hold { announce: false };
                         self.events.push_back(Event::ThreadStopped { tid });
                     }
                     self.hold_or_resume(tid, Stop::Interrupt)
@@ -639,10 +721,10 @@ impl Session {
             Some(libc::PTRACE_EVENT_CLONE) => {
                 if let Ok(child) = sys::geteventmsg(tid) {
                     let child = child as i32;
-                    let want_frozen = self.default_frozen;
+                    let want = Want::from_frozen(self.default_frozen);
                     let c = self.threads.entry(child).or_insert_with(|| Thread {
-                        first_stop_pending: true,
-                        want_frozen,
+                        run: Run::Starting,
+                        want,
                         ..Thread::default()
                     });
                     if !c.announced {
@@ -653,8 +735,7 @@ impl Session {
                 self.hold_or_resume(tid, Stop::Clone)
             }
             Some(libc::PTRACE_EVENT_EXIT) => {
-                t.exiting = true;
-                t.interrupt_pending = false;
+                t.run = Run::Exiting;
                 if let Ok(msg) = sys::geteventmsg(tid) {
                     self.last_exit = Some(ExitStatus::from_wait(msg as i32));
                 }
@@ -671,7 +752,7 @@ impl Session {
                 }
                 // Anything else is the target's: pass it through.
                 let t = self.threads.get_mut(&tid).expect("known thread");
-                t.inject = sig;
+                t.run = Run::Held { why: Stop::Signal, inject: sig };
                 self.events.push_back(Event::SignalDelivered { tid, signal: sig });
                 self.hold_or_resume(tid, Stop::Signal)
             }
@@ -728,8 +809,7 @@ impl Session {
             args,
             held,
         }));
-        let t = self.threads.get_mut(&tid).expect("known thread");
-        t.stopped = Some(Stop::Probe(id));
+        self.threads.get_mut(&tid).expect("known thread").set_held(Stop::Probe(id));
         if !held {
             self.resume(tid)?;
         }
@@ -740,9 +820,8 @@ impl Session {
         let former = sys::geteventmsg(tid).map(|v| v as i32).unwrap_or(tid);
         // The execing thread now has the leader's tid; the old leader is
         // gone without a report; other threads report their exits.
-        let mut t = self.threads.remove(&former).or_else(|| self.threads.remove(&tid)).unwrap_or_default();
+        let t = self.threads.remove(&former).or_else(|| self.threads.remove(&tid)).unwrap_or_default();
         self.threads.remove(&self.pid);
-        t.first_stop_pending = false;
         self.threads.insert(self.pid, t);
         self.forget_patches();
         self.probes = None;
@@ -755,8 +834,8 @@ impl Session {
     /// else resume it.
     fn hold_or_resume(&mut self, tid: i32, why: Stop) -> Result<()> {
         let t = self.threads.get_mut(&tid).expect("known thread");
-        t.stopped = Some(why);
-        if t.want_frozen {
+        t.set_held(why);
+        if t.want.holds() {
             Ok(())
         } else {
             self.resume(tid)
@@ -764,26 +843,31 @@ impl Session {
     }
 
     /// Resumes a held thread: `PTRACE_LISTEN` in a group-stop, else
-    /// `PTRACE_CONT` (or `SINGLESTEP`) with the signal it stopped for.
+    /// `PTRACE_CONT` with the signal it stopped for.
     fn resume(&mut self, tid: i32) -> Result<()> {
+        self.resume_as(tid, false)
+    }
+
+    /// Resumes a held thread as `resume` does, or with `step` for one
+    /// instruction (`PTRACE_SINGLESTEP`, with the signal it stopped for).
+    /// A thread not held is left alone.
+    fn resume_as(&mut self, tid: i32, step: bool) -> Result<()> {
         let t = self.threads.get_mut(&tid).expect("known thread");
-        let Some(why) = t.stopped else { return Ok(()) };
-        let sig = t.inject;
-        let r = if why == Stop::Group && sig == 0 && !t.stepping {
-            sys::listen(tid).map(|()| t.listening = true)
-        } else if t.stepping {
-            sys::singlestep(tid, sig)
+        let Run::Held { why, inject } = t.run else { return Ok(()) };
+        let (r, next, op) = if step {
+            (sys::singlestep(tid, inject), Run::Stepping, "SINGLESTEP")
+        } else if why == Stop::Group && inject == 0 {
+            (sys::listen(tid), Run::Listening, "LISTEN")
         } else {
-            sys::cont(tid, sig)
+            (sys::cont(tid, inject), Run::Running, "CONT")
         };
         match r {
             // ESRCH: killed while stopped; its reap will follow.
             Ok(()) | Err(libc::ESRCH) => {
-                t.stopped = None;
-                t.inject = 0;
+                t.run = next;
                 Ok(())
             }
-            Err(e) => Err(Error::Ptrace { op: if t.stepping { "SINGLESTEP" } else { "CONT" }, tid, errno: e }),
+            Err(e) => Err(Error::Ptrace { op, tid, errno: e }),
         }
     }
 
@@ -795,7 +879,7 @@ impl Session {
     /// gives one stop.
     fn send_interrupt(&mut self, tid: i32) -> Result<()> {
         let t = self.threads.get_mut(&tid).expect("known thread");
-        if t.stopped.is_some() || t.exiting || t.first_stop_pending {
+        if matches!(t.run, Run::Held { .. } | Run::Exiting | Run::Starting) {
             return Ok(());
         }
         let r = sys::interrupt(tid);
@@ -803,13 +887,10 @@ impl Session {
             eprintln!("grt-ctl: pid {} interrupt {tid}: {r:?}", self.pid);
         }
         match r {
-            Ok(()) => {
-                t.interrupt_pending = true;
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(libc::ESRCH) => {
                 // Dying: it will be reaped instead of stopping.
-                t.exiting = true;
+                t.run = Run::Exiting;
                 Ok(())
             }
             Err(e) => Err(Error::Ptrace { op: "INTERRUPT", tid, errno: e }),
@@ -833,14 +914,14 @@ impl Session {
             for &tid in &list {
                 // Exiting threads never stop again (an exiting leader is
                 // reaped only after all the others): nothing to wait for.
-                if self.threads.get(&tid).is_some_and(|t| t.stopped.is_none() && !t.exiting) {
+                if self.threads.get(&tid).is_some_and(Thread::may_stop) {
                     self.collect(tid)?;
                     self.check_alive()?;
                 }
             }
             // Collecting may have found new threads (clone stops): they
             // count too when waiting for every thread.
-            let pending = |tid: &i32| self.threads.get(tid).is_some_and(|t| t.stopped.is_none() && !t.exiting);
+            let pending = |tid: &i32| self.threads.get(tid).is_some_and(Thread::may_stop);
             let waiting = match tids {
                 Some(_) => list.iter().copied().find(pending),
                 None => self.threads.keys().copied().find(pending),
@@ -864,7 +945,7 @@ impl Session {
                 };
                 for tid in late {
                     let t = &self.threads[&tid];
-                    if t.want_frozen && !t.stepping {
+                    if t.want.holds() && t.run != Run::Stepping {
                         self.send_interrupt(tid)?;
                     }
                 }
@@ -877,7 +958,8 @@ impl Session {
     /// Stops one thread and holds it (`PTRACE_INTERRUPT`, then wait for
     /// the stop). A thread already held stays held.
     pub fn freeze(&mut self, tid: i32) -> Result<()> {
-        self.thread_mut(tid)?.want_frozen = true;
+        let t = self.thread_mut(tid)?;
+        t.want = t.want.hold();
         self.send_interrupt(tid)?;
         self.wait_stopped(Some(&[tid]), "stop")
     }
@@ -886,21 +968,19 @@ impl Session {
     /// follows (at once if it is already held).
     pub fn interrupt(&mut self, tid: i32) -> Result<()> {
         let t = self.thread_mut(tid)?;
-        t.want_frozen = true;
-        if t.stopped.is_some() {
+        if t.held() {
+            t.want = t.want.hold();
             self.events.push_back(Event::ThreadStopped { tid });
             return Ok(());
         }
-        t.announce_stop = true;
+        t.want = Want::Hold { announce: true };
         self.send_interrupt(tid)
     }
 
     /// Resumes a held thread (frozen, at a probe, or stopped for a
     /// signal, which it then receives) and lets it run.
     pub fn thaw(&mut self, tid: i32) -> Result<()> {
-        let t = self.thread_mut(tid)?;
-        t.want_frozen = false;
-        t.announce_stop = false;
+        self.thread_mut(tid)?.want = Want::Run;
         self.resume(tid)
     }
 
@@ -911,7 +991,8 @@ impl Session {
         self.default_frozen = true;
         let tids: Vec<i32> = self.threads.keys().copied().collect();
         for &tid in &tids {
-            self.threads.get_mut(&tid).expect("known thread").want_frozen = true;
+            let t = self.threads.get_mut(&tid).expect("known thread");
+            t.want = t.want.hold();
         }
         for tid in tids {
             self.send_interrupt(tid)?;
@@ -925,9 +1006,7 @@ impl Session {
         self.default_frozen = false;
         let tids: Vec<i32> = self.threads.keys().copied().collect();
         for tid in tids {
-            let t = self.threads.get_mut(&tid).expect("known thread");
-            t.want_frozen = false;
-            t.announce_stop = false;
+            self.threads.get_mut(&tid).expect("known thread").want = Want::Run;
             self.resume(tid)?;
         }
         Ok(())
@@ -935,14 +1014,14 @@ impl Session {
 
     /// Whether every traced thread is held.
     pub fn all_frozen(&self) -> bool {
-        self.threads.values().all(|t| t.stopped.is_some() || t.exiting)
+        self.threads.values().all(|t| !t.may_stop())
     }
 
     // ---- registers, stepping, memory ----
 
     fn held(&self, tid: i32, op: &'static str) -> Result<&Thread> {
         let t = self.thread(tid)?;
-        if t.stopped.is_none() {
+        if !t.held() {
             return Err(Error::NotStopped { tid, op });
         }
         Ok(t)
@@ -965,7 +1044,8 @@ impl Session {
             let mut moved = raw;
             moved.rip += 1;
             sys::setregs(tid, &moved).map_err(|e| Error::Ptrace { op: "SETREGS", tid, errno: e })?;
-            self.threads.get_mut(&tid).expect("known thread").want_frozen = true;
+            let t = self.threads.get_mut(&tid).expect("known thread");
+            t.want = t.want.hold();
             let held = self.armed[id.0 as usize].as_ref().map(|a| a.on_hit) == Some(OnHit::Hold);
             self.report_hit(tid, id, &Regs::from(moved))?;
             if !held {
@@ -975,9 +1055,8 @@ impl Session {
             return Ok(moved.rip);
         }
         let t = self.threads.get_mut(&tid).expect("known thread");
-        t.want_frozen = true;
-        t.stepping = true;
-        self.resume(tid)?;
+        t.want = t.want.hold();
+        self.resume_as(tid, true)?;
         self.wait_stopped(Some(&[tid]), "finish a single step")?;
         self.regs(tid).map(|r| r.rip)
     }
@@ -1165,12 +1244,14 @@ impl Session {
         }
         let mut exiting = Vec::new();
         for (&tid, t) in &self.threads {
-            if t.stopped.is_some() {
+            match t.run {
                 // ESRCH: it died meanwhile. A thread that would not stop
                 // (timeout) stays traced until this thread exits.
-                let _ = sys::detach(tid, t.inject);
-            } else if t.exiting {
-                exiting.push(tid);
+                Run::Held { inject, .. } => {
+                    let _ = sys::detach(tid, inject);
+                }
+                Run::Exiting => exiting.push(tid),
+                _ => {}
             }
         }
         // Threads past their exit stop are still ours to reap: a traced
@@ -1200,7 +1281,7 @@ impl Session {
                 return Ok(());
             }
             for &tid in &trapped {
-                if self.threads.get(&tid).is_some_and(|t| t.stopped.is_some()) {
+                if self.threads.get(&tid).is_some_and(Thread::held) {
                     self.resume(tid)?;
                 }
             }
@@ -1211,13 +1292,24 @@ impl Session {
 }
 
 impl Thread {
+    /// Held for `why`, keeping the signal it was held with, if any (a
+    /// thread held for a signal and stepped onto a probe still gets it).
+    fn set_held(&mut self, why: Stop) {
+        let inject = match self.run {
+            Run::Held { inject, .. } => inject,
+            _ => 0,
+        };
+        self.run = Run::Held { why, inject };
+    }
+
     fn state(&self) -> ThreadState {
-        match self.stopped {
-            Some(Stop::Probe(id)) => ThreadState::AtProbe(id),
-            Some(Stop::Group) => ThreadState::GroupStopped(self.group_stop.unwrap_or(libc::SIGSTOP)),
-            Some(_) => ThreadState::Frozen,
-            None if self.listening => ThreadState::GroupStopped(self.group_stop.unwrap_or(libc::SIGSTOP)),
-            None => ThreadState::Running,
+        match self.run {
+            Run::Held { why: Stop::Probe(id), .. } => ThreadState::AtProbe(id),
+            Run::Held { why: Stop::Group, .. } | Run::Listening => {
+                ThreadState::GroupStopped(self.group_stop.unwrap_or(libc::SIGSTOP))
+            }
+            Run::Held { .. } => ThreadState::Frozen,
+            Run::Running | Run::Starting | Run::Stepping | Run::Exiting => ThreadState::Running,
         }
     }
 }
