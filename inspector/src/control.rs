@@ -83,6 +83,6 @@ mod waiter;
 
 pub use args::{parse_arg_spec, ArgLoc, ArgSpec, Regs};
 pub use controller::{Command, Controller, Reply};
-pub use error::{signal_name, Error, ExitStatus, Result};
+pub use error::{signal_name, Comm, Error, ExitStatus, Result};
 pub use patch::{install_exit_handlers, restore_all_patched_sites};
 pub use session::{Event, OnHit, Options, ProbeHit, ProbeId, Session, ThreadInfo, ThreadState, WakeHandle};

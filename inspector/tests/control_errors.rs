@@ -6,7 +6,7 @@
 mod control_support;
 
 use control_support::*;
-use grt_inspector::control::{Error, OnHit, Session};
+use grt_inspector::control::{Comm, Error, OnHit, Session};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -65,17 +65,32 @@ fn sys_tracer(pid: i32) -> i32 {
 fn attaching_twice_says_already_traced() {
     let _s = serial();
     let kid = target(&["wait"], &[]);
-    let s = Session::attach(kid.pid).unwrap();
-    // SAFETY: gettid has no preconditions.
-    let me = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
-    let e = Session::attach(kid.pid).unwrap_err();
-    assert_eq!(e, Error::AlreadyTraced { pid: kid.pid, tracer: me });
-    // From another thread too.
+    // Attached from a thread that is not this process's first, so that
+    // the tracer's thread id (the target's `TracerPid`) is not our pid.
     let pid = kid.pid;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let s = Session::attach(pid).unwrap();
+        // SAFETY: gettid has no preconditions.
+        tx.send(unsafe { libc::syscall(libc::SYS_gettid) } as i32).unwrap();
+        done_rx.recv().unwrap();
+        drop(s);
+    });
+    let tracer_tid = rx.recv().unwrap();
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    assert_ne!(tracer_tid, me);
+    assert_eq!(sys_tracer(pid), tracer_tid);
+    let my_name = std::fs::read_to_string("/proc/self/comm").unwrap().trim_end().to_string();
+    let e = Session::attach(pid).unwrap_err();
+    assert_eq!(e, Error::AlreadyTraced { pid, tracer: me, name: Comm::new(&my_name) });
+    // From another thread too.
     let e2 = std::thread::spawn(move || Session::attach(pid).unwrap_err()).join().unwrap();
-    assert_eq!(e2, Error::AlreadyTraced { pid, tracer: me });
-    assert!(e.to_string().contains(&format!("already traced by process {me}")), "{e}");
-    drop(s);
+    assert_eq!(e2, e);
+    assert!(e.to_string().contains(&format!("already traced by process {me} `{my_name}`")), "{e}");
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
     // Detached: attaching works again.
     Session::attach(kid.pid).unwrap().detach().unwrap();
 }
@@ -101,7 +116,7 @@ fn a_process_under_strace_says_already_traced() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let e = Session::attach(kid.pid).unwrap_err();
-    assert_eq!(e, Error::AlreadyTraced { pid: kid.pid, tracer: strace });
+    assert_eq!(e, Error::AlreadyTraced { pid: kid.pid, tracer: strace, name: Comm::new("strace") });
     assert!(e.to_string().contains("gdb, strace"), "{e}");
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(strace, libc::SIGINT) };

@@ -14,6 +14,44 @@ pub enum ExitStatus {
     Unknown,
 }
 
+/// A process's name (its `comm`, at most 15 bytes), kept inline so that
+/// `Error` stays `Copy`. Empty when it could not be read.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Comm {
+    len: u8,
+    bytes: [u8; 15],
+}
+
+impl Comm {
+    /// The first 15 bytes of `name`, cut at a character boundary.
+    pub fn new(name: &str) -> Comm {
+        let mut end = name.len().min(15);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0; 15];
+        bytes[..end].copy_from_slice(&name.as_bytes()[..end]);
+        Comm { len: end as u8, bytes }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // `new` copied whole characters of a `str`.
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ExitStatus {
     /// Decodes a `waitpid` status word of an exit (`WIFEXITED` or
     /// `WIFSIGNALED`).
@@ -89,8 +127,10 @@ pub enum Error {
     NoSuchProcess { pid: i32 },
     /// The kernel refused ptrace access.
     PermissionDenied { pid: i32 },
-    /// Another tracer (gdb, strace, another session) holds the process.
-    AlreadyTraced { pid: i32, tracer: i32 },
+    /// Another tracer (gdb, strace, another session) holds the process:
+    /// `tracer` is its process id (not the id of the thread that traces)
+    /// and `name` its `comm`.
+    AlreadyTraced { pid: i32, tracer: i32, name: Comm },
     /// The process ended while attached; every later call says so.
     ProcessExited { pid: i32, status: ExitStatus },
     /// The session was detached.
@@ -145,10 +185,15 @@ impl fmt::Display for Error {
                 "permission denied to ptrace process {pid}: run as the target's user or root; in a container the \
                  inspector needs CAP_SYS_PTRACE; check kernel.yama.ptrace_scope"
             ),
-            Error::AlreadyTraced { pid, tracer } => write!(
+            Error::AlreadyTraced { pid, tracer, name } if name.as_str().is_empty() => write!(
                 f,
                 "process {pid} is already traced by process {tracer} (gdb, strace or another inspector): detach that \
                  tracer first"
+            ),
+            Error::AlreadyTraced { pid, tracer, name } => write!(
+                f,
+                "process {pid} is already traced by process {tracer} `{name}` (gdb, strace or another inspector): \
+                 detach that tracer first"
             ),
             Error::ProcessExited { pid, status } => write!(f, "process {pid} {status}"),
             Error::Detached { pid } => write!(f, "the session with process {pid} is detached: attach again"),
@@ -203,7 +248,8 @@ mod tests {
         let all = [
             Error::NoSuchProcess { pid: 7 },
             Error::PermissionDenied { pid: 7 },
-            Error::AlreadyTraced { pid: 7, tracer: 9 },
+            Error::AlreadyTraced { pid: 7, tracer: 9, name: Comm::new("strace") },
+            Error::AlreadyTraced { pid: 7, tracer: 9, name: Comm::default() },
             Error::ProcessExited { pid: 7, status: ExitStatus::Code(3) },
             Error::ProcessExited { pid: 7, status: ExitStatus::Signal(9) },
             Error::Detached { pid: 7 },
@@ -234,6 +280,20 @@ mod tests {
             "process 7 was killed by signal 9 (SIGKILL)"
         );
         assert!(Error::PermissionDenied { pid: 7 }.to_string().contains("CAP_SYS_PTRACE"));
-        assert!(Error::AlreadyTraced { pid: 7, tracer: 9 }.to_string().contains("traced by process 9"));
+        assert!(Error::AlreadyTraced { pid: 7, tracer: 9, name: Comm::default() }
+            .to_string()
+            .contains("traced by process 9 (gdb"));
+        assert!(Error::AlreadyTraced { pid: 7, tracer: 9, name: Comm::new("strace") }
+            .to_string()
+            .contains("traced by process 9 `strace` (gdb"));
+    }
+
+    #[test]
+    fn a_comm_keeps_15_bytes_and_whole_characters() {
+        assert_eq!(Comm::new("strace").as_str(), "strace");
+        assert_eq!(Comm::new("a-very-long-program-name").as_str(), "a-very-long-pro");
+        // 'é' is two bytes: 14 ASCII bytes and half of it do not make 15.
+        assert_eq!(Comm::new("abcdefghijklmné").as_str(), "abcdefghijklmn");
+        assert_eq!(Comm::default().as_str(), "");
     }
 }

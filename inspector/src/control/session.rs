@@ -47,7 +47,7 @@
 //! `Listening`.
 
 use super::args::{parse_arg_spec, ArgSpec, Regs};
-use super::error::{Error, ExitStatus, Result};
+use super::error::{Comm, Error, ExitStatus, Result};
 use super::{patch, sys, waiter};
 use grt_symbols::Probe;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -343,6 +343,13 @@ fn trace_enabled() -> bool {
     *ON.get_or_init(|| std::env::var_os("GRT_CTL_TRACE").is_some_and(|v| v == "1"))
 }
 
+/// `Error::AlreadyTraced` for a `TracerPid`: it names the thread that
+/// traces, the error names its process.
+fn already_traced(pid: i32, tracer_tid: i32) -> Error {
+    let (tracer, name) = sys::tracer_process(tracer_tid);
+    Error::AlreadyTraced { pid, tracer, name: name.map(|n| Comm::new(&n)).unwrap_or_default() }
+}
+
 fn is_group_stop_signal(sig: i32) -> bool {
     matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
@@ -370,7 +377,7 @@ impl Session {
         let me = unsafe { libc::getpid() };
         match sys::tracer_of(pid, pid) {
             Ok(0) => {}
-            Ok(t) => return Err(Error::AlreadyTraced { pid, tracer: t }),
+            Ok(t) => return Err(already_traced(pid, t)),
             Err(_) => return Err(Error::NoSuchProcess { pid }),
         }
         let mem = match std::fs::OpenOptions::new().read(true).write(true).open(format!("/proc/{pid}/mem")) {
@@ -447,7 +454,7 @@ impl Session {
                         self.threads.insert(tid, Thread { run: Run::Starting, ..Thread::default() });
                         new += 1;
                     }
-                    Ok(t) if t != 0 => return Err(Error::AlreadyTraced { pid, tracer: t }),
+                    Ok(t) if t != 0 => return Err(already_traced(pid, t)),
                     // The kernel refuses to trace a thread whose exit has
                     // begun (its exit_state is set, which never reverts):
                     // it is still listed until it is released, and shows

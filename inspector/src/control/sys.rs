@@ -195,6 +195,19 @@ pub fn tracer_of(pid: i32, tid: i32) -> Result<i32, Errno> {
     Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
 }
 
+/// The process a tracer thread (a `TracerPid`, which is a thread id)
+/// belongs to: its `Tgid` and the process's `comm`. The thread id itself
+/// and no name when it cannot be read (it may have exited meanwhile).
+pub fn tracer_process(tracer_tid: i32) -> (i32, Option<String>) {
+    let tgid = status_field(&format!("/proc/{tracer_tid}/status"), "Tgid")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(tracer_tid);
+    (tgid, comm(tgid, tgid))
+}
+
 /// The one-letter state of `/proc/<pid>/task/<tid>/stat` ('R', 'S', 't', ...).
 pub fn task_state(pid: i32, tid: i32) -> Option<char> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
