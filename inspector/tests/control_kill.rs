@@ -7,7 +7,8 @@
 mod control_support;
 
 use control_support::*;
-use std::time::Duration;
+use grt_inspector::control::{Event, OnHit, Session};
+use std::time::{Duration, Instant};
 
 /// Runs `ctl_armer <pid> <probes> <flags>` and waits for "armed".
 fn armer(pid: i32, probes: &str, flags: &[&str]) -> Kid {
@@ -57,6 +58,50 @@ fn sigkilled_inspector_leaves_the_target_alive_and_correct() {
 fn sigkilled_inspector_holding_threads_at_probes() {
     let _s = serial();
     sigkill_with_armed_probes(true);
+}
+
+/// An inspector SIGKILLed with a probe armed that nothing hit leaves its
+/// `int3` there (the runtime repairs sites only when a trap reaches it
+/// with no tracer). The next inspector finds the site's owner gone in the
+/// table, takes the site back, gets its hits, and leaves a `nop` when it
+/// detaches; the runtime never had to repair anything.
+#[test]
+fn a_probe_left_armed_by_a_killed_inspector_can_be_armed_again() {
+    let _s = serial();
+    // gc_start is hit only after "go": armed by the armer, never hit
+    // before it dies.
+    let mut kid = target(&["gc", "20", "1", "100"], &[("GRT_MAXPROCS", "2")]);
+    let sites: Vec<u64> = probes(kid.pid, "gc_start").iter().map(|p| p.address).collect();
+    assert!(!sites.is_empty());
+    let mut a = armer(kid.pid, "gc_start", &[]);
+    a.signal(libc::SIGKILL);
+    a.wait_exit(Duration::from_secs(5)).expect("armer gone");
+    for &s in &sites {
+        assert_eq!(byte_at(kid.pid, s), 0xcc, "the killed armer's int3 at {s:#x}");
+    }
+    let mut s = Session::attach(kid.pid).unwrap();
+    let ids = s.arm_named("gc_start", OnHit::Hold).expect("arm a site a killed inspector left armed");
+    kid.go();
+    let end = Instant::now() + Duration::from_secs(30);
+    let hit = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no gc_start hit: {}", kid.stderr());
+        match s.wait_event(left).unwrap() {
+            Some(Event::ProbeHit(h)) if ids.contains(&h.probe) => break h,
+            _ => {}
+        }
+    };
+    assert!(hit.held && sites.contains(&hit.address), "{hit:?}");
+    s.detach().unwrap();
+    for &s in &sites {
+        assert_eq!(byte_at(kid.pid, s), 0x90, "site {s:#x} after detach");
+    }
+    let done = kid
+        .line_starting("done ", Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("no done line: {}", kid.stderr()));
+    let st = kid.wait_exit(Duration::from_secs(10)).expect("target exit");
+    assert_eq!(st.code(), Some(0), "{done} {}", kid.stderr());
+    assert_eq!(field(&done, "repairs"), 0, "the runtime repaired a site the inspector should have: {done}");
 }
 
 #[test]

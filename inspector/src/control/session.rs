@@ -53,6 +53,7 @@ use grt_symbols::Probe;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::marker::PhantomData;
+use std::mem::{offset_of, size_of};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -334,6 +335,12 @@ pub struct Session {
     /// The target is a child of this process: its exit is peeked at, not
     /// reaped, so that the code that spawned it can still wait for it.
     parent_is_us: bool,
+    /// The target's status table opened to read and write its probe
+    /// owner (`Header::probe_owner`), once looked for; `Some(None)`: it
+    /// has none (not a grt program).
+    owner_table: Option<Option<File>>,
+    /// Our pid is the table's probe owner (we armed a probe).
+    owner_written: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -413,6 +420,8 @@ impl Session {
                 .flatten()
                 .and_then(|v| v.parse::<i32>().ok())
                 == Some(me),
+            owner_table: None,
+            owner_written: false,
             _not_send: PhantomData,
         };
         waiter::hub();
@@ -832,6 +841,9 @@ impl Session {
         self.threads.insert(self.pid, t);
         self.forget_patches();
         self.probes = None;
+        // The new image has a table of its own (if any), owned by nobody.
+        self.owner_table = None;
+        self.owner_written = false;
         self.mem = std::fs::OpenOptions::new().read(true).write(true).open(format!("/proc/{}/mem", self.pid)).ok();
         self.events.push_back(Event::Exec { pid: self.pid, former_tid: former });
         self.hold_or_resume(self.pid, Stop::Exec)
@@ -1131,8 +1143,15 @@ impl Session {
         let args = parse_arg_spec(&probe.args).map_err(|i| Error::BadProbeArgs { addr, index: i as u32 })?;
         let mut b = [0u8; 1];
         sys::pread_all(fd, &mut b, addr).map_err(|e| Error::Memory { addr, len: 1, errno: e })?;
+        if b[0] == INT3 && self.restore_abandoned_sites()? {
+            sys::pread_all(fd, &mut b, addr).map_err(|e| Error::Memory { addr, len: 1, errno: e })?;
+        }
         if b[0] != NOP {
             return Err(Error::ProbeSiteNotNop { addr, found: b[0] });
+        }
+        if !self.owner_written {
+            // SAFETY: getpid has no preconditions.
+            self.owner_written = self.set_probe_owner(unsafe { libc::getpid() } as u32);
         }
         let cap = Error::TooManyPatches { capacity: patch::CAPACITY as u32 };
         let byte_slot = patch::record(fd, addr, patch::Kind::Byte, NOP as u64).ok_or(cap)?;
@@ -1197,6 +1216,81 @@ impl Session {
         patch::restore(f.as_raw_fd(), addr, kind, value).map_err(|e| Error::Memory { addr, len: 1, errno: e })
     }
 
+    /// The target's status table opened read-write, for its probe owner:
+    /// only a table whose header names this process (a forked child
+    /// shares its parent's) and holds a whole header. Looked for once.
+    fn owner_table(&mut self) -> Option<&File> {
+        if self.owner_table.is_none() {
+            let pid = self.pid;
+            let open = || -> Option<File> {
+                let src = crate::find::open_table(pid).ok()?;
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(format!("/proc/{pid}/fd/{}", src.fd()))
+                    .ok()?;
+                let mut b = [0u8; 4];
+                sys::pread_all(f.as_raw_fd(), &mut b, offset_of!(grt_table::Header, pid) as u64).ok()?;
+                let whole = f.metadata().ok()?.len() >= size_of::<grt_table::Header>() as u64;
+                (whole && u32::from_ne_bytes(b) == pid as u32).then_some(f)
+            };
+            self.owner_table = Some(open());
+        }
+        self.owner_table.as_ref().and_then(|t| t.as_ref())
+    }
+
+    /// The table's probe owner (0: none), if the target has a table.
+    fn probe_owner(&mut self) -> Option<u32> {
+        let fd = self.owner_table()?.as_raw_fd();
+        let mut b = [0u8; 4];
+        sys::pread_all(fd, &mut b, offset_of!(grt_table::Header, probe_owner) as u64).ok()?;
+        Some(u32::from_ne_bytes(b))
+    }
+
+    /// Records `owner` as the table's probe owner; whether it was written.
+    fn set_probe_owner(&mut self, owner: u32) -> bool {
+        let Some(fd) = self.owner_table().map(|f| f.as_raw_fd()) else { return false };
+        sys::pwrite_all(fd, &owner.to_ne_bytes(), offset_of!(grt_table::Header, probe_owner) as u64).is_ok()
+    }
+
+    /// Found a probe site holding `int3` that is not ours. We are the
+    /// only tracer, so a tracer that wrote it has lost the process: an
+    /// inspector killed (SIGKILL) with probes armed leaves them so, and
+    /// the runtime repairs them only when one is hit with no tracer
+    /// attached. If the table's probe owner is a process that is gone (or
+    /// this one: none of its sessions is attached any more), every probe
+    /// site still holding `int3` is its, and is restored to `nop` (and
+    /// remembered as ours, so that a trap already taken there is
+    /// swallowed as at a disarmed site); returns true. With no owner (not
+    /// a grt program, or an `int3` somebody else wrote, such as a uprobe)
+    /// or a live one, nothing is touched. The dead inspector's semaphore
+    /// increments cannot be told apart and stay (they cost the probes'
+    /// argument set-up, nothing else).
+    fn restore_abandoned_sites(&mut self) -> Result<bool> {
+        let Some(owner) = self.probe_owner() else { return Ok(false) };
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        let owner = owner as i32;
+        let gone = owner > 0 && matches!(sys::task_state(owner, owner), None | Some('Z' | 'X' | 'x'));
+        if owner == 0 || !(owner == me || gone) {
+            return Ok(false);
+        }
+        let fd = self.mem_fd()?;
+        let sites: Vec<u64> = self.probes()?.iter().map(|p| p.address).collect();
+        for addr in sites {
+            let mut b = [0u8; 1];
+            if self.by_addr.contains_key(&addr) || sys::pread_all(fd, &mut b, addr).is_err() || b[0] != INT3 {
+                continue;
+            }
+            sys::pwrite_all(fd, &[NOP], addr).map_err(|e| Error::Memory { addr, len: 1, errno: e })?;
+            self.ever_armed.insert(addr);
+        }
+        if !self.owner_written {
+            self.set_probe_owner(0);
+        }
+        Ok(true)
+    }
+
     /// The image our patches were in is gone (exit, exec): free their
     /// slots without writing.
     fn forget_patches(&mut self) {
@@ -1234,6 +1328,10 @@ impl Session {
             if let Err(e) = self.disarm(ProbeId(i as u32)) {
                 first_err.get_or_insert(e);
             }
+        }
+        if first_err.is_none() && std::mem::take(&mut self.owner_written) {
+            // Every site we patched is restored: nobody owns them.
+            self.set_probe_owner(0);
         }
         let mut res = self.freeze_all();
         if res.is_ok() && !self.ever_armed.is_empty() {

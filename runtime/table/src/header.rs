@@ -192,7 +192,13 @@ pub struct Header {
     pub exiting: AtomicU32,
     /// Exit status when `exiting` is set.
     pub exit_code: AtomicU32,
-    pub _pad: u32,
+    /// The pid of the inspector whose probes are armed in this process, 0
+    /// if none. Written by the inspector (never by the runtime) when it
+    /// arms its first probe, cleared when it detaches: an inspector that
+    /// finds a probe site holding `int3` while it is the only tracer can
+    /// tell one a killed inspector left behind (its owner is gone) from
+    /// one somebody else wrote (no owner).
+    pub probe_owner: AtomicU32,
     /// Incremented on every GC cycle (also in sched.numgc); handy for watchers.
     pub heartbeat: AtomicU64,
     pub sections: [Section; MAX_SECTIONS],
