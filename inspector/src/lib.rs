@@ -17,4 +17,6 @@ pub mod race;
 pub mod snapshot;
 pub mod synth;
 pub mod targets;
+#[doc(hidden)]
+pub mod testing;
 pub mod waitfor;

@@ -51,7 +51,7 @@ fn parked_snapshot(pid: i32) -> Snapshot {
 fn live_child_is_found_and_decoded() {
     let mut kid = spawn_example("insp_parked", &[&N.to_string()], &[("GRT_MAXPROCS", "2"), ("GRT_MAXG", "65536")]);
     let pid = kid.pid;
-    let line: u32 = kid.line().strip_prefix("line shared ").unwrap().parse().unwrap();
+    let line: u32 = kid.expect_line().strip_prefix("line shared ").unwrap().parse().unwrap();
 
     // ps
     let procs = list_processes();

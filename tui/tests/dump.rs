@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,30 +14,8 @@ fn tui(args: &[&str]) -> Output {
 
 /// Starts the demo (binary `bin`) and waits for its first heartbeat.
 fn demo(bin: &std::path::Path) -> common::Kid {
-    let child = Command::new(bin)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the demo");
-    let mut kid = common::Kid(child);
-    let out = kid.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    let t0 = Instant::now();
-    loop {
-        let l = rx.recv_timeout(Duration::from_secs(20)).expect("the demo printed no heartbeat");
-        if l.starts_with("demo: t=") {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(20));
-    }
-    // Keep draining its stdout so it never blocks on a full pipe.
-    std::thread::spawn(move || while rx.recv().is_ok() {});
+    let kid = common::Kid::spawn(&mut Command::new(bin));
+    kid.line_starting("demo: t=", Duration::from_secs(20)).expect("the demo printed no heartbeat");
     kid
 }
 
@@ -66,7 +43,7 @@ fn blocks(text: &str) -> Vec<(u64, String, Vec<String>)> {
 #[test]
 fn dump_of_the_demo_holds_every_goroutine_with_its_frames() {
     let kid = demo(&common::example("demo"));
-    let pid = kid.0.id().to_string();
+    let pid = kid.pid.to_string();
     let o = tui(&["dump", &pid]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -116,7 +93,7 @@ fn dump_of_the_demo_holds_every_goroutine_with_its_frames() {
 #[test]
 fn json_and_schedtrace_agree_with_the_table() {
     let kid = demo(&common::example("demo"));
-    let pid = kid.0.id().to_string();
+    let pid = kid.pid.to_string();
     let o = tui(&["dump", &pid, "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("dump --json is JSON");
@@ -136,7 +113,7 @@ fn json_and_schedtrace_agree_with_the_table() {
 #[test]
 fn ps_lists_the_demo() {
     let kid = demo(&common::example("demo"));
-    let pid = kid.0.id().to_string();
+    let pid = kid.pid.to_string();
     let o = tui(&["ps"]);
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -159,8 +136,8 @@ fn one_line_error(o: &Output) -> String {
 fn bad_targets_are_one_line_errors() {
     let e = one_line_error(&tui(&["dump", "999999999"]));
     assert!(e.contains("no process with pid 999999999"), "{e}");
-    let sleeper = common::Kid(Command::new("sleep").arg("30").spawn().expect("start sleep"));
-    let e = one_line_error(&tui(&["dump", &sleeper.0.id().to_string()]));
+    let sleeper = common::Kid::spawn(Command::new("sleep").arg("30"));
+    let e = one_line_error(&tui(&["dump", &sleeper.pid.to_string()]));
     assert!(e.contains("(sleep) has no grt status table") && e.contains("not a grt program"), "{e}");
     let e = String::from_utf8_lossy(&tui(&["dump", "nonsense"]).stderr).into_owned();
     assert!(e.contains("invalid value 'nonsense'"), "{e}");
@@ -177,7 +154,7 @@ fn stripped_target_still_dumps_every_goroutine() {
     std::fs::copy(common::example("demo"), &copy).unwrap();
     assert!(Command::new("strip").arg(&copy).status().unwrap().success());
     let kid = demo(&copy);
-    let o = tui(&["dump", &kid.0.id().to_string()]);
+    let o = tui(&["dump", &kid.pid.to_string()]);
     drop(kid);
     let _ = std::fs::remove_file(&copy);
     let text = String::from_utf8_lossy(&o.stdout);
@@ -192,10 +169,8 @@ fn stripped_target_still_dumps_every_goroutine() {
 #[test]
 fn a_target_that_exits_under_repeated_dumps_never_hangs_them() {
     // The demo exits by itself after its heartbeat at t=1s.
-    let child =
-        Command::new(common::example("demo")).arg("1").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let mut kid = common::Kid(child);
-    let pid = kid.0.id().to_string();
+    let mut kid = common::Kid::spawn(Command::new(common::example("demo")).arg("1"));
+    let pid = kid.pid.to_string();
     let t0 = Instant::now();
     let mut ok = 0;
     loop {
@@ -215,7 +190,7 @@ fn a_target_that_exits_under_repeated_dumps_never_hangs_them() {
                 "{e}"
             );
         }
-        if kid.0.try_wait().unwrap().is_some() && !o.status.success() {
+        if kid.try_wait().is_some() && !o.status.success() {
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(30), "the demo did not exit");

@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A tmux server on its own socket, killed on drop.
@@ -93,30 +91,10 @@ fn attach_switch_views_open_freeze_thaw_quit() {
         return;
     }
     let demo = common::example("demo");
-    let child = Command::new(&demo)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the demo");
-    let mut kid = common::Kid(child);
-    let pid = kid.0.id() as i32;
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    {
-        let out = kid.0.stdout.take().expect("piped stdout");
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(l);
-            }
-        });
-    }
+    let mut kid = common::Kid::spawn(&mut Command::new(&demo));
+    let pid = kid.pid;
     // Wait for its first heartbeat (the runtime and its table are up).
-    let t0 = Instant::now();
-    while !lines.lock().unwrap().iter().any(|l| l.starts_with("demo: t=")) {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the demo printed no heartbeat");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    kid.line_starting("demo: t=", Duration::from_secs(20)).expect("the demo printed no heartbeat");
 
     let tui = env!("CARGO_BIN_EXE_grt-tui");
     let tm = Tmux { socket: format!("grt-tui-e2e-{}-{pid}", std::process::id()) };
@@ -221,18 +199,19 @@ fn attach_switch_views_open_freeze_thaw_quit() {
     let s = tm.wait_text("GRT-TUI-EXIT=");
     assert!(s.contains("GRT-TUI-EXIT=0"), "grt-tui exited cleanly:\n{s}");
     assert!(s.contains(&format!("process {pid} keeps running")), "{s}");
-    assert!(kid.0.try_wait().expect("try_wait").is_none(), "the demo is still running");
+    assert!(kid.try_wait().is_none(), "the demo is still running");
     assert_eq!(tracer_of(pid), Some(0), "nobody traces the demo any more");
     for &a in &sites {
         assert_eq!(byte_at(a), 0x90, "probe site {a:#x} is a nop again");
     }
     assert!(!thread_state(pid, tid).starts_with('t'), "sysmon runs: {}", thread_state(pid, tid));
-    let before = lines.lock().unwrap().len();
+    let before = kid.stdout().lines().count();
     std::thread::sleep(Duration::from_millis(2500));
-    let after = lines.lock().unwrap().clone();
-    assert!(after.len() >= before + 2, "the demo's heartbeat goes on ({} -> {} lines)", before, after.len());
-    assert!(after.last().is_some_and(|l| l.starts_with("demo: t=")), "{:?}", after.last());
-    assert!(kid.0.try_wait().expect("try_wait").is_none(), "the demo is still running");
+    let after = kid.stdout();
+    let n = after.lines().count();
+    assert!(n >= before + 2, "the demo's heartbeat goes on ({before} -> {n} lines)");
+    assert!(after.lines().last().is_some_and(|l| l.starts_with("demo: t=")), "{:?}", after.lines().last());
+    assert!(kid.try_wait().is_none(), "the demo is still running");
 }
 
 #[test]
@@ -242,15 +221,8 @@ fn target_exit_is_shown_and_the_last_state_kept() {
     }
     let demo = common::example("demo");
     // The demo exits (status 0) after its heartbeat at t=2s.
-    let child = Command::new(&demo)
-        .arg("2")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the demo");
-    let kid = common::Kid(child);
-    let pid = kid.0.id() as i32;
+    let kid = common::Kid::spawn(Command::new(&demo).arg("2"));
+    let pid = kid.pid;
     let t0 = Instant::now();
     while grt_inspector::find::open_table(pid).and_then(|s| s.load_image(64 << 10)).is_err() {
         assert!(t0.elapsed() < Duration::from_secs(20), "the demo did not start its runtime");

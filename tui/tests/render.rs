@@ -413,10 +413,9 @@ fn selection_follows_the_goroutine_across_snapshots_and_sorts() {
 fn regen_demo_fixture() {
     use grt_inspector::dump::{self, DumpOptions};
     let demo = example("demo");
-    let child = std::process::Command::new(demo).stdout(std::process::Stdio::null()).spawn().expect("start the demo");
-    let kid = Kid(child);
+    let kid = Kid::spawn(&mut std::process::Command::new(demo));
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let d = dump::capture(kid.0.id() as i32, DumpOptions::default()).expect("capture the demo");
+    let d = dump::capture(kid.pid, DumpOptions::default()).expect("capture the demo");
     let mut s = d.snapshot;
     s.taken.wall_unix_ns = 0;
     s.taken.decode_us = 0;

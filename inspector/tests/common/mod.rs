@@ -1,68 +1,24 @@
-//! Helpers shared by the inspector's process tests: locating (and if need
-//! be building) the runtime's example programs, and children that are
-//! killed when the test ends.
+//! Helpers shared by the inspector's snapshot tests: the runtime's
+//! example programs, found by the one rule for examples and started as
+//! the one test child type (`grt_inspector::testing`, shared with the
+//! control and TUI tests).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
-
-/// The path of runtime example `name`, found or built by the one rule
-/// for examples (`grt_inspector::targets::example`: cargo builds it in
-/// this test's profile when anything it depends on changed).
-pub fn example(name: &str) -> PathBuf {
-    grt_inspector::targets::example(name).unwrap_or_else(|e| panic!("example {name}: {e}"))
-}
-
-/// A child process killed (and reaped) on drop.
-pub struct Kid {
-    pub child: Child,
-    pub pid: i32,
-    pub out: BufReader<ChildStdout>,
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Kid {
-    /// Reads one line of the child's stdout.
-    pub fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.out.read_line(&mut l).expect("read the child's stdout");
-        l.trim_end().to_string()
-    }
-
-    /// Kills the child and waits for it.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[allow(unused_imports)] // each test crate uses its part
+pub use grt_inspector::testing::{example, Child as Kid};
+use std::process::Command;
 
 /// Spawns `cmd` and, if `ready` is set, waits for its `ready <pid>` line.
 pub fn spawn(mut cmd: Command, ready: bool) -> Kid {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    let mut child = cmd.spawn().expect("spawn the child");
-    let pid = child.id() as i32;
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let mut k = Kid { child, pid, out };
+    let kid = Kid::spawn(&mut cmd);
     if ready {
-        let l = k.line();
-        assert_eq!(l, format!("ready {pid}"), "expected the child's ready line");
+        kid.wait_ready()
+    } else {
+        kid
     }
-    k
 }
 
 /// Spawns runtime example `name` with `args` and `env`, waiting for it to be ready.
 pub fn spawn_example(name: &str, args: &[&str], env: &[(&str, &str)]) -> Kid {
-    let mut c = Command::new(example(name));
-    c.args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    spawn(c, true)
+    Kid::example(name, args, env).wait_ready()
 }

@@ -1,15 +1,14 @@
 //! Shared by the control tests: finding (and if need be building) the
-//! runtime's `ctl_*` example targets, spawning them as children that are
-//! killed and reaped on drop, reading their output with timeouts, and a
-//! few /proc readers.
+//! runtime's `ctl_*` example targets and spawning them as the one test
+//! child type (`grt_inspector::testing::Child`: output lines with
+//! timeouts, killed and reaped on drop), and a few /proc readers.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+pub use grt_inspector::testing::Child as Kid;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 /// Tests of one file run one at a time: they time threads on 2 cores.
 pub fn serial() -> MutexGuard<'static, ()> {
@@ -23,40 +22,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
 /// catches a runtime library changed since the example was built, which
 /// `cargo test -p grt-inspector` does not rebuild).
 pub fn example(package: &str, name: &str) -> PathBuf {
-    grt_inspector::targets::example_of(package, name).unwrap_or_else(|e| panic!("example {name}: {e}"))
-}
-
-/// A child process: its stdout lines arrive on a channel, its stderr is
-/// collected; killed and reaped on drop.
-pub struct Kid {
-    pub child: Child,
-    pub pid: i32,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    pub out: Arc<Mutex<String>>,
-    pub err: Arc<Mutex<String>>,
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        // Bounded: if a session of this test left threads traced, their
-        // zombies must be reaped (any thread may wait for tracees) before
-        // the process can be; never hang the test run on it.
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            for tid in tasks(self.pid) {
-                let mut st = 0;
-                // SAFETY: st is a valid out-pointer.
-                unsafe { libc::waitpid(tid, &mut st, libc::WNOHANG | libc::__WALL) };
-            }
-            match self.child.try_wait() {
-                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-                _ => return,
-            }
-        }
-        eprintln!("control_support: child {} did not go away", self.pid);
-    }
+    grt_inspector::testing::example_of(package, name)
 }
 
 /// Spawns `ctl_target <args>` and waits for its "ready <pid>" line.
@@ -70,93 +36,14 @@ pub fn target(args: &[&str], env: &[(&str, &str)]) -> Kid {
     kid
 }
 
+/// Spawns `bin <args>` with `env` added.
 pub fn spawn(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Kid {
     let mut c = Command::new(bin);
-    c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }
-    let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-    let pid = child.id() as i32;
-    let (tx, lines) = mpsc::channel();
-    let out = Arc::new(Mutex::new(String::new()));
-    let err = Arc::new(Mutex::new(String::new()));
-    let stdout = child.stdout.take().unwrap();
-    let o = out.clone();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            o.lock().unwrap().push_str(&format!("{l}\n"));
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let stderr = child.stderr.take().unwrap();
-    let e = err.clone();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines() {
-            let Ok(l) = l else { break };
-            e.lock().unwrap().push_str(&format!("{l}\n"));
-        }
-    });
-    let stdin = child.stdin.take();
-    Kid { child, pid, stdin, lines, out, err }
-}
-
-impl Kid {
-    /// The next stdout line, waiting up to `t`.
-    pub fn line(&self, t: Duration) -> Option<String> {
-        self.lines.recv_timeout(t).ok()
-    }
-
-    /// The next line that starts with `prefix` (others are skipped).
-    pub fn line_starting(&self, prefix: &str, t: Duration) -> Option<String> {
-        let end = Instant::now() + t;
-        loop {
-            let l = self.line(end.saturating_duration_since(Instant::now()))?;
-            if l.starts_with(prefix) {
-                return Some(l);
-            }
-        }
-    }
-
-    /// Writes "go" to its stdin.
-    pub fn go(&mut self) {
-        let w = self.stdin.as_mut().expect("stdin");
-        w.write_all(b"go\n").unwrap();
-        w.flush().unwrap();
-    }
-
-    pub fn stderr(&self) -> String {
-        self.err.lock().unwrap().clone()
-    }
-
-    pub fn stdout(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    /// Waits for the child to end (when nobody else reaped it).
-    pub fn wait_exit(&mut self, t: Duration) -> Option<std::process::ExitStatus> {
-        let end = Instant::now() + t;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => return Some(s),
-                Ok(None) => {}
-                Err(_) => return None,
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Sends a signal.
-    pub fn signal(&self, sig: i32) {
-        // SAFETY: kill has no memory preconditions.
-        assert_eq!(unsafe { libc::kill(self.pid, sig) }, 0);
-    }
+    Kid::spawn(&mut c)
 }
 
 /// utime + stime of a thread, in clock ticks.

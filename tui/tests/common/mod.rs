@@ -194,19 +194,8 @@ pub fn text(b: &TestBackend) -> String {
     out
 }
 
-/// The runtime example `name`, found or built by the one rule for examples
-/// (`grt_inspector::targets::example`: cargo builds it in this test's
-/// profile when anything it depends on changed).
-pub fn example(name: &str) -> std::path::PathBuf {
-    grt_inspector::targets::example(name).unwrap_or_else(|e| panic!("example {name}: {e}"))
-}
-
-/// A child process killed (and reaped) on drop.
-pub struct Kid(pub std::process::Child);
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// The runtime example `name` (found or built by the one rule for
+/// examples), and the one test child type that starts it: output lines
+/// captured, killed and reaped on drop.
+#[allow(unused_imports)] // each test crate uses its part
+pub use grt_inspector::testing::{example, Child as Kid};
