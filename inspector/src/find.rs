@@ -46,6 +46,20 @@ pub const MAX_SECTION: u64 = 4 << 30;
 /// bound is on what a corrupt or hostile header can make one copy allocate.
 pub const MAX_DUMP_SECTION: u64 = 1 << 34;
 
+/// How long after a process starts its table may still say "starting":
+/// the runtime sizes and fills it in its first milliseconds, so a table
+/// still empty, truncated or not marked ready after this is damaged, not
+/// late (the errors then say so instead of "try again in a moment").
+pub const STARTUP_GRACE: Duration = Duration::from_secs(3);
+
+/// The process (thread group) that thread `id` belongs to: the Tgid line
+/// of `/proc/<id>/status` (a thread id opens under /proc like a pid).
+/// `None` if there is no such thread.
+pub fn process_of(id: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
+    s.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok())
+}
+
 /// The ids of the threads of process `pid`, sorted: the entries of
 /// `/proc/<pid>/task`. A thread whose exit has begun stays listed until
 /// the kernel releases it (a traced one once its tracer has collected the
@@ -74,8 +88,12 @@ pub enum FindError {
     PermissionDenied { pid: i32, uid: Option<u32> },
     /// A table of another ABI version.
     Abi { pid: i32, found: u32, supported: u32 },
-    /// The memfd is shorter than its header says.
+    /// The memfd is shorter than its header says (or empty, or too short
+    /// for a header, [`STARTUP_GRACE`] after the process started).
     Truncated { pid: i32, need: u64, have: u64 },
+    /// The header is whole but still says "starting" (zero magic, or not
+    /// marked ready) [`STARTUP_GRACE`] after the process started.
+    NeverReady { pid: i32, command: String, secs: u64 },
     /// The header or the descriptors are malformed.
     Corrupt { pid: i32, cause: String },
     /// The process exited (before or while we read).
@@ -93,6 +111,7 @@ impl FindError {
             | FindError::PermissionDenied { pid, .. }
             | FindError::Abi { pid, .. }
             | FindError::Truncated { pid, .. }
+            | FindError::NeverReady { pid, .. }
             | FindError::Corrupt { pid, .. }
             | FindError::Exited { pid }
             | FindError::Io { pid, .. } => pid,
@@ -122,6 +141,14 @@ impl fmt::Display for FindError {
             FindError::Abi { pid, found, supported } => write!(
                 f,
                 "process {pid} uses status table ABI v{found}; this grt-tui reads v{supported}; use the grt-tui built with that program"
+            ),
+            FindError::Truncated { pid, need, have: 0 } => write!(
+                f,
+                "the status table of process {pid} is truncated (the memfd is empty, a header needs {need} bytes) though its runtime has had time to start: the table is damaged; restart the program"
+            ),
+            FindError::NeverReady { pid, command, secs } => write!(
+                f,
+                "the status table of process {pid} ({command}) is still not marked ready {secs} s after the process started: the runtime did not finish it; the table is damaged; restart the program"
             ),
             FindError::Truncated { pid, need, have } => write!(
                 f,
@@ -437,9 +464,24 @@ impl TableSource {
         }
         let img = r.map_err(|e| self.view_error(e))?;
         if !img.header.ready {
-            return Err(FindError::NotReady { pid: self.pid, command: self.command.clone() });
+            return Err(self.not_ready(None));
         }
         Ok(img)
+    }
+
+    /// "Still starting" while the process is younger than
+    /// [`STARTUP_GRACE`]; after that the table will not get better: it is
+    /// truncated (`truncated`: what the view needed and the memfd has) or
+    /// never marked ready.
+    fn not_ready(&self, truncated: Option<(u64, u64)>) -> FindError {
+        let pid = self.pid;
+        match self.uptime_from_stat() {
+            Some(age) if age >= STARTUP_GRACE => match truncated {
+                Some((need, have)) => FindError::Truncated { pid, need, have },
+                None => FindError::NeverReady { pid, command: self.command.clone(), secs: age.as_secs() },
+            },
+            _ => FindError::NotReady { pid, command: self.command.clone() },
+        }
     }
 
     fn view_error(&self, e: ViewError) -> FindError {
@@ -447,12 +489,12 @@ impl TableSource {
         match e {
             ViewError::Truncated { need, have } => {
                 if have == 0 || self.all_zero_magic() {
-                    FindError::NotReady { pid, command: self.command.clone() }
+                    self.not_ready(Some((need, have)))
                 } else {
                     FindError::Truncated { pid, need, have }
                 }
             }
-            ViewError::BadMagic if self.all_zero_magic() => FindError::NotReady { pid, command: self.command.clone() },
+            ViewError::BadMagic if self.all_zero_magic() => self.not_ready(None),
             ViewError::AbiVersion { found, supported } => FindError::Abi { pid, found, supported },
             ViewError::Read(error) => FindError::Io { pid, what: "pread".into(), error },
             other => FindError::Corrupt { pid, cause: other.to_string() },

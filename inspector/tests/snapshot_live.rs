@@ -279,6 +279,41 @@ fn table_not_ready_yet() {
     assert!(matches!(e, FindError::NotReady { .. }), "{e:?}");
 }
 
+/// Waits until process `pid` is older than the startup grace.
+fn past_startup_grace(pid: i32) {
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let start: f64 = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(19).unwrap().parse().unwrap();
+    let up: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let age = up - start / hz;
+    let wait = grt_inspector::find::STARTUP_GRACE.as_secs_f64() + 0.2 - age;
+    if wait > 0.0 {
+        std::thread::sleep(std::time::Duration::from_secs_f64(wait));
+    }
+}
+
+/// Once the runtime has had time to start, an empty or never-ready table
+/// is reported as damaged, not as "still starting; try again".
+#[test]
+fn table_still_not_ready_after_startup_is_damaged() {
+    let mut c = Command::new(common::example("insp_fake"));
+    c.args(["-", "0"]);
+    let kid = spawn(c, true);
+    past_startup_grace(kid.pid);
+    let e = open_table(kid.pid).unwrap().load_image(u64::MAX).unwrap_err();
+    assert!(matches!(e, FindError::Truncated { have: 0, .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("is truncated (the memfd is empty") && !text.contains("try again"), "{text}");
+    let mut raw = raw_of_child();
+    header_put32(&mut raw, offset_of!(Header, ready), 0);
+    let kid = fake(&raw, None, "neverready.grtraw");
+    past_startup_grace(kid.pid);
+    let e = open_table(kid.pid).unwrap().load_image(u64::MAX).unwrap_err();
+    assert!(matches!(e, FindError::NeverReady { .. }), "{e:?}");
+    assert!(e.to_string().contains("is still not marked ready") && !e.to_string().contains("try again"), "{e}");
+}
+
 #[test]
 fn process_exits_while_open() {
     let mut kid = spawn_example("insp_parked", &["4"], &[("GRT_MAXG", "4096")]);
