@@ -12,6 +12,13 @@
 //! goroutine appear, at `--threads`, as Go's `goroutine 0 ... [idle]`
 //! blocks with their registers.
 //!
+//! The target's executable and libraries are opened and mapped (its
+//! symbols loaded) *before* the freeze, while the process surely lives:
+//! the files are then read through our own mappings, so a target that
+//! exits right after the thaw is still symbolized from what was opened
+//! while it lived. If they cannot be loaded, [`Dump::symbols_loaded`] is
+//! false and [`Dump::symbols_error`] says why.
+//!
 //! Without freezing (`freeze: false`), the table is read live and parked
 //! goroutines are unwound from the live stacks; running goroutines then
 //! print Go's "goroutine running on other thread; stack unavailable".
@@ -165,8 +172,13 @@ pub struct Dump {
     pub pause_us: Option<u64>,
     /// Time to unwind and symbolize, after the target was thawed.
     pub symbolize_ms: u64,
-    /// Set when the target's symbols could not be loaded at all.
+    /// Set when the target's symbols could not be loaded at all (or the
+    /// executable is stripped).
     pub symbols_error: Option<String>,
+    /// Whether the target's symbols were loaded (false: no stack could be
+    /// unwound or named; `symbols_error` says why).
+    #[serde(skip)]
+    pub symbols_loaded: bool,
     pub goroutines: Vec<GoroutineDump>,
     pub threads: Vec<ThreadDump>,
     /// Wait-for cycles and notable waits, by name.
@@ -299,17 +311,30 @@ fn copy_held(ctl: &Controller, src: &TableSource, held: &HashSet<i32>) -> Result
 
 /// Takes a dump of process `pid`.
 pub fn capture(pid: i32, opts: DumpOptions) -> Result<Dump, DumpError> {
+    capture_then(pid, opts, || {})
+}
+
+/// [`capture`], running `between` once the target is given back (thawed
+/// and detached, or read live) and before the copies are unwound and
+/// symbolized: a test ends the target there to show that the dump does not
+/// need it any more.
+pub fn capture_then(pid: i32, opts: DumpOptions, between: impl FnOnce()) -> Result<Dump, DumpError> {
     let src = find::open_table(pid)?;
+    // Open the executable and libraries while the process surely lives.
+    let syms = load_symbols(pid);
     if opts.freeze {
         let ctl = Controller::attach(pid)?;
         let held = copy_held(&ctl, &src, &HashSet::new());
         ctl.detach()?;
-        return Ok(finish(&src, held?, opts));
+        let held = held?;
+        between();
+        return Ok(finish(&src, syms, held, opts));
     }
     let img = src.load_image(find::MAX_DUMP_SECTION)?;
     let snapshot = Snapshot::decode(&img, &DecodeOptions { capture: Capture::Live, ..Default::default() });
     let live = ProcessMemory::new(pid);
-    Ok(symbolize(&src, snapshot, &live, &[], None, opts))
+    between();
+    Ok(symbolize(&src, syms, snapshot, &live, &[], None, opts))
 }
 
 /// Takes a dump of process `pid` through a controller the caller already
@@ -318,21 +343,31 @@ pub fn capture(pid: i32, opts: DumpOptions) -> Result<Dump, DumpError> {
 /// Always freezes (`opts.freeze` is ignored).
 pub fn capture_attached(ctl: &Controller, held: &HashSet<i32>, opts: DumpOptions) -> Result<Dump, DumpError> {
     let src = find::open_table(ctl.pid())?;
+    let syms = load_symbols(ctl.pid());
     let copy = copy_held(ctl, &src, held)?;
-    Ok(finish(&src, copy, opts))
+    Ok(finish(&src, syms, copy, opts))
+}
+
+/// The target's symbols, loaded (files opened and mapped) now.
+fn load_symbols(pid: i32) -> Result<ProcessSymbols, String> {
+    ProcessSymbols::load(pid).map_err(|e| {
+        format!("cannot read the executable or libraries of process {pid} ({e}): no stack can be unwound or named")
+    })
 }
 
 /// Decodes and symbolizes a frozen copy.
-fn finish(src: &TableSource, h: Held, opts: DumpOptions) -> Dump {
+fn finish(src: &TableSource, syms: Result<ProcessSymbols, String>, h: Held, opts: DumpOptions) -> Dump {
     let capture = Capture::Frozen { pause_us: h.pause_us };
     let snapshot = Snapshot::decode(&h.img, &DecodeOptions { capture, ..Default::default() });
-    symbolize(src, snapshot, &h.stacks, &h.regs, Some(h.pause_us), opts)
+    symbolize(src, syms, snapshot, &h.stacks, &h.regs, Some(h.pause_us), opts)
 }
 
 /// Unwinds and symbolizes a decoded snapshot: stacks read from `mem`
-/// (copies when frozen, the live process otherwise).
+/// (copies when frozen, the live process otherwise), with the symbols
+/// loaded before the capture.
 fn symbolize(
     src: &TableSource,
+    syms: Result<ProcessSymbols, String>,
     snapshot: Snapshot,
     mem: &dyn MemoryReader,
     regs: &[(i32, Regs)],
@@ -341,7 +376,7 @@ fn symbolize(
 ) -> Dump {
     let pid = src.pid();
     let t1 = Instant::now();
-    let (syms, symbols_error) = match ProcessSymbols::load(pid) {
+    let (syms, symbols_error) = match syms {
         Ok(s) => {
             // A stripped executable still unwinds (.eh_frame stays), but its
             // frames can only be named by object and offset: say so.
@@ -353,9 +388,10 @@ fn symbolize(
             });
             (Some(s), note)
         }
-        Err(e) => (None, Some(format!("cannot load the symbols of process {pid}: {e}"))),
+        Err(e) => (None, Some(e)),
     };
     let mut dump = build(pid, src.command().to_string(), &snapshot, syms.as_ref(), mem, regs, opts);
+    dump.symbols_loaded = syms.is_some();
     dump.pause_us = pause_us;
     dump.symbols_error = symbols_error;
     dump.symbolize_ms = t1.elapsed().as_millis() as u64;
@@ -555,6 +591,7 @@ pub fn build(
         pause_us: None,
         symbolize_ms: 0,
         symbols_error: None,
+        symbols_loaded: syms.is_some(),
         goroutines,
         threads,
         waitfor: snap.waitfor.lines.clone(),
