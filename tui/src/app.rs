@@ -91,9 +91,13 @@ impl App {
         let target = crate::state::Target { pid, command: src.command().to_string(), ours: child.is_some() };
         let mut state = AppState::new(target);
         state.refresh_hz = opts.refresh_hz;
-        // The first snapshot now, so the first frame is not empty.
-        if let Ok(s) = src.snapshot(false) {
-            state.set_snapshot(s);
+        // The first snapshot now, so the first frame is not empty, or says
+        // why the table cannot be read.
+        match src.snapshot(false) {
+            Ok(s) => {
+                state.set_snapshot(s);
+            }
+            Err(e) => state.table_error = Some(format!("reading the table: {e}")),
         }
         let mut app = App::offline(state, opts.theme);
         app.sampler = Some(Sampler::start(src, opts.refresh_hz));
@@ -172,6 +176,10 @@ impl App {
         let min_frame = Duration::from_millis(33);
         let mut last_draw = Instant::now() - min_frame;
         while !self.quit {
+            if crate::terminal::signalled().is_some() {
+                self.quit = true;
+                break;
+            }
             self.pump();
             if self.dirty && last_draw.elapsed() >= min_frame {
                 self.draw(term)?;
@@ -244,7 +252,15 @@ impl App {
             for m in s.drain() {
                 match m {
                     Sample::Snap(s) => latest = Some(s),
-                    Sample::Error(e) => self.state.error(format!("reading the table: {e}")),
+                    Sample::Error(e) => {
+                        // Newer than any snapshot before it in this batch.
+                        latest = None;
+                        let e = Some(format!("reading the table: {e}"));
+                        if self.state.table_error != e {
+                            self.state.table_error = e;
+                            self.dirty = true;
+                        }
+                    }
                     Sample::Gone(e, code) => {
                         gone = Some(e);
                         table_exit = code;
@@ -753,14 +769,19 @@ impl App {
         self.symbolizer = None;
         let was = self.control.is_attached();
         match self.control.detach() {
+            // A target that is gone has no probes or threads to give back.
+            Ok(()) if was && self.state.exited.is_some() => {}
             Ok(()) if was => out.push(format!("detached from process {pid}: probes restored, every thread runs")),
             Ok(()) => {}
+            Err(_) if self.state.exited.is_some() => {}
             Err(e) => out.push(e),
         }
         if let Some(mut c) = self.child.take() {
             c.stop();
             out.push(format!("stopped the demo (pid {}); its output is in {}", c.pid, c.log.display()));
-        } else if self.state.exited.is_none() && !self.state.target.ours {
+        } else if let Some(how) = &self.state.exited {
+            out.push(format!("{how}; nothing to restore"));
+        } else if !self.state.target.ours {
             out.push(format!("process {pid} keeps running"));
         }
         out

@@ -35,11 +35,24 @@ pub fn run_app(mut app: App) -> Result<(), String> {
     app.take_failure().map_or(Ok(()), Err)
 }
 
+/// The process to inspect for an id given as a pid: a thread id (which
+/// opens under /proc like a pid) becomes its process, the Tgid, and
+/// stderr says so.
+pub fn resolve_pid(id: i32) -> i32 {
+    match find::process_of(id) {
+        Some(tgid) if tgid != id && tgid > 0 => {
+            eprintln!("grt-tui: {id} is a thread of process {tgid}, not a process: using process {tgid}");
+            tgid
+        }
+        _ => id,
+    }
+}
+
 /// `grt-tui attach [pid]`.
 pub fn attach(pid: Option<i32>, opts: Options) -> Result<(), String> {
     need_terminal()?;
     let pid = match pid {
-        Some(p) => p,
+        Some(p) => resolve_pid(p),
         None => match pick(opts)? {
             Some(p) => p,
             None => return Ok(()),
@@ -63,9 +76,13 @@ pub fn demo(opts: Options, args: Vec<String>) -> Result<(), String> {
 fn pick(opts: Options) -> Result<Option<i32>, String> {
     let mut g = TerminalGuard::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     let mut scan = find::scan_processes();
+    let mut scanned = std::time::Instant::now();
     let mut cursor = Cursor::default();
     let mut message: Option<String> = None;
     loop {
+        if crate::terminal::signalled().is_some() {
+            return Ok(None);
+        }
         let note = scan.denied_note();
         let screen = PickerScreen {
             procs: &scan.procs,
@@ -75,9 +92,13 @@ fn pick(opts: Options) -> Result<Option<i32>, String> {
             theme: opts.theme,
         };
         g.terminal.draw(|f| f.render_widget(&screen, f.area())).map_err(|e| e.to_string())?;
-        if !event::poll(Duration::from_secs(2)).map_err(|e| e.to_string())? {
-            scan = find::scan_processes();
-            cursor.clamp(scan.procs.len());
+        // Short waits, so a quit signal is seen soon; a rescan every 2 s.
+        if !event::poll(Duration::from_millis(250)).map_err(|e| e.to_string())? {
+            if scanned.elapsed() >= Duration::from_secs(2) {
+                scan = find::scan_processes();
+                scanned = std::time::Instant::now();
+                cursor.clamp(scan.procs.len());
+            }
             continue;
         }
         let Event::Key(k) = event::read().map_err(|e| e.to_string())? else {

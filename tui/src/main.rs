@@ -117,6 +117,9 @@ fn main() {
             }
         }
     };
+    // A quit signal ended an interactive command through its normal path
+    // (terminal restored, target given back): end as the signal would.
+    grt_tui::terminal::exit_if_signalled();
     if let Err(e) = r {
         eprintln!("grt-tui: {e}");
         std::process::exit(1);

@@ -5,6 +5,16 @@
 //! A panic inside [`catch_panic`] (a worker thread that reports its own
 //! failure to the UI) is the exception: the hook leaves the terminal to the
 //! UI, which then ends cleanly with the message.
+//!
+//! SIGTERM, SIGINT and SIGHUP do not kill the program while the terminal is
+//! ours: [`TerminalGuard::enter`] installs handlers that only record the
+//! signal ([`signalled`]); the loops that own the screen check it every turn
+//! and leave through their normal path, so the terminal is restored, probes
+//! and threads are given back and ptrace is detached before `main` ends the
+//! process with the signal's default action ([`exit_if_signalled`]), as a
+//! shell expects (status 128+signal). A second signal of the same kind
+//! while the first is being handled kills at once (a stuck shutdown can
+//! still be interrupted).
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
@@ -13,8 +23,8 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use std::cell::{Cell, RefCell};
 use std::io::{self, Stdout};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Once, OnceLock};
 
 /// Whether the terminal is in our mode (so restoring twice is harmless).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -34,6 +44,50 @@ thread_local! {
     static CATCHING: Cell<bool> = const { Cell::new(false) };
     /// The message of the panic the hook saw while catching.
     static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The signals that end the program through its normal path.
+const QUIT_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+
+/// The flags the signal handlers set: whether one arrived (after which a
+/// second one takes the default action) and which (0: none).
+fn signal_flags() -> &'static (Arc<AtomicBool>, Arc<AtomicUsize>) {
+    static FLAGS: OnceLock<(Arc<AtomicBool>, Arc<AtomicUsize>)> = OnceLock::new();
+    FLAGS.get_or_init(|| (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0))))
+}
+
+/// Installs the SIGTERM/SIGINT/SIGHUP handlers (once).
+pub fn install_signal_handlers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let (got, which) = signal_flags();
+        for sig in QUIT_SIGNALS {
+            // Order matters: the conditional default sees the flag as it
+            // was before this signal's own handler sets it.
+            let _ = signal_hook::flag::register_conditional_default(sig, got.clone());
+            let _ = signal_hook::flag::register_usize(sig, which.clone(), sig as usize);
+            let _ = signal_hook::flag::register(sig, got.clone());
+        }
+    });
+}
+
+/// The quit signal that arrived, if one did.
+pub fn signalled() -> Option<i32> {
+    match signal_flags().1.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s as i32),
+    }
+}
+
+/// Ends the process with the default action of the quit signal that
+/// arrived, if one did (call when the terminal and the target are given
+/// back); falls back to exit status 128+signal.
+pub fn exit_if_signalled() {
+    if let Some(sig) = signalled() {
+        restore();
+        let _ = signal_hook::low_level::emulate_default_handler(sig);
+        std::process::exit(128 + sig);
+    }
 }
 
 fn install_panic_hook() {
@@ -83,6 +137,7 @@ pub struct TerminalGuard {
 impl TerminalGuard {
     pub fn enter() -> io::Result<TerminalGuard> {
         install_panic_hook();
+        install_signal_handlers();
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
         let mut out = io::stdout();

@@ -197,3 +197,37 @@ fn a_target_that_exits_under_repeated_dumps_never_hangs_them() {
     }
     assert!(ok >= 1, "at least one dump while the demo ran");
 }
+
+/// A target that dies right after the thaw (here: killed between the
+/// capture and the symbolization) is still symbolized, from the
+/// executable opened while it lived.
+#[test]
+fn a_target_that_dies_after_the_thaw_is_symbolized_from_the_early_opened_binary() {
+    let mut kid = demo(&common::example("demo"));
+    let pid = kid.pid;
+    let d = grt_inspector::dump::capture_then(pid, Default::default(), || kid.kill()).expect("the dump");
+    assert!(std::fs::metadata(format!("/proc/{pid}")).is_err(), "the demo is gone before symbolization");
+    assert!(d.symbols_loaded, "{:?}", d.symbols_error);
+    let g27 = d.goroutines.iter().find(|g| g.goid == 27).expect("goroutine 27");
+    assert!(g27.frames.iter().any(|f| f.function.contains("demo::descend")), "{:?}", g27.frames);
+    let text = d.to_text();
+    assert!(!text.contains("stack unavailable: no symbols"), "{text}");
+}
+
+/// `dump <tid>`: a thread id is resolved to its process, and stderr says so.
+#[test]
+fn dump_of_a_thread_id_dumps_its_process() {
+    let kid = demo(&common::example("demo"));
+    let pid = kid.pid;
+    let tid = grt_inspector::find::thread_ids(pid)
+        .expect("the demo's threads")
+        .into_iter()
+        .find(|&t| t != pid)
+        .expect("a thread other than the main one");
+    let o = tui(&["dump", &tid.to_string()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains(&format!("{tid} is a thread of process {pid}")), "{err}");
+    assert!(text.starts_with(&format!("grt dump of pid {pid} (demo)")), "{text}");
+}

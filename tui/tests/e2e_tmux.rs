@@ -220,8 +220,8 @@ fn target_exit_is_shown_and_the_last_state_kept() {
         return;
     }
     let demo = common::example("demo");
-    // The demo exits (status 0) after its heartbeat at t=2s.
-    let kid = common::Kid::spawn(Command::new(&demo).arg("2"));
+    // The demo exits (status 0) after its heartbeat at t=4s.
+    let kid = common::Kid::spawn(Command::new(&demo).arg("4"));
     let pid = kid.pid;
     let t0 = Instant::now();
     while grt_inspector::find::open_table(pid).and_then(|s| s.load_image(64 << 10)).is_err() {
@@ -233,6 +233,11 @@ fn target_exit_is_shown_and_the_last_state_kept() {
     let cmd = format!("{tui} attach {pid}; echo GRT-TUI-EXIT=$?; sleep 60");
     tm.run(&["new-session", "-d", "-s", "e2e", "-x", "160", "-y", "45", &cmd]);
     tm.wait_text("WAITING FOR");
+    // Attach ptrace (freeze and thaw every thread) before it exits.
+    tm.keys(&["F"]);
+    tm.wait_text("every thread frozen");
+    tm.keys(&["T"]);
+    tm.wait_text("every thread thawed");
     let s = tm.wait_text("TARGET GONE");
     assert!(s.contains(&format!("process {pid} exited with status 0")), "{s}");
     assert!(s.contains("demo.rs"), "the last goroutines stay readable:\n{s}");
@@ -241,6 +246,10 @@ fn target_exit_is_shown_and_the_last_state_kept() {
     tm.keys(&["q"]);
     let s = tm.wait_text("GRT-TUI-EXIT=");
     assert!(s.contains("GRT-TUI-EXIT=0"), "{s}");
+    // Nothing was restored in a process that is gone: say so, not the
+    // "probes restored, every thread runs" of a live one.
+    assert!(!s.contains("probes restored"), "{s}");
+    assert!(s.contains(&format!("process {pid} exited with status 0; nothing to restore")), "{s}");
     drop(kid);
 }
 
@@ -357,5 +366,86 @@ fn a_race_step_that_fails_ends_the_ui_with_its_message() {
     while std::fs::metadata(format!("/proc/{pid}")).is_ok() {
         assert!(t0.elapsed() < Duration::from_secs(10), "the race's target {pid} is still there");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The pid of the `grt-tui` the pane's shell started.
+fn tui_pid(tm: &Tmux) -> i32 {
+    let o = tm.cmd().args(["display", "-p", "-t", "e2e", "#{pane_pid}"]).output().expect("tmux display");
+    let shell: i32 = String::from_utf8_lossy(&o.stdout).trim().parse().expect("the pane's pid");
+    let t0 = Instant::now();
+    loop {
+        for e in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+            let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+            let ppid = rest.split_whitespace().nth(1).and_then(|v| v.parse::<i32>().ok());
+            if ppid == Some(shell) && stat.contains("(grt-tui)") {
+                return p;
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "no grt-tui under the pane's shell {shell}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A tmux format variable of the pane (`alternate_on`, `cursor_flag`, ...).
+fn pane_var(tm: &Tmux, var: &str) -> String {
+    let o = tm.cmd().args(["display", "-p", "-t", "e2e", &format!("#{{{var}}}")]).output().expect("tmux display");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// SIGTERM, SIGINT or SIGHUP sent to `grt-tui attach` while it holds every
+/// thread of the demo frozen: the terminal comes back (main screen, cursor
+/// shown, cooked mode with echo), the demo runs on untraced, and the
+/// shell sees grt-tui end by that signal (status 128+signal).
+#[test]
+fn quit_signal_restores_the_terminal_and_the_target() {
+    if !have_tmux() {
+        return;
+    }
+    let demo = common::example("demo");
+    let mut kid = common::Kid::spawn(&mut Command::new(&demo));
+    let pid = kid.pid;
+    let t0 = Instant::now();
+    while grt_inspector::find::open_table(pid).and_then(|s| s.load_image(64 << 10)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the demo did not start its runtime");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tui = env!("CARGO_BIN_EXE_grt-tui");
+    for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGINT, "INT"), (libc::SIGHUP, "HUP")] {
+        let tm = Tmux { socket: format!("grt-tui-e2e-sig{name}-{}-{pid}", std::process::id()) };
+        let cmd = format!("{tui} attach {pid}; echo GRT-TUI-EXIT=$?; sleep 60");
+        tm.run(&["new-session", "-d", "-s", "e2e", "-x", "160", "-y", "45", &cmd]);
+        tm.wait_text("WAITING FOR");
+        tm.keys(&["F"]);
+        tm.wait_text("every thread frozen");
+        assert_eq!(pane_var(&tm, "alternate_on"), "1", "SIG{name}: the UI is on the alternate screen");
+        assert_eq!(pane_var(&tm, "cursor_flag"), "0", "SIG{name}: the UI hides the cursor");
+        let tty = pane_var(&tm, "pane_tty");
+        let stty = |tty: &str| {
+            let o = Command::new("stty").args(["-F", tty, "-a"]).output().expect("stty");
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        assert!(stty(&tty).contains("-icanon"), "SIG{name}: the UI runs in raw mode: {}", stty(&tty));
+        let tp = tui_pid(&tm);
+        // SAFETY: kill(2) on the grt-tui this test started.
+        assert_eq!(unsafe { libc::kill(tp, sig) }, 0, "kill -{name} {tp}");
+        let s = tm.wait_text("GRT-TUI-EXIT=");
+        assert!(s.contains(&format!("GRT-TUI-EXIT={}", 128 + sig)), "SIG{name}: grt-tui ends by the signal:\n{s}");
+        assert!(s.contains(&format!("detached from process {pid}")), "SIG{name}: {s}");
+        assert_eq!(pane_var(&tm, "alternate_on"), "0", "SIG{name}: back on the main screen:\n{s}");
+        assert_eq!(pane_var(&tm, "cursor_flag"), "1", "SIG{name}: the cursor is shown again");
+        let modes = stty(&tty);
+        assert!(!modes.contains("-icanon") && !modes.contains("-echo "), "SIG{name}: cooked mode again: {modes}");
+        assert!(kid.try_wait().is_none(), "SIG{name}: the demo still runs");
+        assert_eq!(tracer_of(pid), Some(0), "SIG{name}: nobody traces the demo any more");
+        let states: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("the demo's threads")
+            .flatten()
+            .filter_map(|e| e.file_name().to_string_lossy().parse::<u64>().ok())
+            .map(|t| thread_state(pid, t))
+            .collect();
+        assert!(states.iter().all(|s| !s.starts_with('t')), "SIG{name}: every thread runs: {states:?}");
     }
 }

@@ -194,7 +194,8 @@ fn line_of(text: &str, needle: &str) -> usize {
 fn unknown_probe_is_an_error_at_its_line_and_the_target_is_not_left_behind() {
     let text = mutated("run gc to stw_done", "run gc to stw_dnoe");
     let d = scratch("badprobe", &text);
-    let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
+    let (o, _, err) =
+        run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
     assert_eq!(o.status.code(), Some(1), "{err}");
     let at = format!("foreachp-stopwait.race:{}: unknown probe \"stw_dnoe\"", line_of(&text, "stw_dnoe"));
     assert!(err.contains(&at), "{err}");
@@ -212,7 +213,13 @@ fn script_errors_name_file_and_line() {
     ] {
         let text = mutated(from, to);
         let d = scratch("bad", &text);
-        let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
+        let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args([
+            "race",
+            "foreachp-stopwait",
+            "--variant",
+            "fixed",
+            "--headless",
+        ]));
         assert_eq!(o.status.code(), Some(1), "{err}");
         let at = format!("foreachp-stopwait.race:{}: {says}", line_of(&text, to.trim()));
         assert!(err.contains(&at), "expected {at:?} in:\n{err}");
@@ -223,7 +230,8 @@ fn script_errors_name_file_and_line() {
 fn missing_target_and_unknown_race_are_clear() {
     let text = mutated("target  foreachp 2", "target  nosuchprog");
     let d = scratch("notarget", &text);
-    let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
+    let (o, _, err) =
+        run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("foreachp-stopwait.race:{}:", line_of(&text, "nosuchprog"))), "{err}");
     assert!(err.contains("no runtime example \"nosuchprog\""), "{err}");
@@ -323,7 +331,8 @@ expect fixed output "gc cycles"
 fn unknown_table_field_is_an_error_at_its_line() {
     let text = mutated("  thaw gc\n", "  thaw gc\n  wait until p[$p1].statuss == idle\n");
     let d = scratch("badfield", &text);
-    let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
+    let (o, _, err) =
+        run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
     assert_eq!(o.status.code(), Some(1), "{err}");
     let at = format!(
         "foreachp-stopwait.race:{}: unknown field p[$p1].statuss (the table's p record has: ",
@@ -342,7 +351,8 @@ fn a_step_that_never_comes_times_out_and_leaves_no_process() {
     );
     let d = scratch("never", &text);
     let t0 = std::time::Instant::now();
-    let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
+    let (o, _, err) =
+        run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
     assert!(t0.elapsed() < std::time::Duration::from_secs(20), "{:?}", t0.elapsed());
     assert_eq!(o.status.code(), Some(1), "{err}");
     let at = format!(
@@ -367,7 +377,8 @@ fn an_actor_that_never_reaches_its_probe_is_named_at_its_line() {
     );
     let d = scratch("actor-never", &text);
     let _one = one_race_at_a_time();
-    let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
+    let (o, _, err) =
+        run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
     assert_eq!(o.status.code(), Some(1), "{err}");
     let at = format!(
         "foreachp-stopwait.race:{}: actor m1 did not reach probe entersyscall_gcwait_done with the step's conditions within 3s",
@@ -455,7 +466,13 @@ fn numbers_out_of_range_are_errors_at_their_line() {
     ] {
         let text = mutated(from, to);
         let d = scratch("bignum", &text);
-        let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
+        let (o, _, err) = run(tui().env("GRT_RACES_DIR", &d.0).args([
+            "race",
+            "foreachp-stopwait",
+            "--variant",
+            "fixed",
+            "--headless",
+        ]));
         assert_eq!(o.status.code(), Some(1), "{to}: {err}");
         let line = line_of(&text, to.trim().lines().next().unwrap());
         assert!(err.contains(&format!("foreachp-stopwait.race:{line}: {says}")), "{to}: {err}");
@@ -471,7 +488,13 @@ fn a_target_outside_the_examples_is_an_error() {
     for t in ["../../../../../bin/sleep", "/bin/sleep"] {
         let text = mutated("target  foreachp 2", &format!("target  {t} 37"));
         let d = scratch("path-target", &text);
-        let (o, out, err) = run(tui().env("GRT_RACES_DIR", &d.0).args(["race", "foreachp-stopwait", "--variant", "fixed", "--headless"]));
+        let (o, out, err) = run(tui().env("GRT_RACES_DIR", &d.0).args([
+            "race",
+            "foreachp-stopwait",
+            "--variant",
+            "fixed",
+            "--headless",
+        ]));
         assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
         let at = format!(
             "foreachp-stopwait.race:{}: bad target {t:?}: a target is a runtime example's name",

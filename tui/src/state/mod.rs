@@ -300,6 +300,10 @@ pub struct AppState {
     pub message: Option<Message>,
     /// Set when the target is gone: "process 123 exited with status 0".
     pub exited: Option<String>,
+    /// Why the last read of the table failed; shown as a banner (not the
+    /// status line, which the next key clears) until a good snapshot is
+    /// shown, so a corrupt table is on screen from the first frame on.
+    pub table_error: Option<String>,
     /// The display is paused (snapshots are not applied).
     pub paused: bool,
     pub refresh_hz: u32,
@@ -334,6 +338,7 @@ impl AppState {
             timeline: Timeline::default(),
             message: None,
             exited: None,
+            table_error: None,
             paused: false,
             refresh_hz: 10,
             extra_tabs: Vec::new(),
@@ -346,6 +351,7 @@ impl AppState {
     /// else holds it (for the sampler to decode the next one into).
     pub fn set_snapshot(&mut self, s: Snapshot) -> Option<Snapshot> {
         self.goroutines.remember_selection(&self.snap);
+        self.table_error = None;
         let s = Arc::new(s);
         let prev = std::mem::replace(&mut self.snap, s.clone());
         self.timeline.push(if self.snap_gen == 0 { None } else { Some(&prev) }, &s);
