@@ -175,16 +175,22 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
         pollorder[j] = i as u16;
     }
     let pollorder = &pollorder[..n];
-    // Lock order: by channel address (insertion sort; n is small).
+    // Lock order: by channel address, built from the poll order with a
+    // stable sort (insertion; n is small), so cases on the same channel keep
+    // their random poll order. Pass 2 enqueues in lock order, so this is
+    // what makes a blocked select with several cases on one channel pick
+    // among them at random (Go gets the same from its heap sort of the poll
+    // order; a sort of the case order made the first case always win).
+    // Equal channels end up adjacent, which sellock/selunlock rely on.
     let mut lockorder = [0u16; MAX_CASES];
-    for i in 0..n {
-        let mut j = i;
-        let c = cases[i].c.as_ptr() as usize;
+    for (k, &i) in pollorder.iter().enumerate() {
+        let mut j = k;
+        let c = cases[i as usize].c.as_ptr() as usize;
         while j > 0 && cases[lockorder[j - 1] as usize].c.as_ptr() as usize > c {
             lockorder[j] = lockorder[j - 1];
             j -= 1;
         }
-        lockorder[j] = i as u16;
+        lockorder[j] = i;
     }
     let lockorder = &lockorder[..n];
 

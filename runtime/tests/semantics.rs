@@ -27,6 +27,8 @@ const TESTS: &[Test] = &[
     ("select_send_case", select_send_case),
     ("select_is_fair", select_is_fair),
     ("select_blocks_then_wakes", select_blocks_then_wakes),
+    ("select_blocked_same_chan_send_cases_are_pseudorandom", select_blocked_same_chan_send_cases_are_pseudorandom),
+    ("select_blocked_same_chan_recv_cases_are_pseudorandom", select_blocked_same_chan_recv_cases_are_pseudorandom),
     ("select_timeout_with_after", select_timeout_with_after),
     ("select_losing_send_value_is_dropped", select_losing_send_value_is_dropped),
     ("no_lost_wakeups_1m_messages", no_lost_wakeups_1m_messages),
@@ -290,6 +292,58 @@ fn select_blocks_then_wakes() {
         // `a` must not match a stale sudog of the finished select.
         assert_eq!(a2.try_send(1), Err(TrySendError::Full(1)));
     }
+}
+
+/// The shape of Go's TestPseudoRandomSend: a select with two send cases on
+/// one unbuffered channel blocks (the receiver sleeps before each receive),
+/// and each case must win a fair share. Go enqueues the cases in a random
+/// order, so whichever the receiver finds first is random too.
+fn select_blocked_same_chan_send_cases_are_pseudorandom() {
+    const N: usize = 100;
+    let c = Chan::<u8>::new(0);
+    let c2 = c.clone();
+    let got = Chan::<Vec<u8>>::new(1);
+    let got2 = got.clone();
+    grt::go(move || {
+        let mut l = Vec::with_capacity(N);
+        for _ in 0..N {
+            grt::time::sleep(Duration::from_micros(200));
+            l.push(c2.recv().unwrap());
+        }
+        got2.send(l);
+    });
+    for _ in 0..N {
+        grt::select! {
+            send(c, 1) => {},
+            send(c, 0) => {},
+        }
+    }
+    let l = recv_within(&got, 10, "the receiver");
+    let zeros = l.iter().filter(|&&v| v == 0).count();
+    let ones = N - zeros;
+    assert!(zeros >= 10 && ones >= 10, "want pseudorandom, got {zeros} zeros and {ones} ones");
+}
+
+/// Two receive cases on one channel in a select that blocks: the sender
+/// finds the first enqueued waiter, which must be either case at random.
+fn select_blocked_same_chan_recv_cases_are_pseudorandom() {
+    const N: usize = 100;
+    let c = Chan::<u8>::new(0);
+    let c2 = c.clone();
+    grt::go(move || {
+        for _ in 0..N {
+            grt::time::sleep(Duration::from_micros(200));
+            c2.send(7);
+        }
+    });
+    let (mut first, mut second) = (0, 0);
+    for _ in 0..N {
+        grt::select! {
+            recv(c) -> v => { assert_eq!(v, Some(7)); first += 1 },
+            recv(c) -> v => { assert_eq!(v, Some(7)); second += 1 },
+        }
+    }
+    assert!(first >= 10 && second >= 10, "want pseudorandom, got first={first} second={second}");
 }
 
 fn select_timeout_with_after() {
