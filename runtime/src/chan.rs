@@ -395,6 +395,25 @@ pub(crate) fn chansend(c: &'static Hchan, ep: *const u8, block: bool) -> Sent {
     Sent::Yes
 }
 
+/// A timer's non-blocking send (time.rs): `chansend(c, ep, false)` without
+/// the preemption point, because a receiver may be waiting for the sender to
+/// finish (see `time::claim_chan_timer`), and a sender switched away here
+/// could leave it spinning on the only P. Returns whether the value went in.
+pub(crate) fn timer_send(c: &'static Hchan, ep: *const u8) -> bool {
+    lock(&c.lock);
+    if c.closed.load(Relaxed) != 0 {
+        unlock(&c.lock);
+        return false;
+    }
+    if let Some(sg) = recvq(c).dequeue() {
+        send(c, sg, ep, &|| unlock(&c.lock));
+        return true;
+    }
+    let ok = buf_send(c, ep);
+    unlock(&c.lock);
+    ok
+}
+
 /// Blocks a foreign thread on `c` (locked) as a thread waiter on its
 /// receive or send queue, `ep` its value slot; reports success (false: woken
 /// by close).
@@ -444,6 +463,8 @@ fn ready_sudog(sg: &Sudog, success: bool) {
 /// Receives into `ep` (Go's chanrecv): returns (selected, received). A
 /// closed, drained channel gives (true, false) and leaves `ep` untouched.
 pub(crate) fn chanrecv(c: &'static Hchan, ep: *mut u8, block: bool) -> (bool, bool) {
+    // An expired timer channel holds its value before anyone looks (Go 1.23+).
+    crate::time::maybe_run_chan(c);
     if !block && empty(c) {
         if c.closed.load(Acquire) == 0 {
             return (false, false);
@@ -714,6 +735,7 @@ impl<T: Send> Chan<T> {
 
     /// Elements in the buffer.
     pub fn len(&self) -> usize {
+        crate::time::maybe_run_chan(self.c);
         self.c.qcount.load(Relaxed) as usize
     }
 

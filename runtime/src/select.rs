@@ -194,6 +194,14 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
     }
     let lockorder = &lockorder[..n];
 
+    // Expired timer channels get their value first (Go 1.23+), before any
+    // channel lock is taken: timers rank after hchan.
+    for cas in cases {
+        if !cas.send {
+            crate::time::maybe_run_chan(cas.c.get());
+        }
+    }
+
     sellock(cases, lockorder);
 
     // Pass 1: look for something already waiting.

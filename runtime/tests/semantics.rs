@@ -29,6 +29,9 @@ const TESTS: &[Test] = &[
     ("select_blocks_then_wakes", select_blocks_then_wakes),
     ("select_blocked_same_chan_send_cases_are_pseudorandom", select_blocked_same_chan_send_cases_are_pseudorandom),
     ("select_blocked_same_chan_recv_cases_are_pseudorandom", select_blocked_same_chan_recv_cases_are_pseudorandom),
+    ("expired_after_is_ready_for_select_default", expired_after_is_ready_for_select_default),
+    ("expired_after_competes_with_ready_chans", expired_after_competes_with_ready_chans),
+    ("expired_after_is_ready_for_try_recv_and_len", expired_after_is_ready_for_try_recv_and_len),
     ("select_timeout_with_after", select_timeout_with_after),
     ("select_losing_send_value_is_dropped", select_losing_send_value_is_dropped),
     ("no_lost_wakeups_1m_messages", no_lost_wakeups_1m_messages),
@@ -344,6 +347,53 @@ fn select_blocked_same_chan_recv_cases_are_pseudorandom() {
         }
     }
     assert!(first >= 10 && second >= 10, "want pseudorandom, got first={first} second={second}");
+}
+
+/// Go 1.23+: a timer channel whose timer has expired is ready when a select
+/// looks at it, even if no M has run the timer yet; `after(0)` never loses
+/// to `default`.
+fn expired_after_is_ready_for_select_default() {
+    for i in 0..1000 {
+        let took_timer = grt::select! {
+            recv(grt::time::after(Duration::ZERO)) -> v => { assert!(v.is_some()); true },
+            default => false,
+        };
+        assert!(took_timer, "run {i}: select took default over an expired after(0)");
+    }
+}
+
+/// An expired timer among two ready channels is chosen about a third of the
+/// time.
+fn expired_after_competes_with_ready_chans() {
+    let a = Chan::<u8>::new(1);
+    let b = Chan::<u8>::new(1);
+    let (mut na, mut nb, mut nt) = (0, 0, 0);
+    for _ in 0..1000 {
+        let _ = a.try_send(0);
+        let _ = b.try_send(0);
+        grt::select! {
+            recv(a) -> _ => na += 1,
+            recv(b) -> _ => nb += 1,
+            recv(grt::time::after(Duration::ZERO)) -> _ => nt += 1,
+        }
+    }
+    assert!(na >= 100 && nb >= 100 && nt >= 100, "expired timer not a fair candidate: a={na} b={nb} timer={nt}");
+}
+
+/// `try_recv` and `len` on an expired timer channel see the value at once.
+fn expired_after_is_ready_for_try_recv_and_len() {
+    for i in 0..1000 {
+        let t = grt::time::after(Duration::ZERO);
+        assert_eq!(t.len(), 1, "run {i}: len of an expired after(0)");
+        assert!(t.try_recv().is_ok(), "run {i}: try_recv on an expired after(0)");
+        assert!(t.try_recv().is_err(), "run {i}: after sends only once");
+        let t = grt::time::after(Duration::ZERO);
+        assert!(t.try_recv().is_ok(), "run {i}: try_recv (without len) on an expired after(0)");
+    }
+    // A timer that has not expired is not ready.
+    let t = grt::time::after(Duration::from_secs(60));
+    assert_eq!(t.len(), 0);
+    assert!(t.try_recv().is_err());
 }
 
 fn select_timeout_with_after() {
