@@ -32,6 +32,7 @@ const TESTS: &[Test] = &[
     ("expired_after_is_ready_for_select_default", expired_after_is_ready_for_select_default),
     ("expired_after_competes_with_ready_chans", expired_after_competes_with_ready_chans),
     ("expired_after_is_ready_for_try_recv_and_len", expired_after_is_ready_for_try_recv_and_len),
+    ("after_fires_exactly_once_under_racing_receivers", after_fires_exactly_once_under_racing_receivers),
     ("select_timeout_with_after", select_timeout_with_after),
     ("select_losing_send_value_is_dropped", select_losing_send_value_is_dropped),
     ("no_lost_wakeups_1m_messages", no_lost_wakeups_1m_messages),
@@ -394,6 +395,51 @@ fn expired_after_is_ready_for_try_recv_and_len() {
     let t = grt::time::after(Duration::from_secs(60));
     assert_eq!(t.len(), 0);
     assert!(t.try_recv().is_err());
+}
+
+/// Receivers that run a timer early race the scheduler running the same
+/// timer from the heap: each `after` delivers exactly one value, nobody
+/// hangs, and a blocked receive still wakes.
+fn after_fires_exactly_once_under_racing_receivers() {
+    let wg = Arc::new(WaitGroup::new());
+    for w in 0..8u64 {
+        wg.add(1);
+        let wg = wg.clone();
+        grt::go(move || {
+            for i in 0..300u64 {
+                let d = Duration::from_micros((w * 7 + i * 13) % 50);
+                let t = grt::time::after(d);
+                match i % 3 {
+                    0 => assert!(t.recv().is_some()),
+                    1 => loop {
+                        match t.try_recv() {
+                            Ok(_) => break,
+                            Err(TryRecvError::Empty) => grt::yield_now(),
+                            Err(TryRecvError::Closed) => panic!("timer channel closed"),
+                        }
+                    },
+                    _ => {
+                        let never = Chan::<()>::new(0);
+                        grt::select! {
+                            recv(never) -> _ => panic!("never"),
+                            recv(t) -> v => assert!(v.is_some()),
+                        }
+                    }
+                }
+                // Give the heap's copy of the timer time to come due too.
+                grt::yield_now();
+                assert_eq!(t.try_recv(), Err(TryRecvError::Empty), "worker {w} run {i}: a second value");
+            }
+            wg.done();
+        });
+    }
+    let done = Chan::<()>::new(1);
+    let d2 = done.clone();
+    grt::go(move || {
+        wg.wait();
+        d2.send(());
+    });
+    recv_within(&done, 20, "the timer workers");
 }
 
 fn select_timeout_with_after() {
