@@ -38,7 +38,7 @@ use crate::status::sched;
 use core::cell::UnsafeCell;
 use core::cmp::Reverse;
 use core::sync::atomic::AtomicUsize;
-use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,9 @@ unsafe impl Sync for ChanTimers {}
 static CHAN_TIMERS: ChanTimers = ChanTimers(UnsafeCell::new(None));
 /// Entries in CHAN_TIMERS: lets every receive skip the lookup when 0.
 static NCHAN_TIMERS: AtomicUsize = AtomicUsize::new(0);
+/// The element type id (`Hchan::elemtype`) of `after`'s channels, so that
+/// other channels skip the lookup (0 until the first `after`).
+static AFTER_ELEMTYPE: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 
 /// The channel timer map. Caller holds timers_lock.
 ///
@@ -158,10 +161,10 @@ fn fire_chan_timer(c: &'static grt_table::Hchan) {
 /// channel timer is pending or `c` already holds a value.
 #[inline]
 pub(crate) fn maybe_run_chan(c: &'static grt_table::Hchan) {
-    if NCHAN_TIMERS.load(Relaxed) == 0
+    if NCHAN_TIMERS.load(Acquire) == 0
         || c.qcount.load(Relaxed) != 0
         || c.dataqsiz.load(Relaxed) != 1
-        || c.elemsize.load(Relaxed) as usize != core::mem::size_of::<Instant>()
+        || c.elemtype.load(Relaxed) != AFTER_ELEMTYPE.load(Relaxed)
     {
         return;
     }
@@ -288,7 +291,9 @@ pub fn after(d: Duration) -> Chan<Instant> {
     lock(&s.timers_lock);
     // SAFETY: timers_lock is held; the reference dies before unlock.
     unsafe { chan_timers() }.insert(c.hchan() as *const _ as usize, ChanTimer::Pending(when));
-    NCHAN_TIMERS.fetch_add(1, Relaxed);
+    // Set before NCHAN_TIMERS grows: a receiver that sees the count sees it.
+    AFTER_ELEMTYPE.store(c.hchan().elemtype.load(Relaxed), Relaxed);
+    NCHAN_TIMERS.fetch_add(1, Release);
     unlock(&s.timers_lock);
     add_timer(when, Fire::Send(c.clone()));
     c
