@@ -166,14 +166,20 @@ fn my_panic_state() -> Option<&'static PanicState> {
     (addr != 0).then(|| unsafe { &*(addr as *const PanicState) })
 }
 
+/// The text after "panic: " for a payload, as Go prints `panic(v)` for the
+/// common kinds: strings as they are, numbers, bools and chars by their
+/// value (`panic_any(42)` prints `panic: 42`). A `dyn Any` does not carry
+/// its type's name, so any other payload gets a placeholder that says so.
 fn payload_message(p: &(dyn core::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_string()
+    macro_rules! shown {
+        ($($t:ty),*) => {
+            $(if let Some(v) = p.downcast_ref::<$t>() {
+                return v.to_string();
+            })*
+        };
     }
+    shown!(&str, String, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool, char);
+    "(panic payload of a type grt cannot print: not a string, number, bool or char)".to_string()
 }
 
 /// Installs the panic hook: panics on goroutines are reported Go-style when

@@ -452,6 +452,26 @@ fn wait_kid(kid: &mut Kid, limit: Duration) -> std::process::ExitStatus {
 
 /// Issue 11, bug 1: a panic that escapes a goroutine ends the process with
 /// status 2 even when main returns while the report is being written.
+/// Issue 11: `panic_any` with a common payload type prints its value, as
+/// Go's `panic(42)` prints `panic: 42`; other payloads say what they are not.
+#[test]
+fn panic_any_payloads_print_their_values() {
+    for (kind, line) in [
+        ("int", "panic: 42\n"),
+        ("u64", "panic: 18446744073709551615\n"),
+        ("float", "panic: 1.5\n"),
+        ("bool", "panic: true\n"),
+        ("string", "panic: owned words\n"),
+        ("char", "panic: x\n"),
+        ("vec", "panic: (panic payload of a type grt cannot print: not a string, number, bool or char)\n"),
+    ] {
+        let o = run(&["panic_any", kind], &[], Duration::from_secs(30));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{kind}: {e}");
+        assert!(e.starts_with(line), "{kind}: want {line:?}, got:\n{e}");
+    }
+}
+
 #[test]
 fn escaped_panic_exits_2_even_if_main_returns_meanwhile() {
     for ms in ["20", "1", "20", "1", "20"] {

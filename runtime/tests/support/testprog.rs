@@ -39,6 +39,21 @@ fn main() {
             grt::time::sleep(Duration::from_millis(arg as u64));
             println!("main returned normally");
         }
+        "panic_any" => {
+            // Issue 11: common payload types print as Go prints them.
+            let which = std::env::args().nth(2).unwrap_or_default();
+            let done = Chan::<()>::new(0);
+            grt::go(move || match which.as_str() {
+                "int" => std::panic::panic_any(42i32),
+                "u64" => std::panic::panic_any(u64::MAX),
+                "float" => std::panic::panic_any(1.5f64),
+                "bool" => std::panic::panic_any(true),
+                "string" => std::panic::panic_any(String::from("owned words")),
+                "char" => std::panic::panic_any('x'),
+                _ => std::panic::panic_any(vec![1u8]),
+            });
+            done.recv();
+        }
         "ticker" => ticker(arg == 1),
         "wrongpanic" => wrongpanic(),
         "maxstacks" => maxstacks(),
