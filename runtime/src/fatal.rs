@@ -169,7 +169,8 @@ fn my_panic_state() -> Option<&'static PanicState> {
 /// The text after "panic: " for a payload, as Go prints `panic(v)` for the
 /// common kinds: strings as they are, numbers, bools and chars by their
 /// value (`panic_any(42)` prints `panic: 42`). A `dyn Any` does not carry
-/// its type's name, so any other payload gets a placeholder that says so.
+/// its type's name, so any other payload is reported as one grt cannot
+/// print, and why.
 fn payload_message(p: &(dyn core::any::Any + Send)) -> String {
     macro_rules! shown {
         ($($t:ty),*) => {

@@ -162,15 +162,6 @@ fn banners(st: &AppState) -> Vec<String> {
         let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
         v.push(format!("TABLE DAMAGED: {}{more}", st.snap.damage[0]));
     }
-    if let Some(e) = &st.table_error {
-        let shown = if st.snap_gen == 0 { "nothing to show" } else { "showing the last good state" };
-        v.push(format!("TABLE UNREADABLE: {e}; {shown}"));
-    } else if st.snap.gs.is_empty() && !st.snap.damage.is_empty() {
-        // Damage that left no goroutine: say why the list is empty.
-        let more = st.snap.damage.len() - 1;
-        let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
-        v.push(format!("TABLE DAMAGED: {}{more}", st.snap.damage[0]));
-    }
     for c in &st.snap.waitfor.cycles {
         let kind = if c.certain { "DEADLOCK" } else { "POSSIBLE DEADLOCK" };
         v.push(format!("{kind}: {}", c.text));
