@@ -135,6 +135,8 @@ pub struct GoroutineDump {
     pub status: String,
     pub scan: bool,
     pub wait_minutes: u64,
+    /// Running: for how long it had passed no safe point (0 otherwise).
+    pub no_safe_point_ns: u64,
     /// The M running it (running, in a system call).
     pub m: Option<i64>,
     /// Address of its G record.
@@ -435,6 +437,7 @@ fn goroutine_block(
         status,
         scan: g.scan(),
         wait_minutes: snap.wait_ns(g).unwrap_or(0) / 60_000_000_000,
+        no_safe_point_ns: snap.no_safe_point_ns(g).unwrap_or(0),
         locked: !snap.g_extra(g).lockedm.is_nil(),
         gp: snap.header.base
             + snap.header.sections.iter().find(|s| s.kind == "g").map_or(0, |s| s.offset + g.index * s.stride),
@@ -516,6 +519,7 @@ pub fn build(
                 status: b.status.clone(),
                 scan: b.scan,
                 wait_minutes: b.wait_minutes,
+                no_safe_point_ns: b.no_safe_point_ns,
                 m: b.m,
                 gp: b.gp,
                 frames: b.frames.iter().map(FrameOut::from).collect(),

@@ -340,7 +340,10 @@ pub(crate) fn chansend(c: &'static Hchan, ep: *const u8, block: bool) -> Sent {
     if !block && c.closed.load(Relaxed) == 0 && full(c) {
         return Sent::WouldBlock;
     }
-    crate::proc::preempt_check();
+    if block {
+        // A safe point: a blocking send may park (a try_send never does).
+        crate::proc::preempt_check();
+    }
     lock(&c.lock);
     if c.closed.load(Relaxed) != 0 {
         unlock(&c.lock);
@@ -396,9 +399,11 @@ pub(crate) fn chansend(c: &'static Hchan, ep: *const u8, block: bool) -> Sent {
 }
 
 /// A timer's non-blocking send (time.rs): `chansend(c, ep, false)` without
-/// the preemption point, because a receiver may be waiting for the sender to
-/// finish (see `time::claim_chan_timer`), and a sender switched away here
-/// could leave it spinning on the only P. Returns whether the value went in.
+/// its lock-free fast path. Like every non-blocking send it is not a safe
+/// point, and must never become one: a receiver may be waiting for the
+/// sender to finish (see `time::claim_chan_timer`), and a sender switched
+/// away here could leave it spinning on the only P. Returns whether the
+/// value went in.
 pub(crate) fn timer_send(c: &'static Hchan, ep: *const u8) -> bool {
     lock(&c.lock);
     if c.closed.load(Relaxed) != 0 {
@@ -473,7 +478,10 @@ pub(crate) fn chanrecv(c: &'static Hchan, ep: *mut u8, block: bool) -> (bool, bo
             return (true, false);
         }
     }
-    crate::proc::preempt_check();
+    if block {
+        // A safe point: a blocking receive may park (a try_recv never does).
+        crate::proc::preempt_check();
+    }
     lock(&c.lock);
     if c.closed.load(Relaxed) != 0 {
         if c.qcount.load(Relaxed) == 0 {

@@ -89,6 +89,7 @@ pub mod __select {
 #[doc(hidden)]
 pub mod internal {
     pub use crate::fatal::last_panic;
+    pub use crate::proc::{preempt_requested, request_preempt};
     pub use crate::signal::PROBE_REPAIRS;
     pub use crate::status::{mheap, sched, table, Table};
 }

@@ -33,6 +33,32 @@
 //! the next G and jumps into it with `gogo`. `schedule` never returns: g0's
 //! frames are discarded at every switch, so g0's stack never grows.
 //!
+//! # Preemption
+//!
+//! Scheduling is cooperative, and stays so: a goroutine is switched away
+//! only at a *safe point*, a runtime call where it may already park
+//! (blocking channel operations and `select!`, `Mutex::lock`,
+//! `WaitGroup::wait`, `sleep`, network I/O, `yield_now`). Rust code may
+//! hold thread-affine state across anything else (a reentrant stdout
+//! lock, malloc's arena, a `RefCell` borrowed out of a thread-local), and
+//! resuming it on another thread would break it; the code around a call
+//! that may park already cannot hold such state. So a non-blocking call
+//! (`try_send`, `try_recv`, `select!` with `default`) is not a safe point,
+//! nor is any allocation, nor the return from a system call.
+//!
+//! As Go's retake: every `execute` that starts a new time slice bumps the
+//! P's `schedtick`; sysmon remembers the tick it last saw and when, and
+//! when a P has kept one tick for 10ms it sets `preempt` on the P's
+//! running G (Go's `preemptone`; stop-the-world sets it on every G).
+//! `preempt_check`, one relaxed load at the entry of each safe point,
+//! sees the flag and yields to the back of the global run queue (Go's
+//! `gopreempt_m`). A G that calls none of them keeps its P: `execute` (and
+//! a system call that returns with a P) stamps `G.safepoint_when`, so the
+//! table shows since when a running G has passed no safe point, and the
+//! dumps and the TUI say so. HACKING.md has why grt does not preempt
+//! asynchronously, and the design of the thread suspension the collector
+//! will use to scan such a G.
+//!
 //! # Invariants
 //!
 //! - A G's status changes only through `casgstatus` (and the Gscan
@@ -399,15 +425,41 @@ extern "C" fn gosched_m(gp: RecPtr<G>) {
     schedule();
 }
 
-/// Honors a pending preemption request (sysmon sets `preempt` on a G that
-/// ran 10ms without scheduling, and stopTheWorld sets it on every G).
+/// A safe point: honours a pending preemption request (sysmon sets
+/// `preempt` on a G that ran 10ms without scheduling, and stopTheWorld sets
+/// it on every G) by yielding to the global run queue. Call it only at the
+/// entry of a runtime call that may park the goroutine, holding no runtime
+/// lock (see "Preemption" above); never where the goroutine could not
+/// already be switched away.
 #[inline]
 pub fn preempt_check() {
     let gp = getg();
     if !gp.is_null() && gp.get().preempt.load(Relaxed) != 0 {
-        gp.get().preempt.store(0, Relaxed);
-        gosched();
+        preempt_park(gp.get());
     }
+}
+
+/// Requests preemption of the current goroutine, as sysmon does of one
+/// that ran 10ms (for tests: `grt::internal::request_preempt`).
+pub fn request_preempt() {
+    if let Some(gp) = getg().opt() {
+        gp.preempt.store(1, Relaxed);
+    }
+}
+
+/// Whether the current goroutine has a preemption request pending (it is
+/// cleared when honoured, and whenever the goroutine is scheduled).
+pub fn preempt_requested() -> bool {
+    getg().opt().is_some_and(|gp| gp.preempt.load(Relaxed) != 0)
+}
+
+#[cold]
+#[inline(never)]
+fn preempt_park(gp: &G) {
+    debug_assert!(curm().locks.load(Relaxed) == 0, "preempt_check: holding runtime locks");
+    gp.preempt.store(0, Relaxed);
+    probe!(preempted, gp.goid.load(Relaxed));
+    gosched();
 }
 
 // --- goroutine creation and exit -------------------------------------------
@@ -1225,6 +1277,7 @@ pub fn execute(gp: &'static G, inherit_time: bool) -> ! {
     casgstatus(gp, G_RUNNABLE, G_RUNNING);
     gp.waitsince.store(0, Relaxed);
     gp.preempt.store(0, Relaxed);
+    gp.safepoint_when.store(os::coarse_nanotime(), Relaxed);
     if !inherit_time {
         pp.schedtick.store(pp.schedtick.load(Relaxed).wrapping_add(1), Relaxed);
     }

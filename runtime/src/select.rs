@@ -166,7 +166,10 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
         }
         return (usize::MAX, false);
     }
-    crate::proc::preempt_check();
+    if block {
+        // A safe point: a select without default may park.
+        crate::proc::preempt_check();
+    }
     // Poll order: a random permutation.
     let mut pollorder = [0u16; MAX_CASES];
     for i in 0..n {

@@ -42,6 +42,8 @@ impl<T> Mutex<T> {
 impl<T: ?Sized> Mutex<T> {
     /// Locks, parking the goroutine while another holds the lock.
     pub fn lock(&self) -> MutexGuard<'_, T> {
+        // A safe point, contended or not: lock may park.
+        crate::proc::preempt_check();
         if self.state.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
             self.lock_slow();
         }
@@ -64,7 +66,6 @@ impl<T: ?Sized> Mutex<T> {
 
     #[cold]
     fn lock_slow_as(&self, reason: u32) {
-        crate::proc::preempt_check();
         while self.state.swap(2, Acquire) != 0 {
             self.sema.acquire(reason);
         }
@@ -159,6 +160,8 @@ impl WaitGroup {
 
     /// Parks until the counter is zero.
     pub fn wait(&self) {
+        // A safe point, even when the counter is already zero.
+        crate::proc::preempt_check();
         loop {
             let state = self.state.load(SeqCst);
             if state >> 32 == 0 {

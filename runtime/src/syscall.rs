@@ -144,6 +144,10 @@ pub fn exitsyscall() {
         pp.syscalltick.fetch_add(1, Relaxed);
         casgstatus(gp, G_SYSCALL, G_RUNNING);
         gp.syscallsp.set(0);
+        // Not a place to yield, but in the call the G held nothing up (the
+        // world stops around it, its context is saved), so the time it has
+        // run without a safe point starts again here.
+        gp.safepoint_when.store(crate::os::coarse_nanotime(), Relaxed);
         mp.state.store(mstate::RUNNING, Relaxed);
         // No yield here on a preemption request, as in Go: a goroutine that
         // loops on system calls gives its P up to sysmon's retake instead.

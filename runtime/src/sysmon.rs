@@ -2,7 +2,8 @@
 //! 20us to 10ms (backing off while nothing happens), and:
 //! - retakes Ps from Ms blocked in system calls (handoffp), after one tick
 //!   if the P has work or nobody else is spinning, after 10ms otherwise;
-//! - asks goroutines that ran 10ms without scheduling to yield;
+//! - asks goroutines that ran 10ms without scheduling to yield (they do at
+//!   their next safe point: "Preemption" in proc.rs);
 //! - polls the network if nobody has for 10ms, injecting what is ready;
 //! - starts an M when timers are overdue and no P is looking at them;
 //! - re-runs a deadlock check deferred for foreign threads (foreign.rs).

@@ -63,12 +63,29 @@ fn wait_minutes(gp: &G, now: i64) -> u64 {
     }
 }
 
+/// How long a running goroutine has run without passing a safe point
+/// (0 when it is not running or never stamped).
+fn no_safe_point_ns(gp: &G, now: i64) -> u64 {
+    let since = gp.safepoint_when.load(Relaxed);
+    if gp.atomicstatus.load(Relaxed) & !G_SCAN == G_RUNNING && since != 0 && now > since {
+        (now - since) as u64
+    } else {
+        0
+    }
+}
+
 /// Builds one goroutine's block: header, frames, creation site.
 fn block(syms: Option<&ProcessSymbols>, mem: &SelfMemory, gp: &G, crashed: &Crashed, now: i64) -> GoroutineBlock {
     let goid = gp.goid.load(Relaxed);
     let st = gp.atomicstatus.load(Relaxed) & !G_SCAN;
     let (mut status, scan) = status_text(gp);
-    let mut b = GoroutineBlock { goid, scan, wait_minutes: wait_minutes(gp, now), ..Default::default() };
+    let mut b = GoroutineBlock {
+        goid,
+        scan,
+        wait_minutes: wait_minutes(gp, now),
+        no_safe_point_ns: no_safe_point_ns(gp, now),
+        ..Default::default()
+    };
     let Some(syms) = syms else {
         b.status = status;
         b.note = Some("stack unavailable: this program's symbols could not be loaded".into());

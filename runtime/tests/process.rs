@@ -561,3 +561,31 @@ fn apis_before_run_work_or_say_so() {
         assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n", "{api}");
     }
 }
+
+/// Issue 11: the runtime's own dump says which goroutine has run for long
+/// without a safe point (the spinner says when it has spun 1.5 s; the dump
+/// shows whole seconds from one on).
+#[test]
+fn sigquit_dump_shows_a_goroutine_without_a_safe_point() {
+    let mut kid = spawn(&["spin"], &[("GRT_MAXPROCS", "2")]);
+    let (pid, mut out) = wait_ready(&mut kid);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let goid = line.trim().strip_prefix("spinning ").unwrap_or_else(|| panic!("expected spinning line, got {line:?}"));
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGQUIT) };
+    let st = kid.0.wait().unwrap();
+    let mut e = String::new();
+    std::io::Read::read_to_string(kid.0.stderr.as_mut().unwrap(), &mut e).unwrap();
+    assert_eq!(st.code(), Some(2), "{e}");
+    let header = e
+        .lines()
+        .find(|l| l.starts_with(&format!("goroutine {goid} ")))
+        .unwrap_or_else(|| panic!("no block for goroutine {goid}:\n{e}"));
+    assert!(
+        header.starts_with(&format!("goroutine {goid} [running, ")) && header.ends_with(" seconds without a safe point]:"),
+        "{header}"
+    );
+    let main = e.lines().find(|l| l.starts_with("goroutine 1 ")).expect("goroutine 1");
+    assert_eq!(main, "goroutine 1 [sleep]:");
+}

@@ -63,6 +63,26 @@ pub struct CreatedBy {
     pub offset: u64,
 }
 
+/// From how long without a safe point a running goroutine's header says so
+/// (`[running, 3 seconds without a safe point]`). sysmon asks a goroutine
+/// to yield after 10ms, and one that reaches safe points does so at its
+/// next runtime call; a second is a hundred such periods, so a goroutine
+/// past it runs code that calls none (a loop of computation, or a
+/// non-blocking call), not merely code between two calls. Whole seconds,
+/// then whole minutes, as Go prints waits: a dump taken twice reads the
+/// same.
+pub const NO_SAFE_POINT_SHOWN_NS: u64 = 1_000_000_000;
+
+/// `N seconds` under a minute, `N minutes` from one (Go's "1 minutes" kept).
+pub fn no_safe_point_text(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    if secs < 60 {
+        format!("{secs} seconds")
+    } else {
+        format!("{} minutes", secs / 60)
+    }
+}
+
 /// Everything printed for one goroutine.
 #[derive(Debug, Clone, Default)]
 pub struct GoroutineBlock {
@@ -75,6 +95,9 @@ pub struct GoroutineBlock {
     pub scan: bool,
     /// Whole minutes waited (printed when >= 1).
     pub wait_minutes: u64,
+    /// How long a running goroutine has run without passing a safe point,
+    /// in nanoseconds (printed from [`NO_SAFE_POINT_SHOWN_NS`] on).
+    pub no_safe_point_ns: u64,
     /// Locked to its thread.
     pub locked: bool,
     /// Level-2 header fields: (gp, m id or None, mp).
@@ -108,6 +131,9 @@ pub fn write_goroutine<W: Write>(w: &mut W, b: &GoroutineBlock, level: u8) -> fm
     }
     if b.wait_minutes >= 1 {
         write!(w, ", {} minutes", b.wait_minutes)?;
+    }
+    if b.no_safe_point_ns >= NO_SAFE_POINT_SHOWN_NS {
+        write!(w, ", {} without a safe point", no_safe_point_text(b.no_safe_point_ns))?;
     }
     if b.locked {
         write!(w, ", locked to thread")?;
@@ -341,6 +367,22 @@ mod tests {
         write_goroutine(&mut s, &GoroutineBlock { m: Some(3), gp: 0x10, mp: 0x20, ..b }, 2).unwrap();
         assert!(s.starts_with("goroutine 7 gp=0x10 m=3 mp=0x20 [chan receive (scan), 2 minutes]:\n"), "{s}");
         assert!(s.contains("\t/src/x.rs:7 +0x1f fp=0x2010 sp=0x2000 pc=0x1000\n"), "{s}");
+    }
+
+    #[test]
+    fn running_without_a_safe_point_shows_from_a_second() {
+        let header = |ns: u64| {
+            let b = GoroutineBlock { goid: 7, status: "running".into(), no_safe_point_ns: ns, ..Default::default() };
+            let mut s = String::new();
+            write_goroutine(&mut s, &b, 1).unwrap();
+            s.lines().next().unwrap().to_string()
+        };
+        assert_eq!(header(0), "goroutine 7 [running]:");
+        assert_eq!(header(999_999_999), "goroutine 7 [running]:");
+        assert_eq!(header(1_000_000_000), "goroutine 7 [running, 1 seconds without a safe point]:");
+        assert_eq!(header(59_999_999_999), "goroutine 7 [running, 59 seconds without a safe point]:");
+        assert_eq!(header(60_000_000_000), "goroutine 7 [running, 1 minutes without a safe point]:");
+        assert_eq!(header(185_000_000_000), "goroutine 7 [running, 3 minutes without a safe point]:");
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn help_overlay() {
 
 #[test]
 fn banners_for_deadlock_and_exit() {
-    let mut st = state_of(synth_snapshot(Scenario { deadlock: true }), "fixture");
+    let mut st = state_of(synth_snapshot(Scenario { deadlock: true, ..Default::default() }), "fixture");
     st.exited = Some("process 4242 exited with status 2".into());
     let mut app = app_of(st);
     check("banners", &mut app);
@@ -270,13 +270,13 @@ fn tiny_terminal() {
 
 #[test]
 fn no_color_means_no_color() {
-    let st = state_of(synth_snapshot(Scenario { deadlock: true }), "fixture");
+    let st = state_of(synth_snapshot(Scenario { deadlock: true, ..Default::default() }), "fixture");
     let mut app = grt_tui::app::App::offline(st, Theme::plain());
     let b = render(&mut app, W, H);
     for c in b.buffer().content() {
         assert!(c.fg == Color::Reset && c.bg == Color::Reset, "a colored cell with NO_COLOR: {c:?}");
     }
-    let st = state_of(synth_snapshot(Scenario { deadlock: true }), "fixture");
+    let st = state_of(synth_snapshot(Scenario { deadlock: true, ..Default::default() }), "fixture");
     let mut app = grt_tui::app::App::offline(st, Theme { color: true });
     let b = render(&mut app, W, H);
     assert!(b.buffer().content().iter().any(|c| c.fg != Color::Reset), "colors when allowed");

@@ -154,6 +154,20 @@ impl Snapshot {
         self.taken.mono_ns.checked_sub(g.waitsince_ns as u64)
     }
 
+    /// How long a running goroutine had run without passing a safe point at
+    /// the capture (None when it is not running or the stamp is unknown).
+    /// A goroutine that reaches safe points yields within about 10ms of
+    /// sysmon's request, so a long one runs code that never calls the
+    /// runtime where it could park; the dump's header shows it from
+    /// `grt_symbols::traceback::NO_SAFE_POINT_SHOWN_NS` on.
+    pub fn no_safe_point_ns(&self, g: &GView) -> Option<u64> {
+        let since = self.g_extra(g).safepoint_when_ns;
+        if g.base_status() != Some(grt_table::G_RUNNING) || since <= 0 || self.taken.mono_ns == 0 {
+            return None;
+        }
+        Some(self.taken.mono_ns.saturating_sub(since as u64))
+    }
+
     /// A goroutine's rarely set fields (all unset when it has none).
     pub fn g_extra(&self, g: &GView) -> GExtra {
         match g.extra.checked_sub(1) {

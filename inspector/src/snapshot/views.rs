@@ -358,6 +358,11 @@ pub struct GExtra {
     /// The wake-up parameter (the sudog that completed), between wake-up
     /// and run.
     pub param: u64,
+    /// While it runs: nanotime at which it last passed a safe point (the
+    /// table's `g.safepoint_when`; 0 otherwise or unknown):
+    /// [`Snapshot::no_safe_point_ns`].
+    #[serde(default)]
+    pub safepoint_when_ns: i64,
 }
 
 impl GView {

@@ -262,6 +262,13 @@ crate::records! {
         pub parking_on_chan: AtomicU32,
         /// A preemption request (set by sysmon, checked at runtime calls).
         pub preempt: AtomicU32,
+        /// Coarse nanotime at which the G last passed a safe point: it
+        /// started running (execute) or came back from a system call with
+        /// a P. Meaningful while Grunning. A safe point check that finds no
+        /// request does not write it; sysmon requests one of every G that
+        /// ran 10ms, so a G that reaches safe point checks never lags it by
+        /// much more, and one far older is running code that never does.
+        pub safepoint_when: AtomicI64,
         /// nanotime at which it started waiting (0 when not waiting).
         pub waitsince: AtomicI64,
         /// Code address of the go statement, and its interned file:line site.

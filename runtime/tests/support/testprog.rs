@@ -140,11 +140,34 @@ fn main() {
             grt::time::sleep(Duration::from_millis(50));
             Chan::<i32>::new(0).recv();
         }
+        "spin" => spin(),
         other => {
             eprintln!("testprog: unknown command {other:?}");
             std::process::exit(64);
         }
     })
+}
+
+/// Issue 11: a goroutine spinning with no runtime call, which prints
+/// "spinning <goid>" once it has spun 1.5 s (so the test's SIGQUIT finds it
+/// running more than a second without a safe point); main sleeps. Run with
+/// GRT_MAXPROCS >= 2.
+fn spin() {
+    println!("ready {}", std::process::id());
+    std::io::stdout().flush().unwrap();
+    grt::go(|| {
+        let (goid, t0) = (grt::goid(), std::time::Instant::now());
+        let mut said = false;
+        loop {
+            std::hint::black_box(0u64);
+            if !said && t0.elapsed() > Duration::from_millis(1500) {
+                said = true;
+                println!("spinning {goid}");
+                std::io::stdout().flush().unwrap();
+            }
+        }
+    });
+    grt::time::sleep(Duration::from_secs(3600));
 }
 
 /// `n` goroutines parked receiving on their own channels, `n/2` parked

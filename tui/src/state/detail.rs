@@ -42,14 +42,23 @@ pub fn detail(st: &AppState, pos: usize) -> Detail {
     };
     let mut d = Detail::default();
     let label = fmt::g_label(snap, g);
-    d.title = match snap.wait_ns(g) {
-        Some(w) => format!("goroutine {} [{label}, {}]", fmt::opt(g.goid), fmt::dur(w)),
-        None => format!("goroutine {} [{label}]", fmt::opt(g.goid)),
+    d.title = match (snap.wait_ns(g), super::no_safe_point(snap, g)) {
+        (Some(w), _) => format!("goroutine {} [{label}, {}]", fmt::opt(g.goid), fmt::dur(w)),
+        (None, Some(d)) => format!("goroutine {} [{label}, {} without a safe point]", fmt::opt(g.goid), fmt::dur(d)),
+        (None, None) => format!("goroutine {} [{label}]", fmt::opt(g.goid)),
     };
     let mut fact = |k: &str, v: String| d.facts.push((k.to_string(), v));
     fact("status", fmt::g_status(snap, g) + if g.scan() { "  (Gscan bit set: the GC owns its stack)" } else { "" });
     if let Some(r) = snap.waitreason_name(g) {
         fact("waiting", format!("{r}{}", snap.wait_ns(g).map(|w| format!(" for {}", fmt::dur(w))).unwrap_or_default()));
+    }
+    if let Some(n) = snap.no_safe_point_ns(g) {
+        let why = if super::no_safe_point(snap, g).is_some() {
+            "  (it calls nothing that could park: it keeps its P; stop-the-world waits for it)"
+        } else {
+            ""
+        };
+        fact("safe point", format!("last passed {} ago{why}", fmt::dur(n)));
     }
     let m = m_of(snap, g);
     let mut mtext = st.m_label(g.m);

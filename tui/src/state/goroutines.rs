@@ -11,6 +11,13 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// How long a running goroutine has run without a safe point, when that is
+/// long enough for the dump's header to say so (the list marks it, the
+/// detail names it): Go-style dumps and the TUI use one threshold.
+pub fn no_safe_point(snap: &Snapshot, g: &GView) -> Option<u64> {
+    snap.no_safe_point_ns(g).filter(|&d| d >= grt_symbols::traceback::NO_SAFE_POINT_SHOWN_NS)
+}
+
 /// A column of the goroutine list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum GCol {

@@ -21,7 +21,7 @@ use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-pub use goroutines::{GCol, GoroutineList, Group, GroupKey};
+pub use goroutines::{no_safe_point, GCol, GoroutineList, Group, GroupKey};
 pub use stacks::{Frame, Stack, StackCache, StackKey, Start};
 pub use timeline::Timeline;
 

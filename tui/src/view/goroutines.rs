@@ -2,14 +2,17 @@
 
 use super::{empty, marked, table, Theme};
 use crate::fmt;
-use crate::state::{stacks, AppState, GCol, GroupKey};
+use crate::state::{no_safe_point, stacks, AppState, GCol, GroupKey};
 use grt_inspector::snapshot::{GView, Snapshot};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 
-/// The WAITING FOR column: the wait reason and for how long.
+/// The WAITING FOR column: the wait reason and for how long; for a
+/// goroutine that has run too long without a safe point, for how long
+/// (it waits for nothing, but everything that needs it to yield waits
+/// for it).
 pub fn wait_text(s: &Snapshot, g: &GView) -> String {
     match (g.base_status(), s.waitreason_name(g)) {
         (Some(grt_table::G_WAITING), Some(r)) => match s.wait_ns(g) {
@@ -17,6 +20,10 @@ pub fn wait_text(s: &Snapshot, g: &GView) -> String {
             None => r.to_string(),
         },
         (Some(grt_table::G_WAITING), _) => "?".into(),
+        (Some(grt_table::G_RUNNING), _) => match no_safe_point(s, g) {
+            Some(d) => format!("no safe point {}", fmt::dur(d)),
+            None => String::new(),
+        },
         _ => String::new(),
     }
 }
@@ -55,10 +62,11 @@ pub fn render(st: &AppState, t: &Theme, area: Rect, buf: &mut Buffer) {
         .map(|&pos| {
             let g = &snap.gs[pos as usize];
             let mark = st.g_mark(g).is_some();
+            let hog = if no_safe_point(snap, g).is_some() { t.warn() } else { t.normal() };
             Row::new(vec![
                 Cell::from(fmt::opt(g.goid)),
                 Cell::from(Span::styled(fmt::g_status(snap, g), t.status(g.base_status(), g.scan()))),
-                Cell::from(wait_text(snap, g)),
+                Cell::from(Span::styled(wait_text(snap, g), hog)),
                 Cell::from(Span::styled(st.m_label(g.m), marked(t, mark))),
                 Cell::from(Span::styled(st.g_p(g), marked(t, mark))),
                 Cell::from(stack_text(g)),

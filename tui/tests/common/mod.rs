@@ -24,6 +24,8 @@ pub const START: u64 = 20_000_000_000;
 pub struct Scenario {
     /// Two threads each waiting for a lock the other holds.
     pub deadlock: bool,
+    /// G1 (running) last passed a safe point 75 s ago.
+    pub hog: bool,
 }
 
 fn put64(s: &mut Synth, off: usize, v: u64) {
@@ -58,6 +60,9 @@ pub fn synth_table(sc: Scenario) -> Vec<u8> {
     let g1 = s.add_g(grt_table::G_RUNNING, 0, main_rs);
     s.run_on(g1, m0);
     s.set::<G>(SectionKind::G, g1, "parentgoid", 0);
+    if sc.hog {
+        s.set::<G>(SectionKind::G, g1, "safepoint_when", NOW - 75_000_000_000);
+    }
     // G2, G3 runnable: local queue and runnext of P0; G4 global.
     let g2 = s.add_g(grt_table::G_RUNNABLE, 0, worker_rs);
     s.runqput(p0, g2);

@@ -217,6 +217,7 @@ fieldset!(GFields for "g" {
     waiting: "waiting", param: "param", select_done: "select_done", parking_on_chan: "parking_on_chan",
     preempt: "preempt", waitsince: "waitsince", gopc: "gopc", site: "site", parentgoid: "parentgoid",
     startpc: "startpc", lockedm: "lockedm", generation: "generation", scanm: "scanm",
+    safepoint_when: "safepoint_when",
 });
 
 fieldset!(SudogFields for "sudog" {

@@ -73,7 +73,13 @@ impl<'a> Decoder<'a> {
                 _ => Context::default(),
             };
             let param = r.opt(gf.param).unwrap_or(0);
-            let x = GExtra { lockedm, scan_holder, syscall, param };
+            // Only a running G's stamp means anything (it is left stale
+            // when the G stops), and few Gs run: an extra, not in GView.
+            let safepoint_when_ns = match base {
+                Some(grt_table::G_RUNNING) => r.opt(gf.safepoint_when).map_or(0, |v| v as i64),
+                _ => 0,
+            };
+            let x = GExtra { lockedm, scan_holder, syscall, param, safepoint_when_ns };
             let extra = if x == GExtra::default() {
                 0
             } else {
