@@ -419,6 +419,19 @@ pub(crate) fn timer_send(c: &'static Hchan, ep: *const u8) -> bool {
     ok
 }
 
+/// Empties a timer's channel into `ep` (time.rs, Go's `timerchandrain`):
+/// returns whether a value was there. Never parks, for the same reason as
+/// `timer_send`.
+pub(crate) fn timer_drain(c: &'static Hchan, ep: *mut u8) -> bool {
+    if c.qcount.load(Acquire) == 0 {
+        return false;
+    }
+    lock(&c.lock);
+    let ok = buf_recv(c, ep);
+    unlock(&c.lock);
+    ok
+}
+
 /// Blocks a foreign thread on `c` (locked) as a thread waiter on its
 /// receive or send queue, `ep` its value slot; reports success (false: woken
 /// by close).
@@ -775,7 +788,13 @@ impl<T> Clone for Chan<T> {
 
 impl<T> Drop for Chan<T> {
     fn drop(&mut self) {
-        if self.c.refs.fetch_sub(1, SeqCst) != 1 {
+        let prev = self.c.refs.fetch_sub(1, SeqCst);
+        if prev != 1 {
+            if prev == 2 {
+                // One handle left: a timer's own, if this is a timer's
+                // channel, and then nobody can receive from it any more.
+                crate::time::chan_released(self.c);
+            }
             return;
         }
         // Last handle: nobody can be blocked on the channel (a blocked

@@ -14,10 +14,12 @@
 //! `run` makes the calling thread M0 and runs `main` as goroutine 1; the
 //! program exits when it returns, as in Go. Goroutines (`go`) are stackful
 //! coroutines scheduled on GOMAXPROCS processors (`GRT_MAXPROCS`, default
-//! the CPU count, changeable with [`gomaxprocs`]). Channels, `select!`,
-//! timers, `sync::{Mutex, WaitGroup}` and `net::{TcpListener, TcpStream}`
-//! park goroutines, not threads; wrap other blocking system calls in
-//! [`syscall`] so the processor is handed off meanwhile.
+//! the CPU count, changeable with [`gomaxprocs`]). Channels, [`select!`],
+//! timers ([`time`]: `sleep`, `after`, `Timer`, `Ticker`, `after_func`),
+//! [`context`] (cancellation and deadlines), `sync::{Mutex, WaitGroup}`
+//! and `net::{TcpListener, TcpStream}` park goroutines, not threads; wrap
+//! other blocking system calls in [`syscall`] so the processor is handed
+//! off meanwhile.
 //!
 //! The runtime's records live in a shared memory status table (memfd
 //! `grt-status`) that `grt-tui` reads live; see ARCHITECTURE.md and
@@ -37,11 +39,12 @@
 #![allow(clippy::missing_safety_doc)]
 
 // The runtime's modules are private: a program sees what the crate root
-// re-exports and the `time`, `sync` and `net` modules; the runtime's own
-// tests and examples reach further through `internal`.
+// re-exports and the `time`, `sync`, `context` and `net` modules; the
+// runtime's own tests and examples reach further through `internal`.
 mod asm;
 mod bugs;
 mod chan;
+pub mod context;
 mod fatal;
 mod foreign;
 mod lock;
@@ -78,7 +81,7 @@ pub(crate) use os::eprint_raw;
 /// What `select!` expands to. Not an API.
 #[doc(hidden)]
 pub mod __select {
-    pub use crate::select::{block_forever, selectgo, RecvCase, SendCase};
+    pub use crate::select::{block_forever, selectgo, RecvCase, SelectChan, SendCase};
 }
 
 /// The runtime's insides, for its own tests and examples only (Go's
@@ -88,6 +91,7 @@ pub mod __select {
 /// every record pointer in the table (see `recptr.rs`).
 #[doc(hidden)]
 pub mod internal {
+    pub use crate::context::children_of as context_children;
     pub use crate::fatal::last_panic;
     pub use crate::proc::{preempt_requested, request_preempt};
     pub use crate::signal::PROBE_REPAIRS;

@@ -1,24 +1,21 @@
 //! `select!`: Go's select over channel sends and receives, with an
-//! optional default (Go's selectgo).
+//! optional default (Go's selectgo). The syntax and the rules a program
+//! sees are documented on the macro ([`crate::select!`]).
 //!
-//! The cases are polled in a random order (fairness); all their channels
-//! are locked in address order (lock order); if none is ready and there is
-//! no default, the goroutine enqueues one sudog per case (`isSelect` set,
-//! linked on `gp.waiting` in lock order) and parks. The first channel
-//! operation to pick one of its sudogs wins the goroutine's `selectDone`
-//! CAS; the others skip its stale sudogs. Woken, the goroutine relocks all
-//! channels and dequeues its remaining sudogs.
+//! The enabled cases are polled in a random order (fairness); all their
+//! channels are locked in address order (lock order); if none is ready and
+//! there is no default, the goroutine enqueues one sudog per case
+//! (`isSelect` set, linked on `gp.waiting` in lock order) and parks. The
+//! first channel operation to pick one of its sudogs wins the goroutine's
+//! `selectDone` CAS; the others skip its stale sudogs. Woken, the goroutine
+//! relocks all channels and dequeues its remaining sudogs. A disabled case
+//! (a `None` channel, Go's nil channel) has a null `Scase::c` and is in
+//! neither order, as Go drops nil-channel cases from both.
 //!
-//! ```ignore
-//! select! {
-//!     recv(ch) -> v => println!("got {v:?}"),      // v: Option<T>, None if closed
-//!     send(out, 42) => println!("sent"),
-//!     recv(grt::time::after(d)) -> _ => println!("timeout"),
-//!     default => println!("nothing ready"),
-//! }
-//! ```
-//! Send values are evaluated before the select, as in Go; a send case that
-//! does not win drops its value. Up to 32 cases.
+//! The macro expands to one `RecvCase`/`SendCase` per case, built in an
+//! inner block that runs `selectgo` and hands out each case's result, so
+//! no case (nor its borrow of the channel) outlives the choice: the bodies
+//! run after it, free to reassign the channels.
 
 use crate::chan::{acquire_sudog, buf_recv, buf_send, recvq, release_sudog, sendq, Chan};
 use crate::lock::{lock, unlock};
@@ -29,7 +26,58 @@ use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;
 use grt_table::{waitreason, Hchan, Sudog, G};
 
-/// One case as selectgo sees it.
+/// What a `select!` case takes as its channel: a `Chan<T>`, a reference
+/// to one (or an `Arc`/`Box` of one), or an `Option` of any of these, where
+/// `None` disables the case (Go's nil channel: it is never chosen).
+pub trait SelectChan {
+    type Elem;
+    /// The channel, or None for a disabled case.
+    fn select_chan(&self) -> Option<&Chan<Self::Elem>>;
+}
+
+impl<T> SelectChan for Chan<T> {
+    type Elem = T;
+    fn select_chan(&self) -> Option<&Chan<T>> {
+        Some(self)
+    }
+}
+
+impl<C: SelectChan + ?Sized> SelectChan for &C {
+    type Elem = C::Elem;
+    fn select_chan(&self) -> Option<&Chan<C::Elem>> {
+        (**self).select_chan()
+    }
+}
+
+impl<C: SelectChan + ?Sized> SelectChan for &mut C {
+    type Elem = C::Elem;
+    fn select_chan(&self) -> Option<&Chan<C::Elem>> {
+        (**self).select_chan()
+    }
+}
+
+impl<C: SelectChan + ?Sized> SelectChan for std::sync::Arc<C> {
+    type Elem = C::Elem;
+    fn select_chan(&self) -> Option<&Chan<C::Elem>> {
+        (**self).select_chan()
+    }
+}
+
+impl<C: SelectChan + ?Sized> SelectChan for Box<C> {
+    type Elem = C::Elem;
+    fn select_chan(&self) -> Option<&Chan<C::Elem>> {
+        (**self).select_chan()
+    }
+}
+
+impl<C: SelectChan> SelectChan for Option<C> {
+    type Elem = C::Elem;
+    fn select_chan(&self) -> Option<&Chan<C::Elem>> {
+        self.as_ref().and_then(|c| c.select_chan())
+    }
+}
+
+/// One case as selectgo sees it; `c` is null for a disabled case.
 #[derive(Clone, Copy)]
 pub struct Scase {
     pub(crate) c: RecPtr<Hchan>,
@@ -37,47 +85,59 @@ pub struct Scase {
     pub(crate) send: bool,
 }
 
-/// A receive case: the channel and the slot the value lands in.
+fn hchan_of<T: Send>(c: Option<&Chan<T>>) -> RecPtr<Hchan> {
+    c.map_or(RecPtr::NULL, |c| RecPtr::from_ref(c.hchan()))
+}
+
+/// A receive case: the channel (None: disabled) and the slot the value
+/// lands in.
 pub struct RecvCase<'a, T> {
-    c: &'a Chan<T>,
+    c: Option<&'a Chan<T>>,
     slot: MaybeUninit<T>,
 }
 
 impl<'a, T: Send> RecvCase<'a, T> {
-    pub fn new(c: &'a Chan<T>) -> Self {
-        RecvCase { c, slot: MaybeUninit::uninit() }
+    pub fn new<C: SelectChan<Elem = T> + ?Sized>(c: &'a C) -> Self {
+        RecvCase { c: c.select_chan(), slot: MaybeUninit::uninit() }
     }
     pub fn scase(&mut self) -> Scase {
-        Scase { c: RecPtr::from_ref(self.c.hchan()), elem: self.slot.as_mut_ptr() as *mut u8, send: false }
+        Scase { c: hchan_of(self.c), elem: self.slot.as_mut_ptr() as *mut u8, send: false }
     }
-    /// The received value (`ok` from selectgo), or None if closed.
-    pub fn take(&mut self, ok: bool) -> Option<T> {
+    /// After selectgo: `Some(received)` if this case was chosen (the value,
+    /// or None if the channel was closed), None otherwise.
+    pub fn finish(&mut self, chosen: bool, ok: bool) -> Option<Option<T>> {
+        if !chosen {
+            return None;
+        }
         if ok {
             // SAFETY: selectgo reported a value moved into the slot.
-            Some(unsafe { self.slot.assume_init_read() })
+            Some(Some(unsafe { self.slot.assume_init_read() }))
         } else {
-            None
+            Some(None)
         }
     }
 }
 
-/// A send case: the channel and the value to send.
+/// A send case: the channel (None: disabled) and the value to send.
 pub struct SendCase<'a, T> {
-    c: &'a Chan<T>,
+    c: Option<&'a Chan<T>>,
     v: ManuallyDrop<T>,
     sent: bool,
 }
 
 impl<'a, T: Send> SendCase<'a, T> {
-    pub fn new(c: &'a Chan<T>, v: T) -> Self {
-        SendCase { c, v: ManuallyDrop::new(v), sent: false }
+    pub fn new<C: SelectChan<Elem = T> + ?Sized>(c: &'a C, v: T) -> Self {
+        SendCase { c: c.select_chan(), v: ManuallyDrop::new(v), sent: false }
     }
     pub fn scase(&mut self) -> Scase {
-        Scase { c: RecPtr::from_ref(self.c.hchan()), elem: &mut *self.v as *mut T as *mut u8, send: true }
+        Scase { c: hchan_of(self.c), elem: &mut *self.v as *mut T as *mut u8, send: true }
     }
-    /// This case won: the value was moved to the receiver or buffer.
-    pub fn sent(&mut self) {
-        self.sent = true;
+    /// After selectgo: if this case was chosen, the value was moved to the
+    /// receiver or the buffer; otherwise it is dropped with the case.
+    pub fn finish(&mut self, chosen: bool, _ok: bool) {
+        if chosen {
+            self.sent = true;
+        }
     }
 }
 
@@ -156,26 +216,32 @@ fn selparkcommit(gp: &G, _: usize) -> bool {
 /// receive got a value); index `usize::MAX` means nothing was ready and
 /// `block` was false (the default case).
 pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
-    let n = cases.len();
-    if n > MAX_CASES {
+    if cases.len() > MAX_CASES {
         panic!("select: more than {MAX_CASES} cases");
-    }
-    if n == 0 {
-        if block {
-            block_forever();
-        }
-        return (usize::MAX, false);
     }
     if block {
         // A safe point: a select without default may park.
         crate::proc::preempt_check();
     }
-    // Poll order: a random permutation.
+    // Poll order: a random permutation of the enabled cases (a disabled
+    // case, Go's nil channel, takes no part: it is never chosen).
     let mut pollorder = [0u16; MAX_CASES];
-    for i in 0..n {
-        let j = crate::proc::fastrand() as usize % (i + 1);
-        pollorder[i] = pollorder[j];
+    let mut n = 0;
+    for (i, cas) in cases.iter().enumerate() {
+        if cas.c.is_null() {
+            continue;
+        }
+        let j = crate::proc::fastrand() as usize % (n + 1);
+        pollorder[n] = pollorder[j];
         pollorder[j] = i as u16;
+        n += 1;
+    }
+    if n == 0 {
+        // Only disabled cases: Go's `select {}` unless there is a default.
+        if block {
+            block_forever();
+        }
+        return (usize::MAX, false);
     }
     let pollorder = &pollorder[..n];
     // Lock order: by channel address, built from the poll order with a
@@ -199,7 +265,8 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
 
     // Expired timer channels get their value first (Go 1.23+), before any
     // channel lock is taken: timers rank after hchan.
-    for cas in cases {
+    for &i in pollorder {
+        let cas = cases[i as usize];
         if !cas.send {
             crate::time::maybe_run_chan(cas.c.get());
         }
@@ -324,7 +391,105 @@ pub fn selectgo(cases: &[Scase], block: bool) -> (usize, bool) {
     (i, success)
 }
 
-/// The `select!` macro: see the module docs.
+/// Go's `select`: waits until one of several channel operations can
+/// proceed and runs that case's body; with a `default` case, runs
+/// `default` instead of waiting when none can proceed right now.
+///
+/// ```text
+/// grt::select! {
+///     recv(ch) -> v => body,      // v: Option<T>; None once ch is closed and drained
+///     send(out, value) => body,
+///     default => body,            // at most one; optional
+/// }
+/// ```
+///
+/// - A body is an expression followed by a comma, or a block; the
+///   `select!` is an expression whose value is the chosen body's.
+/// - `ch` may be a `Chan<T>`, a reference to one (or an `Arc`/`Box` of
+///   one), or an `Option` of any of these. `None` disables the case: it is
+///   never chosen, like a case on a nil channel in Go. The usual Go idiom of
+///   setting a drained channel to nil works by assigning `None` in a body.
+/// - When several cases are ready, one is chosen uniformly at random.
+/// - Channel and value expressions are all evaluated once, in order, before
+///   the select (as in Go, also for a disabled case); a send that is not
+///   chosen drops its value before any body runs.
+/// - A receive from a timer channel ([`time::after`](crate::time::after),
+///   `Timer`, `Ticker`) whose deadline has passed is ready, even if no
+///   thread has run the timer yet (Go 1.23).
+/// - `select! {}` blocks forever, and so does a select whose cases are
+///   all disabled and that has no `default`.
+/// - A send on a closed channel panics, as in Go. Up to 32 cases.
+/// - A blocking select runs on a goroutine only; on another thread it
+///   panics. A select with a `default` works anywhere.
+///
+/// Waiting with a timeout, and polling with `default`:
+///
+/// ```
+/// use std::time::Duration;
+/// grt::run(|| {
+///     let c = grt::Chan::new(1);
+///     let got = grt::select! {
+///         recv(c) -> v => v,
+///         default => None, // nothing to receive yet
+///     };
+///     assert_eq!(got, None);
+///     grt::select! {
+///         send(c, 7) => {}
+///         recv(grt::time::after(Duration::from_secs(10))) -> _ => panic!("timed out"),
+///     }
+///     let v = grt::select! {
+///         recv(c) -> v => v.unwrap(),
+///         recv(grt::time::after(Duration::from_secs(10))) -> _ => panic!("timed out"),
+///     };
+///     assert_eq!(v, 7);
+/// })
+/// ```
+///
+/// Merging two channels until both are closed, disabling each one once it
+/// is drained (Go's nil-channel idiom):
+///
+/// ```
+/// grt::run(|| {
+///     let (a, b) = (grt::Chan::new(0), grt::Chan::new(0));
+///     for (c, n) in [(a.clone(), 3), (b.clone(), 2)] {
+///         grt::go(move || {
+///             for i in 0..n {
+///                 c.send(i);
+///             }
+///             c.close();
+///         });
+///     }
+///     let (mut a, mut b) = (Some(a), Some(b));
+///     let mut sum = 0;
+///     while a.is_some() || b.is_some() {
+///         grt::select! {
+///             recv(a) -> v => match v {
+///                 Some(x) => sum += x,
+///                 None => a = None, // closed: never chosen again
+///             },
+///             recv(b) -> v => match v {
+///                 Some(x) => sum += x,
+///                 None => b = None,
+///             },
+///         }
+///     }
+///     assert_eq!(sum, 0 + 1 + 2 + 0 + 1);
+/// })
+/// ```
+///
+/// A send that only happens when there is something to send:
+///
+/// ```
+/// grt::run(|| {
+///     let out = grt::Chan::new(1);
+///     let pending: Option<i32> = None;
+///     let sent = grt::select! {
+///         send(pending.map(|_| &out), pending.unwrap_or(0)) => true,
+///         default => false,
+///     };
+///     assert!(!sent && out.is_empty());
+/// })
+/// ```
 #[macro_export]
 macro_rules! select {
     () => { $crate::__select::block_forever() };
@@ -383,15 +548,23 @@ macro_rules! __select_parse {
 #[doc(hidden)]
 macro_rules! __select_emit {
     (($(($kind:ident $id:ident $h:ident $n:literal ($ch:expr) ($($v:expr)?) ($pat:pat) ($body:expr)))*) ($($def:expr)?)) => {{
-        // Bind each channel by reference first: a temporary (`after(d)`)
-        // lives to the end of the select this way.
-        $( let $h = &$ch; )*
-        $( let mut $id = $crate::__select_case_new!($kind ($h) ($($v)?)); )*
-        let __grt_has_default = false $( || { let _ = stringify!($def); true } )?;
-        let (__grt_i, __grt_ok) = $crate::__select::selectgo(&[$( $id.scase() ),*], !__grt_has_default);
-        let _ = __grt_ok;
+        // The cases live in this inner block, which yields the index chosen
+        // and, per case, what it got: the channels' borrows end before any
+        // body runs, so a body may assign to them (`a = None` to disable a
+        // case, as Go sets a channel to nil), and a losing send's value is
+        // dropped here.
+        #[allow(unused_variables)]
+        let (__grt_i, $( $id, )*) = {
+            // Bind each channel by reference first: a temporary (`after(d)`)
+            // lives to the end of the select this way.
+            $( let $h = &$ch; )*
+            $( let mut $id = $crate::__select_case_new!($kind ($h) ($($v)?)); )*
+            let __grt_has_default = false $( || { let _ = stringify!($def); true } )?;
+            let (__grt_i, __grt_ok) = $crate::__select::selectgo(&[$( $id.scase() ),*], !__grt_has_default);
+            (__grt_i, $( $id.finish(__grt_i == $n, __grt_ok), )*)
+        };
         match __grt_i {
-            $( $n => { $crate::__select_case_take!($kind $id __grt_ok ($pat)); $body } )*
+            $( $n => { $crate::__select_case_take!($kind $id ($pat)); $body } )*
             _ => $crate::__select_default!($($def)?),
         }
     }};
@@ -422,11 +595,12 @@ macro_rules! __select_case_new {
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __select_case_take {
-    (recv $id:ident $ok:ident ($pat:pat)) => {
+    (recv $id:ident ($pat:pat)) => {
         #[allow(unused_variables)]
-        let $pat = $id.take($ok);
+        let $pat = match $id {
+            Some(v) => v,
+            None => unreachable!("select: the chosen case has no result"),
+        };
     };
-    (send $id:ident $ok:ident ($pat:pat)) => {
-        $id.sent();
-    };
+    (send $id:ident ($pat:pat)) => {};
 }
