@@ -401,7 +401,7 @@ pub(crate) fn chansend(c: &'static Hchan, ep: *const u8, block: bool) -> Sent {
 /// A timer's non-blocking send (time.rs): `chansend(c, ep, false)` without
 /// its lock-free fast path. Like every non-blocking send it is not a safe
 /// point, and must never become one: a receiver may be waiting for the
-/// sender to finish (see `time::claim_chan_timer`), and a sender switched
+/// sender to finish (a busy timer, see time.rs), and a sender switched
 /// away here could leave it spinning on the only P. Returns whether the
 /// value went in.
 pub(crate) fn timer_send(c: &'static Hchan, ep: *const u8) -> bool {
